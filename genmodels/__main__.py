@@ -1,0 +1,113 @@
+"""Command line: ``python -m genmodels list | data export | bench``.
+
+Errors a person can fix (a bad path, a bad count) end with one line on stderr and exit status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from pathlib import Path
+
+WEIGHTS = Path(__file__).parent / "weights"
+
+
+class CliError(Exception):
+    pass
+
+
+def cmd_list(args) -> None:
+    from .registry import families
+
+    for fam in families():
+        print(f"{fam.key:<14} {fam.title}")
+        for m in fam.models:
+            folder = WEIGHTS / m
+            files = list(folder.glob("*.safetensors")) if folder.exists() else []
+            size = sum(f.stat().st_size for f in files)
+            state = f"{size / 1e6:.1f} MB" if files else "not trained yet"
+            print(f"{'':<14}   - {m} ({state})")
+
+
+def cmd_data_export(args) -> None:
+    from PIL import Image
+
+    from .data import shapes
+
+    if args.n <= 0:
+        raise CliError(f"--n must be > 0, got {args.n}")
+    if args.split not in shapes.SPLITS:
+        raise CliError(f"unknown split {args.split!r}; choose one of {', '.join(shapes.SPLITS)}")
+    if args.start < 0 or args.start + args.n > shapes.SPLIT_LENGTH[args.split]:
+        raise CliError(f"the {args.split} split has {shapes.SPLIT_LENGTH[args.split]} items; "
+                       f"--start {args.start} --n {args.n} goes past it")
+    if args.size not in (32, 64):
+        raise CliError(f"--size must be 32 or 64, got {args.size}")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise CliError(f"output path {out} exists and is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.touch()
+        probe.unlink()
+    except OSError as e:
+        raise CliError(f"cannot write to {out}: {e.strerror or e}") from None
+    with open(out / "labels.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["file", "split", "index", "caption", *shapes.LABEL_COLUMNS, "cx", "cy", "radius", "rotation"])
+        for i in range(args.start, args.start + args.n):
+            it = shapes.item(args.split, i, args.size, twin=args.with_maps)
+            name = f"{args.split}_{i:07d}.png"
+            Image.fromarray(it.image).save(out / name)
+            if args.with_maps:
+                Image.fromarray(it.twin).save(out / name.replace(".png", "_twin.png"))
+                Image.fromarray(it.edges.astype("uint8") * 255).save(out / name.replace(".png", "_edges.png"))
+                Image.fromarray(it.mask.astype("uint8") * 255).save(out / name.replace(".png", "_mask.png"))
+            p = it.params
+            w.writerow([name, args.split, i, it.caption, *(it.params.names()[c] for c in shapes.LABEL_COLUMNS),
+                        f"{p.cx:.4f}", f"{p.cy:.4f}", f"{p.radius:.4f}", f"{p.rotation:.2f}"])
+    print(f"wrote {args.n} images and labels.csv to {out}")
+
+
+def cmd_bench(args) -> None:
+    from .bench import run
+
+    run(quick=args.quick, only=args.only, out=args.out)
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m genmodels", description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("list", help="families and their embedded models").set_defaults(fn=cmd_list)
+
+    data = sub.add_parser("data", help="the shapes domain").add_subparsers(dest="data_cmd", required=True)
+    ex = data.add_parser("export", help="write items as PNG files plus labels.csv")
+    ex.add_argument("out", help="output folder (created if missing)")
+    ex.add_argument("--split", default="test")
+    ex.add_argument("--n", type=int, default=100)
+    ex.add_argument("--start", type=int, default=0)
+    ex.add_argument("--size", type=int, default=32)
+    ex.add_argument("--with-maps", action="store_true", help="also write the twin, edge map and mask")
+    ex.set_defaults(fn=cmd_data_export)
+
+    b = sub.add_parser("bench", help="measure speed ratios and write docs/benchmarks.md")
+    b.add_argument("--quick", action="store_true", help="fewer repeats")
+    b.add_argument("--only", nargs="*", help="run only these cases")
+    b.add_argument("--out", default="docs/benchmarks.md")
+    b.set_defaults(fn=cmd_bench)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        args.fn(args)
+    except CliError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
