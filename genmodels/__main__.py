@@ -1,4 +1,4 @@
-"""Command line: ``python -m genmodels list | data export | bench``.
+"""Command line: ``python -m genmodels list | data export | score | train | bench``.
 
 Errors a person can fix (a bad path, a bad count) end with one line on stderr and exit status 2.
 """
@@ -70,6 +70,66 @@ def cmd_data_export(args) -> None:
     print(f"wrote {args.n} images and labels.csv to {out}")
 
 
+def cmd_score(args) -> None:
+    import json
+    import warnings
+
+    from .data.sets import load_image_set
+    from .scoring.backbones import BackboneUnavailable
+    from .scoring.readout import SET_METRICS, score_sets
+
+    names = [m.strip().lower() for m in args.metrics.split(",") if m.strip()]
+    metrics = []
+    for m in names:
+        metrics += ["precision", "recall"] if m == "pr" else [m]
+    bad = [m for m in metrics if m not in SET_METRICS]
+    if bad or not metrics:
+        raise CliError(f"unknown metric {bad[0] if bad else '(none)'!r}; choose from fid, kid, is, pr")
+    if args.backbone not in ("shapes", "inception"):
+        raise CliError(f"--backbone must be shapes or inception, got {args.backbone!r}")
+    size = 299 if args.backbone == "inception" else 32
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            a, desc_a, skip_a = load_image_set(args.a, size=size)
+            if args.b == "shapes-test":
+                b, desc_b, skip_b = "shapes-test", "shapes-test (cached statistics)", []
+            else:
+                b, desc_b, skip_b = load_image_set(args.b, size=size)
+        readouts = score_sets(a, b, metrics=metrics, backbone=args.backbone)
+    except (ValueError, FileNotFoundError, BackboneUnavailable) as e:
+        raise CliError(str(e)) from None
+    for s in skip_a + skip_b:
+        print(f"skipped {s}", file=sys.stderr)
+    if args.json:
+        print(json.dumps({"a": desc_a, "b": desc_b, "readouts": [r.as_dict() for r in readouts]}, indent=2))
+    else:
+        print(f"A = {desc_a}\nB = {desc_b}")
+        for r in readouts:
+            print(r)
+
+
+TRAINERS = {
+    "shapes-classifier": ("genmodels.scoring.train", "train_classifier"),
+    "shapes-clip": ("genmodels.scoring.train", "train_clip"),
+}
+
+
+def cmd_train(args) -> None:
+    import importlib
+
+    if args.model not in TRAINERS:
+        raise CliError(f"unknown model {args.model!r}; trainable: {', '.join(TRAINERS)}")
+    if args.steps is not None and args.steps <= 0:
+        raise CliError(f"--steps must be > 0, got {args.steps}")
+    mod, fn = TRAINERS[args.model]
+    kwargs = {k: v for k, v in (("steps", args.steps), ("out", args.out), ("seed", args.seed)) if v is not None}
+    if args.run_dir:
+        kwargs["run_dir"] = args.run_dir
+    result = getattr(importlib.import_module(mod), fn)(**kwargs)
+    print(result)
+
+
 def cmd_bench(args) -> None:
     from .bench import run
 
@@ -90,6 +150,22 @@ def parser() -> argparse.ArgumentParser:
     ex.add_argument("--size", type=int, default=32)
     ex.add_argument("--with-maps", action="store_true", help="also write the twin, edge map and mask")
     ex.set_defaults(fn=cmd_data_export)
+
+    sc = sub.add_parser("score", help="set-vs-set metrics of two image sets")
+    sc.add_argument("a", help="folder, zip, image, or shapes-test / shapes-train")
+    sc.add_argument("b", help="folder, zip, image, or shapes-test / shapes-train")
+    sc.add_argument("--metrics", default="fid,kid,is,pr", help="comma list of fid, kid, is, pr")
+    sc.add_argument("--backbone", default="shapes", help="shapes or inception (falls back to shapes, and says so)")
+    sc.add_argument("--json", action="store_true")
+    sc.set_defaults(fn=cmd_score)
+
+    t = sub.add_parser("train", help="train an embedded model (resumable)")
+    t.add_argument("model", help=", ".join(TRAINERS))
+    t.add_argument("--steps", type=int)
+    t.add_argument("--seed", type=int)
+    t.add_argument("--out", help="output folder (default: genmodels/weights/<model>)")
+    t.add_argument("--run-dir", help="checkpoint folder (default: runs/<model>)")
+    t.set_defaults(fn=cmd_train)
 
     b = sub.add_parser("bench", help="measure speed ratios and write docs/benchmarks.md")
     b.add_argument("--quick", action="store_true", help="fewer repeats")

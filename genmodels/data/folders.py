@@ -101,7 +101,9 @@ def load_images(sources: str | Path | Iterable[str | Path], size: int = 32, warn
                 images.append(_decode(data, size))
                 names.append(name)
             except (UnidentifiedImageError, OSError, ValueError, SyntaxError, zipfile.BadZipFile) as e:
-                skipped.append(f"{name}: {type(e).__name__}: {str(e)[:80]}")
+                reason = str(e).replace(f"'{data}'", "").replace(str(data), "").strip() if not isinstance(data, bytes) \
+                    else str(e)
+                skipped.append(f"{name}: {type(e).__name__}" + (f" ({reason[:80]})" if reason else ""))
     if skipped and warn:
         warnings.warn(f"skipped {len(skipped)} unreadable file(s): " + "; ".join(skipped[:10]), stacklevel=2)
     arr = np.stack(images) if images else np.zeros((0, size, size, 3), np.uint8)

@@ -1,9 +1,12 @@
 """Widgets shared by every tab: the seed row, input checks, the "How it works" accordion, the readout panel."""
 from __future__ import annotations
 
+import functools
+import inspect
 import html
 import random
-from typing import Sequence
+import zipfile
+from typing import Callable, Sequence
 
 import gradio as gr
 
@@ -34,6 +37,38 @@ def clamp_count(value, lo: int, hi: int, what: str = "batch size") -> tuple[int,
     if n > hi:
         return hi, f"The {what} was capped at {hi} on this server."
     return n, ""
+
+
+USER_ERRORS = (ValueError, FileNotFoundError, KeyError, zipfile.BadZipFile)
+
+
+def user_errors(fn: Callable) -> Callable:
+    """Turn the errors a person can fix (bad values, missing files, an unavailable backbone) into a ``gr.Error``
+    with the message, so the UI shows a sentence instead of a traceback. Generators are wrapped too."""
+    from ..scoring.backbones import BackboneUnavailable
+
+    errors = (*USER_ERRORS, BackboneUnavailable)
+
+    def convert(e: Exception) -> gr.Error:
+        msg = str(e).strip("'\"") or type(e).__name__
+        return gr.Error(msg[:1].upper() + msg[1:])
+
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def gen_wrapper(*args, **kwargs):
+            try:
+                yield from fn(*args, **kwargs)
+            except errors as e:
+                raise convert(e) from None
+        return gen_wrapper
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except errors as e:
+            raise convert(e) from None
+    return wrapper
 
 
 def seed_row(value: int = 0, label: str = "Seed") -> gr.Number:
@@ -85,6 +120,25 @@ def readout_table(columns: dict[str, Sequence[dict]], footnote: str = "") -> str
     foot = f"<p class='gm-foot'>{html.escape(footnote)}</p>" if footnote else ""
     return (f"<table class='gm-readout'><thead><tr><th>metric</th>{head}</tr></thead>"
             f"<tbody>{''.join(body)}</tbody></table>{foot}")
+
+
+def readout_panel_html(columns: dict[str, Sequence], title: str = "") -> str:
+    """The readout panel: one column per compared variant (each a list of ``Readout``), backbone + N + interval
+    kind + warnings in the footnote."""
+    notes: list[str] = []
+    for variant, rows in columns.items():
+        for r in rows:
+            n = f"N={r.n}" + (f" vs {r.n_ref}" if r.n_ref else "")
+            line = f"{r.metric}: {r.backbone}, {n}" + (f", interval: {r.interval_kind}" if r.interval_kind else "")
+            if r.warning:
+                line += f" — ⚠ {r.warning}"
+            line = (f"[{variant}] " if len(columns) > 1 else "") + line
+            if line not in notes:
+                notes.append(line)
+    table = readout_table({k: [r.as_dict() for r in v] for k, v in columns.items()})
+    foot = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
+    head = f"<h4>{html.escape(title)}</h4>" if title else ""
+    return f"<div class='gm-panel'>{head}{table}<ul class='gm-foot'>{foot}</ul></div>"
 
 
 def _fmt(v) -> str:

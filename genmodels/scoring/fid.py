@@ -74,11 +74,19 @@ def feature_stats(x: Any) -> tuple[np.ndarray, np.ndarray]:
     return mu, sigma
 
 
+def _psd_eigenvalues(w: np.ndarray) -> np.ndarray:
+    """Eigenvalues of a PSD matrix with round-off removed: values below the numerical-rank tolerance
+    (``max|w| * D * eps``, numpy's ``matrix_rank`` rule) are zero. Matters when N <= D (singular covariances):
+    there the square roots of thousands of ~1e-16 noise eigenvalues would otherwise add up to a visible error."""
+    tol = np.abs(w).max(initial=0.0) * w.shape[0] * np.finfo(np.float64).eps
+    return np.where(w > tol, w, 0.0)
+
+
 def _sqrt_psd(s: np.ndarray) -> np.ndarray:
-    """Symmetric square root of a symmetric PSD matrix (negative eigenvalues clipped)."""
+    """Symmetric square root of a symmetric PSD matrix (round-off eigenvalues set to 0)."""
     s = 0.5 * (s + s.T)
     w, v = np.linalg.eigh(s)
-    return (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
+    return (v * np.sqrt(_psd_eigenvalues(w))) @ v.T
 
 
 def trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray) -> float:
@@ -86,7 +94,7 @@ def trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray) -> float:
     r = _sqrt_psd(sigma1)
     m = r @ sigma2 @ r
     eig = np.linalg.eigvalsh(0.5 * (m + m.T))
-    return float(np.sum(np.sqrt(np.clip(eig, 0.0, None))))
+    return float(np.sum(np.sqrt(_psd_eigenvalues(eig))))
 
 
 def fid_from_stats(

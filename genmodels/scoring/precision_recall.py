@@ -62,27 +62,26 @@ def knn_radii(features: torch.Tensor, k: int) -> torch.Tensor:
     return radii
 
 
+def inside_mask(queries: torch.Tensor, centres: torch.Tensor, radii: torch.Tensor) -> torch.Tensor:
+    """Per query row: is it within radius of at least one centre (<=)? -> bool (N_queries,)."""
+    step = _chunk_rows(centres.shape[0])
+    out = torch.empty(queries.shape[0], dtype=torch.bool)
+    for start in range(0, queries.shape[0], step):
+        d = _cdist(queries[start : start + step], centres)
+        out[start : start + step] = (d <= radii[None, :]).any(dim=1)
+    return out
+
+
 def fraction_inside(
     queries: torch.Tensor, centres: torch.Tensor, radii: torch.Tensor
 ) -> float:
     """Fraction of query rows within radius of at least one centre (<=)."""
-    step = _chunk_rows(centres.shape[0])
-    inside = 0
-    for start in range(0, queries.shape[0], step):
-        d = _cdist(queries[start : start + step], centres)
-        inside += int((d <= radii[None, :]).any(dim=1).sum())
-    return inside / queries.shape[0]
+    return float(inside_mask(queries, centres, radii).double().mean())
 
 
-def precision_recall_from_features(
-    real: Any, fake: Any, k: int = 3
-) -> tuple[float, float]:
-    """Improved (precision, recall) of ``fake`` against ``real`` features.
-
-    Args:
-        real, fake: (N_real, D) and (N_fake, D) arrays (numpy or torch).
-        k: neighbourhood size; must satisfy 1 <= k < min(N_real, N_fake).
-    """
+def precision_recall_masks(real: Any, fake: Any, k: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Per-sample indicators behind precision and recall: (fake row inside the real manifold (N_fake,),
+    real row inside the fake manifold (N_real,)); their means are (precision, recall)."""
     r = to_float64_2d(real, "real features")
     f = to_float64_2d(fake, "fake features")
     if r.shape[1] != f.shape[1]:
@@ -99,6 +98,15 @@ def precision_recall_from_features(
     ft = torch.from_numpy(np.ascontiguousarray(f))
     real_radii = knn_radii(rt, k)
     fake_radii = knn_radii(ft, k)
-    precision = fraction_inside(ft, rt, real_radii)
-    recall = fraction_inside(rt, ft, fake_radii)
-    return float(precision), float(recall)
+    return inside_mask(ft, rt, real_radii).numpy(), inside_mask(rt, ft, fake_radii).numpy()
+
+
+def precision_recall_from_features(real: Any, fake: Any, k: int = 3) -> tuple[float, float]:
+    """Improved (precision, recall) of ``fake`` against ``real`` features.
+
+    Args:
+        real, fake: (N_real, D) and (N_fake, D) arrays (numpy or torch).
+        k: neighbourhood size; must satisfy 1 <= k < min(N_real, N_fake).
+    """
+    p, r = precision_recall_masks(real, fake, k)
+    return float(p.mean()), float(r.mean())

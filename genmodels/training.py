@@ -1,0 +1,127 @@
+"""A small training loop every ``python -m genmodels train <model>`` command shares.
+
+Seeds fixed, tqdm progress, ``accelerate`` (so ``accelerate launch -m genmodels train ...`` runs the same code on
+several GPUs), AdamW with warm-up + cosine decay, an optional EMA copy, and resumable checkpoints: the loop saves
+model / optimiser / step every ``ckpt_every`` steps to ``run_dir/ckpt.pt`` (tensors only, loaded back with
+``torch.load(weights_only=True)``) and picks up from there when started again.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import torch
+from tqdm.auto import tqdm
+
+
+@dataclass
+class TrainConfig:
+    steps: int
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    warmup: int = 100
+    ckpt_every: int = 200
+    seed: int = 0
+    ema: float | None = None
+    grad_clip: float | None = 1.0
+    log_every: int = 50
+
+
+def lr_lambda(cfg: TrainConfig) -> Callable[[int], float]:
+    def f(step: int) -> float:
+        if step < cfg.warmup:
+            return (step + 1) / cfg.warmup
+        t = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+
+    return f
+
+
+def infinite_batches(tensors: tuple[torch.Tensor, ...], batch: int, seed: int) -> Callable[[int], tuple]:
+    """``get(step)`` -> a batch of rows; the order is a pure function of (seed, step), so resuming is exact."""
+    n = len(tensors[0])
+    per_epoch = max(1, n // batch)
+
+    def get(step: int) -> tuple:
+        epoch, k = divmod(step, per_epoch)
+        g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+        idx = torch.randperm(n, generator=g)[k * batch:(k + 1) * batch]
+        return tuple(t[idx] for t in tensors)
+
+    return get
+
+
+def train(model: torch.nn.Module, loss_fn: Callable[[torch.nn.Module, tuple, int], tuple[torch.Tensor, dict]],
+          get_batch: Callable[[int], tuple], cfg: TrainConfig, run_dir: str | Path,
+          params: Iterator[torch.nn.Parameter] | None = None, desc: str = "train") -> dict:
+    """Run ``cfg.steps`` optimisation steps (resuming from ``run_dir``); returns the EMA (or plain) state_dict,
+    wall time and the last logged losses."""
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+
+    set_seed(cfg.seed)
+    acc = Accelerator(cpu=not torch.cuda.is_available())
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    opt = torch.optim.AdamW(list(params) if params is not None else model.parameters(), lr=cfg.lr,
+                            weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg))
+    ema = copy.deepcopy(model).eval().requires_grad_(False) if cfg.ema else None
+    step, wall = 0, 0.0
+    ckpt = run_dir / "ckpt.pt"
+    if ckpt.exists():
+        state = torch.load(ckpt, map_location="cpu", weights_only=True)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        sched.load_state_dict(state["sched"])
+        if ema is not None and "ema" in state:
+            ema.load_state_dict(state["ema"])
+        step, wall = int(state["step"]), float(state["wall"])
+        acc.print(f"resuming {desc} from step {step} ({wall / 60:.1f} min so far)")
+    model, opt = acc.prepare(model, opt)
+    if ema is not None:
+        ema.to(acc.device)
+
+    def save() -> None:
+        state = {"model": acc.unwrap_model(model).state_dict(), "opt": opt.state_dict(),
+                 "sched": sched.state_dict(), "step": torch.tensor(step), "wall": torch.tensor(wall)}
+        if ema is not None:
+            state["ema"] = ema.state_dict()
+        tmp = ckpt.with_suffix(".tmp")
+        torch.save(state, tmp)
+        tmp.replace(ckpt)
+
+    logs: dict = {}
+    bar = tqdm(total=cfg.steps, initial=step, desc=desc, disable=not acc.is_main_process)
+    model.train()
+    while step < cfg.steps:
+        t0 = time.perf_counter()
+        batch = tuple(b.to(acc.device) for b in get_batch(step))
+        loss, logs = loss_fn(model, batch, step)
+        opt.zero_grad(set_to_none=True)
+        acc.backward(loss)
+        if cfg.grad_clip:
+            acc.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        sched.step()
+        if ema is not None:
+            with torch.no_grad():
+                for pe, pm in zip(ema.parameters(), acc.unwrap_model(model).parameters()):
+                    pe.lerp_(pm, 1 - cfg.ema)
+                for be, bm in zip(ema.buffers(), acc.unwrap_model(model).buffers()):
+                    be.copy_(bm)
+        step += 1
+        wall += time.perf_counter() - t0
+        bar.update(1)
+        if step % cfg.log_every == 0:
+            bar.set_postfix({k: f"{float(v):.4g}" for k, v in logs.items()})
+        if step % cfg.ckpt_every == 0 or step == cfg.steps:
+            save()
+    bar.close()
+    final = ema if ema is not None else acc.unwrap_model(model)
+    return {"state_dict": final.state_dict(), "wall_s": wall, "steps": step,
+            "logs": {k: float(v) for k, v in logs.items()}}
