@@ -110,23 +110,33 @@ def cmd_score(args) -> None:
 
 
 TRAINERS = {
-    "shapes-classifier": ("genmodels.scoring.train", "train_classifier"),
-    "shapes-clip": ("genmodels.scoring.train", "train_clip"),
+    "shapes-classifier": ("genmodels.scoring.train", "train_classifier", {}),
+    "shapes-clip": ("genmodels.scoring.train", "train_clip", {}),
+    "dcgan": ("genmodels.families.gan.train", "train_gan", {"kind": "dcgan"}),
+    "cgan": ("genmodels.families.gan.train", "train_gan", {"kind": "cgan"}),
+    "stylegan": ("genmodels.families.gan.train", "train_gan", {"kind": "stylegan"}),
 }
 
 
 def cmd_train(args) -> None:
     import importlib
+    import inspect
 
     if args.model not in TRAINERS:
         raise CliError(f"unknown model {args.model!r}; trainable: {', '.join(TRAINERS)}")
     if args.steps is not None and args.steps <= 0:
         raise CliError(f"--steps must be > 0, got {args.steps}")
-    mod, fn = TRAINERS[args.model]
-    kwargs = {k: v for k, v in (("steps", args.steps), ("out", args.out), ("seed", args.seed)) if v is not None}
-    if args.run_dir:
-        kwargs["run_dir"] = args.run_dir
-    result = getattr(importlib.import_module(mod), fn)(**kwargs)
+    mod, fn, fixed = TRAINERS[args.model]
+    kwargs = {k: v for k, v in (("steps", args.steps), ("out", args.out), ("seed", args.seed),
+                                ("run_dir", args.run_dir), ("data", args.data)) if v is not None}
+    if args.data and "data" not in inspect.signature(getattr(importlib.import_module(mod), fn)).parameters:
+        raise CliError(f"{args.model} trains on the shapes domain only (no --data)")
+    if args.data and not Path(args.data).exists():
+        raise CliError(f"--data {args.data}: no such folder or zip")
+    try:
+        result = getattr(importlib.import_module(mod), fn)(**fixed, **kwargs)
+    except ValueError as e:
+        raise CliError(str(e)) from None
     print(result)
 
 
@@ -165,6 +175,7 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int)
     t.add_argument("--out", help="output folder (default: genmodels/weights/<model>)")
     t.add_argument("--run-dir", help="checkpoint folder (default: runs/<model>)")
+    t.add_argument("--data", help="train on this image folder or zip instead of the shapes domain (GANs)")
     t.set_defaults(fn=cmd_train)
 
     b = sub.add_parser("bench", help="measure speed ratios and write docs/benchmarks.md")

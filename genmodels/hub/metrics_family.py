@@ -24,5 +24,6 @@ FAMILY = register(Family(
             "Gatys et al. 2016 — style (Gram) distance, arXiv:1508.06576",
             "Hessel et al. 2021 — CLIPScore, arXiv:2104.08718", "Karras et al. 2019 — PPL, arXiv:1812.04948"),
     build_tab=_build,
+    models=("shapes-classifier", "shapes-clip"),
     order=1,
 ))

@@ -10,8 +10,10 @@ Images enter as uint8 (N, H, W, 3) arrays or float (N, 3, H, W) tensors in [-1, 
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import sys
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
@@ -130,12 +132,14 @@ class ShapesBackbone(Backbone):
 
 
 class InceptionBackbone(Backbone):
+    # torchmetrics' forward keeps only the first requested output; its torch-fidelity forward returns them all
     def features(self, images) -> np.ndarray:
-        return self._run(as_uint8_images(images), lambda x: self.net(x)[0])
+        return self._run(as_uint8_images(images), lambda x: self.net._torch_fidelity_forward(x)[0])
 
     def class_probs(self, images) -> np.ndarray:
         # logits_unbiased over the 1008 outputs, as torch-fidelity / torchmetrics IS do
-        return self._run(as_uint8_images(images), lambda x: F.softmax(self.net(x)[1].double(), dim=1))
+        return self._run(as_uint8_images(images),
+                         lambda x: F.softmax(self.net._torch_fidelity_forward(x)[1].double(), dim=1))
 
 
 @lru_cache(maxsize=4)
@@ -146,7 +150,8 @@ def load_shapes_classifier(folder: str | None = None):
     if not (path / "model.safetensors").exists():
         raise BackboneUnavailable(f"the shapes classifier is not at {path} (train it: "
                                   "python -m genmodels train shapes-classifier)")
-    net = ShapesClassifier.from_pretrained(str(path)).eval()
+    with contextlib.redirect_stdout(sys.stderr):  # huggingface_hub prints "Loading weights from local directory"
+        net = ShapesClassifier.from_pretrained(str(path)).eval()
     return net, file_hash([path / "model.safetensors"])
 
 

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from ..data import shapes
 from ..data.dataset import shapes_arrays, to_tensor
 from ..training import TrainConfig, infinite_batches, train
+from .clip_models import _as_tensor
 from .domain_nets import HEADS, ShapesClassifier, build_clip_model, clip_pixel_values, load_tokenizer, write_tokenizer
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
@@ -85,9 +86,9 @@ def clip_retrieval_top1(model, tokenizer, images: torch.Tensor, captions: list[s
     model.eval()
     uniq = sorted(set(captions))
     tok = tokenizer(uniq, padding=True, return_tensors="pt")
-    t = F.normalize(model.get_text_features(**tok), dim=-1)
-    img = torch.cat([F.normalize(model.get_image_features(pixel_values=clip_pixel_values(images[i:i + 500])), dim=-1)
-                     for i in range(0, len(images), 500)])
+    t = F.normalize(_as_tensor(model.get_text_features(**tok)), dim=-1)
+    img = torch.cat([F.normalize(_as_tensor(model.get_image_features(pixel_values=clip_pixel_values(images[i:i + 500]))),
+                                 dim=-1) for i in range(0, len(images), 500)])
     sims = img @ t.T  # (N, unique captions)
     cap_idx = torch.tensor([uniq.index(c) for c in captions])
     rng = np.random.default_rng(seed)

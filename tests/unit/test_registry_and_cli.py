@@ -73,3 +73,26 @@ def test_cli_data_export_bad_path(tmp_path, capsys):
 def test_cli_list(capsys):
     assert main(["list"]) == 0
     assert "data" in capsys.readouterr().out
+
+
+def test_cli_score_json(tmp_path, capsys):
+    import json
+
+    assert main(["data", "export", str(tmp_path / "a"), "--split", "val", "--n", "12"]) == 0
+    capsys.readouterr()
+    assert main(["score", str(tmp_path / "a"), "shapes-test", "--metrics", "fid,pr", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [r["metric"] for r in out["readouts"]] == ["FID", "precision", "recall"]
+    assert out["readouts"][0]["n"] == 12 and out["readouts"][0]["n_ref"] == 2000
+    assert out["readouts"][0]["backbone"].startswith("shapes-classifier@")
+
+
+@pytest.mark.parametrize("args, msg", [
+    (["missing-folder", "shapes-test"], "no such folder"),
+    (["shapes-test", "shapes-test", "--metrics", "fid,bogus"], "unknown metric 'bogus'"),
+    (["shapes-test", "shapes-test", "--backbone", "vgg"], "--backbone must be"),
+])
+def test_cli_score_bad_input(capsys, args, msg):
+    assert main(["score", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert msg in err and len(err.splitlines()) == 1

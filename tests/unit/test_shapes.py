@@ -9,18 +9,25 @@ from scipy.ndimage import binary_dilation
 from genmodels.data import shapes
 
 
-def _digest(split: str, n: int) -> str:
+DIGEST = """
+import hashlib
+from genmodels.data import shapes
+
+def digest(split, n):
     b = shapes.render_batch(split, 0, n, full=True)
     h = hashlib.sha256()
     for k in sorted(b):
         h.update(b[k].tobytes())
     return h.hexdigest()
+"""
 
 
 def test_items_are_identical_across_processes():
-    code = "from tests.unit.test_shapes import _digest; print(_digest('test', 40))"
-    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
-    assert other == _digest("test", 40)
+    other = subprocess.run([sys.executable, "-c", DIGEST + "print(digest('test', 40))"], capture_output=True,
+                           text=True, check=True).stdout.strip()
+    scope: dict = {}
+    exec(DIGEST, scope)
+    assert len(other) == 64 and other == scope["digest"]("test", 40)
 
 
 def test_batch_renderer_matches_single_items_and_pool():

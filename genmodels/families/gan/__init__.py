@@ -1,0 +1,1 @@
+"""GAN families (DCGAN / CGAN, StyleGAN2); nothing is registered here."""

@@ -1,0 +1,171 @@
+"""Training of the GAN family's embedded models: ``python -m genmodels train dcgan|cgan|stylegan``.
+
+Non-saturating logistic loss (Goodfellow et al. 2014, arXiv:1406.2661) for all three; StyleGAN adds lazy R1
+(Mescheder et al. 2018, arXiv:1801.04406) and style-mixing regularisation (Karras et al. 2019, arXiv:1812.04948).
+An EMA copy of G (Karras et al. 2018, arXiv:1710.10196) is what gets saved and sampled. Resumable: G, D, G_ema,
+both optimisers and the step are checkpointed to ``run_dir/ckpt.pt`` (tensors only; ``weights_only=True``).
+``--data PATH`` trains the unconditional models on a user's image folder / zip instead of the shapes domain.
+"""
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from ...data import shapes
+from ...data.dataset import FolderDataset, shapes_arrays, to_tensor
+from ...training import infinite_batches
+
+WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
+N_SHAPES, N_COLOURS = len(shapes.SHAPES), len(shapes.COLOUR_NAMES)
+
+
+@dataclass
+class GANRecipe:
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    batch: int = 64
+    r1_gamma: float = 0.0
+    r1_every: int = 8
+    mixing: float = 0.0
+    ema: float = 0.999
+
+
+RECIPES = {"dcgan": GANRecipe(), "cgan": GANRecipe(),
+           "stylegan": GANRecipe(lr=2e-3, betas=(0.0, 0.99), r1_gamma=0.05, mixing=0.9)}
+
+
+def build(kind: str, conditional: bool | None = None):
+    """(G, D) of a kind; ``conditional`` defaults to True for cgan and stylegan (class + colour)."""
+    from .dcgan import DCGANDiscriminator, DCGANGenerator
+
+    if kind == "dcgan":
+        return DCGANGenerator(), DCGANDiscriminator()
+    if kind == "cgan":
+        n = (N_SHAPES, N_COLOURS)
+        return DCGANGenerator(n_classes=n), DCGANDiscriminator(n_classes=n)
+    if kind == "stylegan":
+        from .stylegan import Discriminator, Generator
+
+        k = N_SHAPES * N_COLOURS if conditional in (None, True) else 0
+        return (Generator(size=32, style_dim=256, n_mlp=4, channels=[128, 128, 128, 128], n_classes=k),
+                Discriminator(size=32, channels=[128, 128, 128, 128], n_classes=k))
+    raise ValueError(f"unknown GAN kind {kind!r}; choose dcgan, cgan or stylegan")
+
+
+def labels_for(kind: str, labels: torch.Tensor) -> torch.Tensor | None:
+    """Condition tensor a kind's G / D take, from (N, 5) shapes labels: (N, 2) for CGAN, (N,) class×colour index for
+    conditional StyleGAN, None for unconditional models."""
+    if kind == "cgan":
+        return labels[:, :2]
+    if kind == "stylegan":
+        return labels[:, 0] * N_COLOURS + labels[:, 1]
+    return None
+
+
+def g_forward(kind: str, G, z, c, mix_prob: float = 0.0, gen: torch.Generator | None = None):
+    if kind == "stylegan":
+        mix_z = mix_layer = None
+        if mix_prob and torch.rand((), generator=gen) < mix_prob:
+            mix_z = torch.randn(z.shape, generator=gen)
+            mix_layer = int(torch.randint(1, G.num_ws, (), generator=gen))
+        return G(z, c, noise_mode="random", mix_z=mix_z, mix_layer=mix_layer)
+    return G(z, c)
+
+
+def train_gan(kind: str, steps: int = 20_000, n_train: int = 100_000, seed: int = 0, out: str | None = None,
+              run_dir: str | None = None, data: str | None = None, eval_n: int = 2000) -> dict:
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+
+    recipe = RECIPES[kind]
+    set_seed(seed)
+    acc = Accelerator(cpu=not torch.cuda.is_available())
+    out = Path(out or WEIGHTS / kind)
+    run = Path(run_dir or f"runs/{kind}")
+    run.mkdir(parents=True, exist_ok=True)
+    if data:
+        if kind == "cgan":
+            raise ValueError("cgan needs labels; train dcgan or stylegan on an unlabelled folder")
+        ds = FolderDataset(data)
+        images, labels = ds.images, torch.zeros(len(ds.images), 5, dtype=torch.long)
+        G, D = build(kind, conditional=False)
+        kind_c = "dcgan" if kind == "dcgan" else "stylegan-uncond"
+    else:
+        arr = shapes_arrays("train", n_train)
+        images, labels = to_tensor(arr["images"]), torch.from_numpy(arr["labels"])
+        G, D = build(kind)
+        kind_c = kind
+    cond = (lambda y: None) if kind_c in ("dcgan", "stylegan-uncond") else (lambda y: labels_for(kind, y))
+    G_ema = copy.deepcopy(G).eval().requires_grad_(False)
+    opt_g = torch.optim.Adam(G.parameters(), lr=recipe.lr, betas=recipe.betas)
+    opt_d = torch.optim.Adam(D.parameters(), lr=recipe.lr, betas=recipe.betas)
+    step, wall = 0, 0.0
+    ckpt = run / "ckpt.pt"
+    if ckpt.exists():
+        st = torch.load(ckpt, map_location="cpu", weights_only=True)
+        for m, k in ((G, "G"), (D, "D"), (G_ema, "G_ema"), (opt_g, "opt_g"), (opt_d, "opt_d")):
+            m.load_state_dict(st[k])
+        step, wall = int(st["step"]), float(st["wall"])
+        acc.print(f"resuming {kind} from step {step} ({wall / 60:.1f} min so far)")
+    G, D, opt_g, opt_d = acc.prepare(G, D, opt_g, opt_d)
+    get = infinite_batches((images, labels), recipe.batch, seed)
+    gen = torch.Generator().manual_seed(seed + step)
+
+    def save():
+        st = {"G": acc.unwrap_model(G).state_dict(), "D": acc.unwrap_model(D).state_dict(),
+              "G_ema": G_ema.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
+              "step": torch.tensor(step), "wall": torch.tensor(wall)}
+        torch.save(st, run / "ckpt.tmp")
+        (run / "ckpt.tmp").replace(ckpt)
+
+    bar = tqdm(total=steps, initial=step, desc=kind)
+    while step < steps:
+        t0 = time.perf_counter()
+        x, y = get(step)
+        c = cond(y)
+        z = torch.randn(len(x), G_ema.z_dim if hasattr(G_ema, "z_dim") else G_ema.style_dim, generator=gen)
+        # D step
+        with torch.no_grad():
+            fake = g_forward(kind, G, z, c, recipe.mixing, gen)
+        d_loss = F.softplus(D(fake, c)).mean() + F.softplus(-D(x, c)).mean()
+        r1 = torch.zeros(())
+        if recipe.r1_gamma and step % recipe.r1_every == 0:
+            x_r = x.detach().requires_grad_(True)
+            (grad,) = torch.autograd.grad(D(x_r, c).sum(), x_r, create_graph=True)
+            r1 = grad.pow(2).flatten(1).sum(1).mean() * (recipe.r1_gamma / 2) * recipe.r1_every
+        opt_d.zero_grad(set_to_none=True)
+        acc.backward(d_loss + r1)
+        opt_d.step()
+        # G step
+        z = torch.randn(z.shape, generator=gen)
+        fake = g_forward(kind, G, z, c, recipe.mixing, gen)
+        g_loss = F.softplus(-D(fake, c)).mean()
+        opt_g.zero_grad(set_to_none=True)
+        acc.backward(g_loss)
+        opt_g.step()
+        with torch.no_grad():
+            g = acc.unwrap_model(G)
+            for pe, pm in zip(G_ema.parameters(), g.parameters()):
+                pe.lerp_(pm, 1 - recipe.ema)
+            for be, bm in zip(G_ema.buffers(), g.buffers()):
+                be.copy_(bm)
+            if kind == "stylegan":
+                g.update_w_avg(g.mapping(z, c))
+        step += 1
+        wall += time.perf_counter() - t0
+        bar.update(1)
+        if step % 50 == 0:
+            bar.set_postfix(d=f"{float(d_loss):.3f}", g=f"{float(g_loss):.3f}", r1=f"{float(r1):.3f}")
+        if step % 500 == 0 or step == steps:
+            save()
+    bar.close()
+    G_ema.save_pretrained(out)
+    from .evaluate import write_model_card
+
+    return write_model_card(kind, G_ema, out, steps=steps, wall_s=wall, n_train=n_train, data=data, n_eval=eval_n)
