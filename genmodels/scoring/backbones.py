@@ -74,11 +74,11 @@ class Backbone:
     net: torch.nn.Module
     batch: int = 250
 
-    @torch.no_grad()
     def _run(self, images, fn) -> np.ndarray:
         outs = []
-        for i in range(0, len(images), self.batch):
-            outs.append(fn(images[i:i + self.batch]).double().cpu())
+        with torch.inference_mode():
+            for i in range(0, len(images), self.batch):
+                outs.append(fn(images[i:i + self.batch]).double().cpu())
         return torch.cat(outs).numpy() if outs else np.zeros((0, 0))
 
     def features(self, images) -> np.ndarray:
@@ -151,7 +151,7 @@ def load_shapes_classifier(folder: str | None = None):
         raise BackboneUnavailable(f"the shapes classifier is not at {path} (train it: "
                                   "python -m genmodels train shapes-classifier)")
     with contextlib.redirect_stdout(sys.stderr):  # huggingface_hub prints "Loading weights from local directory"
-        net = ShapesClassifier.from_pretrained(str(path)).eval()
+        net = ShapesClassifier.from_pretrained(str(path)).fuse_for_inference()
     return net, file_hash([path / "model.safetensors"])
 
 
