@@ -33,9 +33,20 @@ class Family:
             raise ValueError(f"family key must be a lower-case identifier, got {self.key!r}")
 
 
+def lazy_tab(module: str) -> Callable[["HubContext"], None]:
+    """A ``build_tab`` that imports ``module`` (and so Gradio) only when the tab is built, then calls its
+    ``build_tab(ctx)``."""
+
+    def build(ctx: "HubContext") -> None:
+        importlib.import_module(module).build_tab(ctx)
+
+    build.__qualname__ = f"lazy_tab({module})"
+    return build
+
+
 def register(family: Family) -> Family:
     old = _REGISTRY.get(family.key)
-    if old is not None and old.build_tab is not family.build_tab and old.title != family.title:
+    if old is not None and old.title != family.title:
         raise ValueError(f"family key {family.key!r} is already registered")
     _REGISTRY[family.key] = family
     return family

@@ -1,12 +1,5 @@
 """Registers the "Data" tab: a browser of the bundled shapes domain."""
-from ..registry import Family, register
-
-
-def _build(ctx) -> None:
-    from .tab import build_tab
-
-    build_tab(ctx)
-
+from ..registry import Family, lazy_tab, register
 
 FAMILY = register(Family(
     key="data",
@@ -18,6 +11,6 @@ FAMILY = register(Family(
              "2,000 items are the reference set of every metric."),
     papers=("Matthey, Higgins, Hassabis, Lerchner 2017 — dSprites: disentanglement testing sprites dataset",
             "Johnson et al. 2017 — CLEVR, arXiv:1612.06890 (procedural scenes with ground truth)"),
-    build_tab=_build,
+    build_tab=lazy_tab("genmodels.data.tab"),
     order=0,
 ))

@@ -1,12 +1,5 @@
 """Registers the "Metrics" tab: the scoring module on a person's own images."""
-from ..registry import Family, register
-
-
-def _build(ctx) -> None:
-    from .metrics_tab import build_tab
-
-    build_tab(ctx)
-
+from ..registry import Family, lazy_tab, register
 
 FAMILY = register(Family(
     key="metrics",
@@ -23,7 +16,7 @@ FAMILY = register(Family(
             "Wang et al. 2004 — SSIM, IEEE TIP 13(4)", "Zhang et al. 2018 — LPIPS, arXiv:1801.03924",
             "Gatys et al. 2016 — style (Gram) distance, arXiv:1508.06576",
             "Hessel et al. 2021 — CLIPScore, arXiv:2104.08718", "Karras et al. 2019 — PPL, arXiv:1812.04948"),
-    build_tab=_build,
+    build_tab=lazy_tab("genmodels.hub.metrics_tab"),
     models=("shapes-classifier", "shapes-clip"),
     order=1,
 ))

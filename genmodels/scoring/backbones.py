@@ -197,11 +197,16 @@ def get_backbone(key: str = "shapes") -> Backbone:
     raise BackboneUnavailable(f"unknown backbone {key!r}; choose 'shapes' or 'inception'")
 
 
+def with_fallback(get, key: str, fallback: str, what: str):
+    """``get(key)``, or ``get(fallback)`` when ``key`` is unavailable; returns (object, note about the fallback)."""
+    try:
+        return get(key), ""
+    except BackboneUnavailable as e:
+        if key == fallback:
+            raise
+        return get(fallback), f"{key} unavailable: {e}; used the {what} instead"
+
+
 def resolve_backbone(key: str = "shapes") -> tuple[Backbone, str]:
     """``get_backbone`` that falls back to the domain backbone; returns (backbone, note about the fallback)."""
-    try:
-        return get_backbone(key), ""
-    except BackboneUnavailable as e:
-        if key == "shapes":
-            raise
-        return get_backbone("shapes"), f"{key} unavailable: {e}; used the shapes domain backbone instead"
+    return with_fallback(get_backbone, key, "shapes", "shapes domain backbone")

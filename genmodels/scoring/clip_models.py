@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .backbones import WEIGHTS, BackboneUnavailable, _offline, as_float_images, file_hash
+from .backbones import WEIGHTS, BackboneUnavailable, _offline, as_float_images, file_hash, with_fallback
 from .clip_score import clip_score_from_embeddings
 
 STANDARD_CLIP = "openai/clip-vit-base-patch16"
@@ -99,9 +99,5 @@ def get_clip(key: str = "shapes") -> ClipEncoder:
 
 
 def resolve_clip(key: str = "shapes") -> tuple[ClipEncoder, str]:
-    try:
-        return get_clip(key), ""
-    except BackboneUnavailable as e:
-        if key == "shapes":
-            raise
-        return get_clip("shapes"), f"{e}; used the shapes CLIP instead"
+    """``get_clip`` that falls back to the shapes CLIP; returns (encoder, note about the fallback)."""
+    return with_fallback(get_clip, key, "shapes", "shapes CLIP")

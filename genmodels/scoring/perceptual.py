@@ -72,23 +72,25 @@ def _unit(f: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:
     return f / (f.pow(2).sum(dim=1, keepdim=True).sqrt() + eps)
 
 
-@torch.no_grad()
-def perceptual_distance(a, b, backbone: str = "shapes") -> np.ndarray:
-    """Per-pair PD (N,): mean over layers of the spatial mean of ||unit(f_a) - unit(f_b)||²."""
+def _stage_maps(a, b, backbone: str, what: str) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """The backbone's per-stage activations of two aligned image sets."""
     x, y = _pairs(a, b)
     bb = get_backbone(backbone)
     if not hasattr(bb, "feature_maps"):
-        raise BackboneUnavailable(f"PD is defined here for the shapes backbone, not {backbone!r}")
-    per_layer = [(_unit(fa) - _unit(fb)).pow(2).sum(1).mean(dim=(1, 2))
-                 for fa, fb in zip(bb.feature_maps(x), bb.feature_maps(y))]
+        raise BackboneUnavailable(f"{what} is defined here for the shapes backbone, not {backbone!r}")
+    return bb.feature_maps(x), bb.feature_maps(y)
+
+
+@torch.no_grad()
+def perceptual_distance(a, b, backbone: str = "shapes") -> np.ndarray:
+    """Per-pair PD (N,): mean over layers of the spatial mean of ||unit(f_a) - unit(f_b)||²."""
+    maps_a, maps_b = _stage_maps(a, b, backbone, "PD")
+    per_layer = [(_unit(fa) - _unit(fb)).pow(2).sum(1).mean(dim=(1, 2)) for fa, fb in zip(maps_a, maps_b)]
     return torch.stack(per_layer).mean(0).double().numpy()
 
 
 @torch.no_grad()
 def style_distance(a, b, backbone: str = "shapes") -> np.ndarray:
     """Per-pair Gram-matrix style distance (N,) on the backbone's stages."""
-    x, y = _pairs(a, b)
-    bb = get_backbone(backbone)
-    if not hasattr(bb, "feature_maps"):
-        raise BackboneUnavailable(f"the style distance is defined here for the shapes backbone, not {backbone!r}")
-    return style_distance_from_features(bb.feature_maps(x), bb.feature_maps(y)).double().numpy()
+    maps_a, maps_b = _stage_maps(a, b, backbone, "the style distance")
+    return style_distance_from_features(maps_a, maps_b).double().numpy()

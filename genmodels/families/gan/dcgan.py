@@ -56,7 +56,7 @@ class DCGANGenerator(nn.Module, PyTorchModelHubMixin):
 class DCGANDiscriminator(nn.Module, PyTorchModelHubMixin):
     """images (N, 3, 32, 32) [+ labels] -> logits (N,)."""
 
-    def __init__(self, width: int = 64, n_classes: tuple[int, ...] = ()):
+    def __init__(self, width: int = 32, n_classes: tuple[int, ...] = ()):
         super().__init__()
         self.n_classes = tuple(n_classes)
         extra = sum(self.n_classes)  # one-hot planes of every condition (the paper's input concatenation)
