@@ -129,9 +129,26 @@ def example_files() -> dict[str, str]:
     return files
 
 
+def backbone_status() -> str:
+    """One line on which standard backbones this server can use (file checks only: nothing is loaded)."""
+    from ..scoring.backbones import _offline, inception_weights_path
+    from ..scoring.perceptual import trunk_weights_file
+
+    have_inception = inception_weights_path() is not None
+    have_lpips = trunk_weights_file("alex").exists()
+    if have_inception and have_lpips:
+        return "Standard backbones available: Inception-v3 (FID weights) and LPIPS-AlexNet."
+    missing = [n for n, ok in (("Inception-v3 FID weights", have_inception), ("LPIPS-AlexNet trunk", have_lpips))
+               if not ok]
+    where = "this server is offline" if _offline() else "they will be downloaded on first use if the network allows"
+    return (f"ℹ️ Not cached: {', '.join(missing)} — {where}. Numbers use the **shapes domain backbones** "
+            "(named in every readout) unless you pick a standard one that loads.")
+
+
 def build_tab(ctx) -> None:
     ex = example_files()
     how_it_works(FAMILY.summary, FAMILY.papers)
+    gr.Markdown(backbone_status(), elem_id="metrics-backbone-status")
     with gr.Tabs():
         with gr.Tab("Sets", id="metrics-sets"):
             with gr.Row():

@@ -33,6 +33,10 @@ def image_sets(tmp_path_factory):
 
 def test_metrics_sets_in_chromium(app_url, page, image_sets, artifacts):
     page.goto(app_url + "?tab=metrics")
+    tab = page.get_by_role("tab", name="Metrics", exact=True)
+    tab.wait_for()
+    page.wait_for_function("document.querySelector('[role=tab][aria-selected=true]')?.innerText.trim() === 'Metrics'")
+    assert "Inception" in page.locator("#metrics-backbone-status").inner_text()  # what this server can use
     page.locator("#metrics-files-a input[type=file]").set_input_files(image_sets["a"] + [image_sets["broken"]])
     page.locator("#metrics-src-b").get_by_text("upload").click()
     page.locator("#metrics-files-b input[type=file]").set_input_files(image_sets["b"])
