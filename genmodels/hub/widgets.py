@@ -51,7 +51,7 @@ def user_errors(fn: Callable) -> Callable:
 
     def convert(e: Exception) -> gr.Error:
         msg = str(e).strip("'\"") or type(e).__name__
-        return gr.Error(msg[:1].upper() + msg[1:])
+        return gr.Error(msg[:1].upper() + msg[1:] if msg[:1].isascii() else msg)
 
     if inspect.isgeneratorfunction(fn):
         @functools.wraps(fn)

@@ -53,8 +53,9 @@ def upfirdn2d(x: torch.Tensor, kernel: torch.Tensor, up: int = 1, down: int = 1,
     if up > 1:
         x = F.pad(x.reshape(n, c, h, 1, w, 1), [0, up - 1, 0, 0, 0, up - 1]).reshape(n, c, h * up, w * up)
     x = F.pad(x, [pad[0], pad[1], pad[0], pad[1]])
-    x = F.conv2d(x.reshape(n * c, 1, *x.shape[2:]), torch.flip(kernel, [0, 1]).to(x.dtype)[None, None], stride=down)
-    return x.reshape(n, c, x.shape[2], x.shape[3])
+    # depthwise (groups = channels): far faster on CPU, forward and backward, than folding channels into the batch
+    weight = torch.flip(kernel, [0, 1]).to(x.dtype)[None, None].expand(c, 1, *kernel.shape)
+    return F.conv2d(x, weight, stride=down, groups=c)
 
 
 def fused_leaky_relu(x: torch.Tensor, bias: torch.Tensor | None = None, scale: float = SQRT2) -> torch.Tensor:

@@ -1,0 +1,245 @@
+"""The "GAN" tab: sample, style mixing, interpolation (Z vs W) and the truncation trade-off, with readouts."""
+from __future__ import annotations
+
+import json
+import tempfile
+
+import gradio as gr
+import numpy as np
+from PIL import Image
+
+from ...data import shapes
+from ...data.dataset import cache_dir
+from ...hub.widgets import clamp_count, how_it_works, parse_seed, readout_panel_html, seed_row, user_errors
+from . import service
+from .family import FAMILY
+
+ANY = "any"
+NAMES = {"DCGAN": "dcgan", "CGAN": "cgan", "StyleGAN": "stylegan"}
+SCALE = 3  # display upscaling (nearest)
+MAX_SEEDS = 16
+
+
+def _kind(model: str) -> str:
+    if model not in NAMES:
+        raise ValueError(f"Unknown model {model!r}; choose one of {', '.join(NAMES)}.")
+    return NAMES[model]
+
+
+def _attr(value: str, names: tuple[str, ...], what: str) -> int | None:
+    if value in (ANY, None, ""):
+        return None
+    if value not in names:
+        raise ValueError(f"Unknown {what} {value!r}; choose '{ANY}' or one of {', '.join(names)}.")
+    return names.index(value)
+
+
+def _psi(value) -> float:
+    try:
+        psi = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"ψ must be a number in [0, 2], got {value!r}.") from None
+    if not 0.0 <= psi <= 2.0:
+        raise ValueError(f"ψ must be in [0, 2], got {psi}.")
+    return psi
+
+
+def _seeds(text: str, what: str) -> list[int]:
+    parts = [p for p in str(text or "").replace(";", ",").replace(" ", ",").split(",") if p]
+    if not parts:
+        raise ValueError(f"Give at least one {what} seed, e.g. 1,2,3.")
+    if len(parts) > MAX_SEEDS:
+        raise ValueError(f"At most {MAX_SEEDS} {what} seeds, got {len(parts)}.")
+    return [parse_seed(p) for p in parts]
+
+
+def _load(kind: str, source: str):
+    return service.load_generator(kind, (source or "").strip() or "embedded")
+
+
+def _big(a: np.ndarray) -> Image.Image:
+    img = Image.fromarray(a)
+    return img.resize((img.width * SCALE, img.height * SCALE), Image.Resampling.NEAREST)
+
+
+def _strip(images: np.ndarray) -> Image.Image:
+    return _big(np.concatenate(list(images), axis=1))
+
+
+@user_errors
+def gan_sample(model: str, source: str, shape: str, colour: str, psi, count, seed, ctx_max: int = 64):
+    kind, seed, psi = _kind(model), parse_seed(seed), _psi(psi)
+    n, note = clamp_count(count, 1, ctx_max)
+    G = _load(kind, source)
+    s, c = _attr(shape, shapes.SHAPES, "shape"), _attr(colour, shapes.COLOUR_NAMES, "colour")
+    notes = [note] if note else []
+    if not service.is_conditional(G) and (s is not None or c is not None):
+        notes.append(f"{model} is unconditional: shape / colour are ignored.")
+    if kind != "stylegan" and psi != 1.0:
+        notes.append("ψ (truncation) applies to StyleGAN only.")
+    imgs, labels = service.sample(kind, G, seed, n, s, c, psi if kind == "stylegan" else 1.0)
+    caps = []
+    for i in range(n):
+        cap = f"seed {seed + i}"
+        if labels is not None:
+            lab = labels[i].tolist() if kind == "cgan" else divmod(int(labels[i]), len(shapes.COLOUR_NAMES))
+            cap += f": {shapes.COLOUR_NAMES[lab[1]]} {shapes.SHAPES[lab[0]]}"
+        caps.append(cap)
+    return [(_big(im), cap) for im, cap in zip(imgs, caps)], " ".join(notes) or f"{n} sample(s) from {model}."
+
+
+@user_errors
+def gan_mix(source: str, row_seeds: str, col_seeds: str, layers: str, shape: str, colour: str, psi):
+    G = _load("stylegan", source)
+    if layers not in service.LAYER_RANGES:
+        raise ValueError(f"Unknown layer range {layers!r}; choose one of {', '.join(service.LAYER_RANGES)}.")
+    rows, cols = _seeds(row_seeds, "row"), _seeds(col_seeds, "column")
+    label = None
+    if service.is_conditional(G):
+        label = int(service.condition("stylegan", G, 1, _attr(shape, shapes.SHAPES, "shape") or 0,
+                                      _attr(colour, shapes.COLOUR_NAMES, "colour") or 0)[0])
+    grid = service.style_mix(G, rows, cols, service.LAYER_RANGES[layers], label, _psi(psi))
+    big = np.concatenate([np.concatenate(list(r), axis=1) for r in grid], axis=0)
+    return _big(big), (f"Rows take every style from their seed except the {layers} layers, which come from the "
+                       "column's seed (first row / column: the sources).")
+
+
+@user_errors
+def gan_interpolate(model: str, source: str, seed_a, seed_b, steps, shape: str, colour: str):
+    kind = _kind(model)
+    a, b = parse_seed(seed_a), parse_seed(seed_b)
+    n, _ = clamp_count(steps, 3, 16, "number of steps")
+    G = _load(kind, source)
+    c = service.condition(kind, G, 1, _attr(shape, shapes.SHAPES, "shape") or 0,
+                          _attr(colour, shapes.COLOUR_NAMES, "colour") or 0)
+    out = service.interpolate(kind, G, a, b, n, c)
+    frames = [_big(f) for f in (out["w"] if "w" in out else out["z"])]
+    gif = tempfile.NamedTemporaryFile(prefix="gan-interp-", suffix=".gif", delete=False).name
+    frames[0].save(gif, save_all=True, append_images=frames[1:] + frames[-2:0:-1], duration=120, loop=0)
+    rows = [{"metric": "path PPL, slerp in Z", "value": out["ppl_z"], "higher_is_better": False}]
+    if "ppl_w" in out:
+        rows.append({"metric": "path PPL, lerp in W", "value": out["ppl_w"], "higher_is_better": False})
+    from ...hub.widgets import readout_table
+
+    table = readout_table({model: rows}, "PD on the shapes backbone between t and t + 1e-4, / ε², mean over 32 t "
+                          "along this path (lower = smoother).")
+    return _strip(out["z"]), (_strip(out["w"]) if "w" in out else None), gif, table
+
+
+@user_errors
+def gan_truncation(source: str, n_per_psi, progress=gr.Progress()):
+    from ...scoring.readout import score_sets
+    from .evaluate import balanced_labels, sample
+
+    n, note = clamp_count(n_per_psi, 50, 1000, "samples per ψ")
+    G = _load("stylegan", source)
+    key = f"trunc-{(source or 'embedded').strip()}-{n}-" + str(abs(hash(tuple(
+        float(p.detach().sum()) for p in G.parameters()))))
+    path = cache_dir() / "gan" / f"{key}.json"
+    if path.exists():
+        rows = json.loads(path.read_text())
+    else:
+        rows = []
+        psis = [0.0, 0.25, 0.5, 0.7, 0.85, 1.0, 1.25]
+        for i, psi in enumerate(psis):
+            progress(i / len(psis), desc=f"ψ = {psi}")
+            imgs = sample("stylegan", G, n, 777, balanced_labels(n, 777), psi=psi)
+            for r in score_sets(imgs, "shapes-test", metrics=["fid", "precision", "recall"], n_boot=10):
+                rows.append({"psi": psi, "metric": r.metric, "value": r.value})
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(rows))
+    import pandas as pd
+
+    df = pd.DataFrame(rows)
+    fid = df[df.metric == "FID"].rename(columns={"value": "FID"})
+    pr = df[df.metric != "FID"]
+    return fid, pr, f"N = {n} samples per ψ vs the 2,000-item test split (shapes backbone). {note}".strip()
+
+
+def build_tab(ctx) -> None:
+    how_it_works(FAMILY.summary, FAMILY.papers)
+    shape_choices, colour_choices = [ANY, *shapes.SHAPES], [ANY, *shapes.COLOUR_NAMES]
+    with gr.Accordion("Weights", open=False):
+        source = gr.Textbox(value="embedded", label="Weights: 'embedded', a local folder, a Hub id, or (StyleGAN) a "
+                            "rosinality g_ema .pt/.safetensors file")
+    with gr.Tabs():
+        with gr.Tab("Sample", id="gan-sample"):
+            with gr.Row():
+                with gr.Column(scale=1, min_width=260):
+                    model = gr.Radio(list(NAMES), value="StyleGAN", label="Model")
+                    shape = gr.Dropdown(shape_choices, value=ANY, label="Shape (conditional models)")
+                    colour = gr.Dropdown(colour_choices, value=ANY, label="Colour (conditional models)")
+                    psi = gr.Slider(0, 2, value=1.0, step=0.05, label="Truncation ψ (StyleGAN)")
+                    count = gr.Slider(1, ctx.max_batch, value=min(16, ctx.max_batch), step=1, label="Images")
+                    seed = seed_row(0)
+                    go = gr.Button("Generate", variant="primary", elem_id="gan-sample-btn")
+                with gr.Column(scale=3):
+                    note = gr.Markdown(elem_id="gan-sample-note")
+                    gallery = gr.Gallery(columns=8, height="auto", format="png", elem_id="gan-gallery")
+            def sample_fn(model, source, shape, colour, psi, count, seed):
+                return gan_sample(model, source, shape, colour, psi, count, seed, ctx_max=ctx.max_batch)
+
+            go.click(sample_fn, [model, source, shape, colour, psi, count, seed], [gallery, note], api_name="gan_sample")
+            gr.Examples([["StyleGAN", "embedded", "star", "red", 1.0, 8, 0], ["CGAN", "embedded", "heart", ANY, 1.0, 8, 3],
+                         ["DCGAN", "embedded", ANY, ANY, 1.0, 16, 7]], [model, source, shape, colour, psi, count, seed])
+        with gr.Tab("Style mixing", id="gan-mix"):
+            with gr.Row():
+                rows = gr.Textbox("1,2,3", label="Row seeds")
+                cols = gr.Textbox("10,11,12,13", label="Column seeds")
+                layers = gr.Radio(list(service.LAYER_RANGES), value=list(service.LAYER_RANGES)[0], label="Layers from columns")
+            with gr.Row():
+                m_shape = gr.Dropdown(shape_choices, value="circle", label="Shape")
+                m_colour = gr.Dropdown(colour_choices, value="red", label="Colour")
+                m_psi = gr.Slider(0, 2, value=1.0, step=0.05, label="ψ")
+            go_m = gr.Button("Mix", variant="primary", elem_id="gan-mix-btn")
+            grid = gr.Image(label="Style-mixing grid", format="png", elem_id="gan-mix-grid")
+            m_note = gr.Markdown()
+            go_m.click(gan_mix, [source, rows, cols, layers, m_shape, m_colour, m_psi], [grid, m_note], api_name="gan_mix")
+        with gr.Tab("Interpolation", id="gan-interp"):
+            with gr.Row():
+                i_model = gr.Radio(list(NAMES), value="StyleGAN", label="Model")
+                seed_a = gr.Number(1, label="Seed A", precision=0)
+                seed_b = gr.Number(2, label="Seed B", precision=0)
+                steps = gr.Slider(3, 16, value=9, step=1, label="Steps")
+            with gr.Row():
+                i_shape = gr.Dropdown(shape_choices, value="star", label="Shape")
+                i_colour = gr.Dropdown(colour_choices, value="blue", label="Colour")
+            go_i = gr.Button("Interpolate", variant="primary", elem_id="gan-interp-btn")
+            z_strip = gr.Image(label="slerp in Z", format="png", elem_id="gan-z-strip")
+            w_strip = gr.Image(label="lerp in W (StyleGAN)", format="png")
+            with gr.Row():
+                gif = gr.Image(label="Animation", type="filepath")
+                i_table = gr.HTML()
+            go_i.click(gan_interpolate, [i_model, source, seed_a, seed_b, steps, i_shape, i_colour],
+                       [z_strip, w_strip, gif, i_table], api_name="gan_interpolate")
+        with gr.Tab("Truncation trade-off", id="gan-trunc"):
+            n_psi = gr.Slider(50, 1000, value=300, step=50, label="Samples per ψ")
+            go_t = gr.Button("Compute (cached)", variant="primary", elem_id="gan-trunc-btn")
+            t_note = gr.Markdown()
+            with gr.Row():
+                fid_plot = gr.LinePlot(x="psi", y="FID", title="FID vs ψ (lower is better)")
+                pr_plot = gr.LinePlot(x="psi", y="value", color="metric", title="precision / recall vs ψ")
+            go_t.click(gan_truncation, [source, n_psi], [fid_plot, pr_plot, t_note], api_name="gan_truncation")
+    with gr.Accordion("Readouts: DCGAN vs CGAN vs StyleGAN", open=False):
+        r_n = gr.Slider(100, 2000, value=500, step=100, label="Samples per model")
+        go_r = gr.Button("Compute readouts", elem_id="gan-readout-btn")
+        panel = gr.HTML(elem_id="gan-readouts")
+        go_r.click(gan_readouts, [source, r_n], panel, api_name="gan_readouts")
+
+
+@user_errors
+def gan_readouts(source: str, n, progress=gr.Progress()):
+    from .evaluate import readouts
+
+    n, note = clamp_count(n, 100, 2000, "number of samples")
+    cols = {}
+    for i, (title, kind) in enumerate(NAMES.items()):
+        progress(i / 3, desc=title)
+        try:
+            G = service.load_generator(kind, "embedded" if kind != "stylegan" else (source or "embedded"))
+        except FileNotFoundError as e:
+            cols[title] = []
+            note += f" {title}: {e}."
+            continue
+        cols[title] = readouts(kind, G, n)
+    return readout_panel_html(cols) + (f"<p class='gm-foot'>{note}</p>" if note.strip() else "")

@@ -1,0 +1,61 @@
+"""The GAN tab's handlers on tiny untrained weights loaded from a folder (the 'Weights' source a user can give)."""
+import gradio as gr
+import pytest
+import torch
+
+from genmodels.families.gan import tab
+from genmodels.families.gan.dcgan import DCGANGenerator
+from genmodels.families.gan.stylegan import Generator
+from genmodels.hub.context import HubContext
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    root = tmp_path_factory.mktemp("gan-weights")
+    torch.manual_seed(0)
+    DCGANGenerator(width=32, n_classes=(6, 6)).save_pretrained(root / "cgan")
+    Generator(size=32, style_dim=32, n_mlp=2, channels=[16, 16, 16, 16], n_classes=36).save_pretrained(root / "sg")
+    return {"cgan": str(root / "cgan"), "sg": str(root / "sg")}
+
+
+def test_sample_clamps_and_captions(folders):
+    gallery, note = tab.gan_sample("CGAN", folders["cgan"], "star", "red", 1.0, 500, 3, ctx_max=8)
+    assert len(gallery) == 8 and "capped at 8" in note
+    assert gallery[0][1] == "seed 3: red star" and gallery[0][0].size == (96, 96)
+    again, _ = tab.gan_sample("CGAN", folders["cgan"], "star", "red", 1.0, 1, 3)
+    assert list(again[0][0].getdata()) == list(gallery[0][0].getdata())
+
+
+def test_mix_and_interpolate(folders):
+    grid, note = tab.gan_mix(folders["sg"], "1,2", "3 4 5", "middle (16 px)", "star", "red", 0.7)
+    assert grid.size == (4 * 96, 3 * 96) and "middle" in note
+    z, w, gif, table = tab.gan_interpolate("StyleGAN", folders["sg"], 1, 2, 5, "star", "blue")
+    assert z.size == w.size == (5 * 96, 96) and gif.endswith(".gif") and "lerp in W" in table
+    z, w, _, table = tab.gan_interpolate("CGAN", folders["cgan"], 1, 2, 4, "any", "any")
+    assert w is None and "slerp in Z" in table
+
+
+@pytest.mark.parametrize("args, msg", [
+    (("CGAN", "cgan", "star", "red", 2.5, 4, 3), "ψ must be in \\[0, 2\\]"),
+    (("CGAN", "cgan", "star", "pink", 1, 4, 3), "Unknown colour 'pink'"),
+    (("CGAN", "cgan", "star", "red", 1, 4, -1), "Seed must be between"),
+    (("CGAN", "cgan", "star", "red", 1, 4, 1.5), "whole number"),
+    (("CGAN", "/nonexistent/weights", "star", "red", 1, 4, 1), "Could not load cgan"),
+    (("GANX", "cgan", "star", "red", 1, 4, 1), "Unknown model"),
+])
+def test_bad_input_is_a_clear_error(folders, args, msg):
+    args = tuple(folders.get(a, a) if isinstance(a, str) else a for a in args)
+    with pytest.raises(gr.Error, match=msg):
+        tab.gan_sample(*args)
+
+
+def test_mix_bad_seeds(folders):
+    with pytest.raises(gr.Error, match="At most 16"):
+        tab.gan_mix(folders["sg"], ",".join(map(str, range(20))), "1", "fine (32 px)", "any", "any", 1)
+    with pytest.raises(gr.Error, match="Unknown layer range"):
+        tab.gan_mix(folders["sg"], "1", "2", "everything", "any", "any", 1)
+
+
+def test_tab_builds():
+    with gr.Blocks():
+        tab.build_tab(HubContext())
