@@ -17,8 +17,11 @@ def build(keys: list[str] | None = None, context: HubContext | None = None) -> g
     context = context or HubContext.from_env()
     fams = families(keys)
     with gr.Blocks(title=TITLE) as demo:
-        gr.Markdown(f"# {TITLE}\nEvery family trained on the bundled *shapes* domain and scored by one module. "
-                    "Runs offline on embedded models.")
+        with gr.Row(equal_height=True):
+            gr.Markdown(f"# {TITLE}\nEvery family trained on the bundled *shapes* domain and scored by one module. "
+                        "Runs offline on embedded models.")
+            if context.on_space:  # deep links need a public Space (or share) URL
+                gr.DeepLinkButton(size="sm", scale=0)
         with gr.Tabs() as tabs:
             for fam in fams:
                 with gr.Tab(fam.title, id=fam.key, elem_id=f"tab-{fam.key}"):
