@@ -1,6 +1,8 @@
 """The "Metrics" tab: set vs set (FID, KID, IS, precision, recall), pair (SSIM, PSNR, LPIPS, PD, style) and CLIP."""
 from __future__ import annotations
 
+import html
+
 import gradio as gr
 import numpy as np
 
@@ -52,8 +54,8 @@ def metrics_sets(source_a: str, files_a, source_b: str, files_b, metrics: list[s
     skipped = skip_a + skip_b
     if skipped:
         notes.append(f"skipped {len(skipped)} unreadable file(s): " + "; ".join(skipped[:5]))
-    html = readout_panel_html({"A vs B": readouts}) + "<p class='gm-foot'>" + "<br>".join(notes) + "</p>"
-    return html, [r.as_dict() for r in readouts]
+    body = "<br>".join(html.escape(n) for n in notes)  # file names come from the user
+    return readout_panel_html({"A vs B": readouts}) + f"<p class='gm-foot'>{body}</p>", [r.as_dict() for r in readouts]
 
 
 def _read_one(path, label: str) -> np.ndarray:
@@ -85,8 +87,8 @@ def metrics_pair(image_a, image_b):
     if min(a.shape[:2]) < 7:
         raise ValueError(f"Images must be at least 7×7 pixels, got {a.shape[1]}×{a.shape[0]}.")
     readouts = score_pairs(a[None], b[None])
-    html = readout_panel_html({"A vs B": readouts}) + (f"<p class='gm-foot'>{note}</p>" if note else "")
-    return (a, b), html, [r.as_dict() for r in readouts]
+    panel = readout_panel_html({"A vs B": readouts}) + (f"<p class='gm-foot'>{note}</p>" if note else "")
+    return (a, b), panel, [r.as_dict() for r in readouts]
 
 
 @user_errors
