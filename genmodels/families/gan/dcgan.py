@@ -7,7 +7,8 @@
 
 What differs: the condition is a pair (shape class, colour), each embedded separately; D's conditioning adds, on
 top of the paper's input concatenation, a projection term ⟨embed(y), φ(x)⟩ (Miyato & Koyama 2018,
-arXiv:1802.05637), which makes the condition much harder for G to ignore; D uses spectral normalisation
+arXiv:1802.05637), which makes the condition much harder for G to ignore, and optionally AC-GAN auxiliary
+classifier heads (Odena et al. 2017, arXiv:1610.09585); D uses spectral normalisation
 (Miyato et al. 2018, arXiv:1802.05957) instead of batch norm, for stable training on a CPU budget.
 """
 from __future__ import annotations
@@ -56,7 +57,7 @@ class DCGANGenerator(nn.Module, PyTorchModelHubMixin):
 class DCGANDiscriminator(nn.Module, PyTorchModelHubMixin):
     """images (N, 3, 32, 32) [+ labels] -> logits (N,)."""
 
-    def __init__(self, width: int = 32, n_classes: tuple[int, ...] = ()):
+    def __init__(self, width: int = 32, n_classes: tuple[int, ...] = (), aux_classifier: bool = False):
         super().__init__()
         self.n_classes = tuple(n_classes)
         extra = sum(self.n_classes)  # one-hot planes of every condition (the paper's input concatenation)
@@ -72,8 +73,11 @@ class DCGANDiscriminator(nn.Module, PyTorchModelHubMixin):
         self.out = SN(nn.Linear(w * 8 * 16, 1))
         feat = w * 8 * 16
         self.proj = nn.ModuleList(SN(nn.Embedding(k, feat)) for k in self.n_classes)
+        # AC-GAN (Odena, Olah, Shlens 2017, arXiv:1610.09585): heads that classify the image, trained on real data
+        self.aux = nn.ModuleList(nn.Linear(feat, k) for k in self.n_classes) if aux_classifier else None
 
-    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None,
+                return_aux: bool = False) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
         if self.n_classes:
             planes = [F.one_hot(labels[:, i], k).float()[:, :, None, None].expand(-1, -1, *x.shape[2:])
                       for i, k in enumerate(self.n_classes)]
@@ -82,4 +86,8 @@ class DCGANDiscriminator(nn.Module, PyTorchModelHubMixin):
         out = self.out(h).squeeze(1)
         for i, p in enumerate(self.proj):
             out = out + (p(labels[:, i]) * h).sum(1)
+        if return_aux:
+            if self.aux is None:
+                raise ValueError("this discriminator has no auxiliary classifier")
+            return out, [head(h) for head in self.aux]
         return out

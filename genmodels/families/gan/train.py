@@ -34,9 +34,10 @@ class GANRecipe:
     r1_every: int = 8
     mixing: float = 0.0
     ema: float = 0.999
+    aux_weight: float = 0.0  # AC-GAN auxiliary classification loss (CGAN only)
 
 
-RECIPES = {"dcgan": GANRecipe(), "cgan": GANRecipe(),
+RECIPES = {"dcgan": GANRecipe(), "cgan": GANRecipe(aux_weight=1.0),
            "stylegan": GANRecipe(lr=2e-3, betas=(0.0, 0.99), batch=32, r1_gamma=0.05, mixing=0.9)}
 # Channels per resolution (4, 8, 16, 32) of the CPU-sized StyleGAN: wide where it is cheap, narrow at 32 px.
 STYLEGAN_CHANNELS = [256, 128, 64, 32]
@@ -50,7 +51,7 @@ def build(kind: str, conditional: bool | None = None):
         return DCGANGenerator(), DCGANDiscriminator()
     if kind == "cgan":
         n = (N_SHAPES, N_COLOURS)
-        return DCGANGenerator(n_classes=n), DCGANDiscriminator(n_classes=n)
+        return DCGANGenerator(n_classes=n), DCGANDiscriminator(n_classes=n, aux_classifier=True)
     if kind == "stylegan":
         from .stylegan import Discriminator, Generator
 
@@ -135,7 +136,13 @@ def train_gan(kind: str, steps: int = 20_000, n_train: int = 100_000, seed: int 
         # D step
         with torch.no_grad():
             fake = g_forward(kind, G, z, c, recipe.mixing, gen)
-        d_loss = F.softplus(D(fake, c)).mean() + F.softplus(-D(x, c)).mean()
+        aux = recipe.aux_weight and kind == "cgan" and c is not None
+        if aux:  # AC-GAN: D learns to classify real images; G is rewarded when its images are classified as asked
+            real_out, real_cls = D(x, c, return_aux=True)
+            d_loss = F.softplus(D(fake, c)).mean() + F.softplus(-real_out).mean() + recipe.aux_weight * sum(
+                F.cross_entropy(logits, c[:, i]) for i, logits in enumerate(real_cls))
+        else:
+            d_loss = F.softplus(D(fake, c)).mean() + F.softplus(-D(x, c)).mean()
         r1 = torch.zeros(())
         if recipe.r1_gamma and step % recipe.r1_every == 0:
             x_r = x.detach().requires_grad_(True)
@@ -147,7 +154,12 @@ def train_gan(kind: str, steps: int = 20_000, n_train: int = 100_000, seed: int 
         # G step
         z = torch.randn(z.shape, generator=gen)
         fake = g_forward(kind, G, z, c, recipe.mixing, gen)
-        g_loss = F.softplus(-D(fake, c)).mean()
+        if aux:
+            fake_out, fake_cls = D(fake, c, return_aux=True)
+            g_loss = F.softplus(-fake_out).mean() + recipe.aux_weight * sum(
+                F.cross_entropy(logits, c[:, i]) for i, logits in enumerate(fake_cls))
+        else:
+            g_loss = F.softplus(-D(fake, c)).mean()
         opt_g.zero_grad(set_to_none=True)
         acc.backward(g_loss)
         opt_g.step()
