@@ -37,7 +37,9 @@ class GANRecipe:
     aux_weight: float = 0.0  # AC-GAN auxiliary classification loss (CGAN only)
 
 
-RECIPES = {"dcgan": GANRecipe(), "cgan": GANRecipe(aux_weight=1.0),
+# aux_weight > 0 turns on AC-GAN heads for CGAN; measured worse here after 1,000 steps (shape 19 %, colour 22 % vs
+# 18 % / 97 % without at 2,000 steps): G learns to fool the real-trained heads. Off by default.
+RECIPES = {"dcgan": GANRecipe(), "cgan": GANRecipe(),
            "stylegan": GANRecipe(lr=2e-3, betas=(0.0, 0.99), batch=32, r1_gamma=0.05, mixing=0.9)}
 # Channels per resolution (4, 8, 16, 32) of the CPU-sized StyleGAN: wide where it is cheap, narrow at 32 px.
 STYLEGAN_CHANNELS = [256, 128, 64, 32]
@@ -51,7 +53,8 @@ def build(kind: str, conditional: bool | None = None):
         return DCGANGenerator(), DCGANDiscriminator()
     if kind == "cgan":
         n = (N_SHAPES, N_COLOURS)
-        return DCGANGenerator(n_classes=n), DCGANDiscriminator(n_classes=n, aux_classifier=True)
+        return DCGANGenerator(n_classes=n), DCGANDiscriminator(n_classes=n,
+                                                               aux_classifier=RECIPES["cgan"].aux_weight > 0)
     if kind == "stylegan":
         from .stylegan import Discriminator, Generator
 
