@@ -23,7 +23,7 @@ def test_sample_clamps_and_captions(folders):
     assert len(gallery) == 8 and "capped at 8" in note
     assert gallery[0][1] == "seed 3: red star" and gallery[0][0].size == (96, 96)
     again, _ = tab.gan_sample("CGAN", folders["cgan"], "star", "red", 1.0, 1, 3)
-    assert list(again[0][0].getdata()) == list(gallery[0][0].getdata())
+    assert again[0][0].tobytes() == gallery[0][0].tobytes()
 
 
 def test_mix_and_interpolate(folders):
