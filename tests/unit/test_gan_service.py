@@ -56,6 +56,19 @@ def test_interpolation_strips_and_path_lengths(tiny, kind):
         assert out["w"].shape == (5, 32, 32, 3) and out["ppl_w"] >= 0
 
 
+def test_conditional_batch_norm_generator_is_conditional():
+    torch.manual_seed(0)
+    G = DCGANGenerator(width=32, n_classes=(6, 6), conditional_bn=True).eval()
+    with torch.no_grad():
+        for layer in G.net:  # non-zero condition embeddings, so labels change the normalisation
+            for e in getattr(layer, "gain", []):
+                e.weight.normal_()
+        z = torch.randn(2, 128)
+        a = G(z, torch.tensor([[0, 0], [0, 0]]))
+        b = G(z, torch.tensor([[3, 2], [3, 2]]))
+    assert a.shape == (2, 3, 32, 32) and not torch.allclose(a, b)
+
+
 def test_discriminator_conditioning_shapes():
     D = DCGANDiscriminator(width=8, n_classes=(6, 6))
     x = torch.randn(3, 3, 32, 32)

@@ -21,11 +21,31 @@ from huggingface_hub import PyTorchModelHubMixin
 SN = nn.utils.parametrizations.spectral_norm
 
 
+class ConditionalBatchNorm2d(nn.Module):
+    """Batch norm whose scale and shift come from the condition (de Vries et al. 2017, arXiv:1707.00683; as in
+    BigGAN): one embedding per condition, summed."""
+
+    def __init__(self, channels: int, n_classes: tuple[int, ...]):
+        super().__init__()
+        self.bn = nn.BatchNorm2d(channels, affine=False)
+        self.gain = nn.ModuleList(nn.Embedding(k, channels) for k in n_classes)
+        self.bias = nn.ModuleList(nn.Embedding(k, channels) for k in n_classes)
+        for e in self.gain:
+            nn.init.zeros_(e.weight)
+        for e in self.bias:
+            nn.init.zeros_(e.weight)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        g = 1 + sum(e(labels[:, i]) for i, e in enumerate(self.gain))
+        b = sum(e(labels[:, i]) for i, e in enumerate(self.bias))
+        return self.bn(x) * g[:, :, None, None] + b[:, :, None, None]
+
+
 class DCGANGenerator(nn.Module, PyTorchModelHubMixin):
     """z (N, z_dim) [+ labels (N, len(n_classes))] -> images (N, 3, 32, 32) in [-1, 1]."""
 
     def __init__(self, z_dim: int = 128, width: int = 256, n_classes: tuple[int, ...] = (), embed_dim: int = 32,
-                 size: int = 32):
+                 size: int = 32, conditional_bn: bool = False):
         super().__init__()
         if size != 32:
             raise ValueError("this DCGAN is built for 32×32 images")
@@ -34,10 +54,15 @@ class DCGANGenerator(nn.Module, PyTorchModelHubMixin):
         in_dim = z_dim + embed_dim * len(self.n_classes)
         w = width
         self.fc = nn.Sequential(nn.Linear(in_dim, 4 * 4 * w, bias=False), nn.BatchNorm1d(4 * 4 * w), nn.ReLU(True))
+        self.cbn = bool(conditional_bn and self.n_classes)
+
+        def norm(c: int) -> nn.Module:
+            return ConditionalBatchNorm2d(c, self.n_classes) if self.cbn else nn.BatchNorm2d(c)
+
         self.net = nn.Sequential(
-            nn.ConvTranspose2d(w, w // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(w // 2), nn.ReLU(True),  # 8
-            nn.ConvTranspose2d(w // 2, w // 4, 4, 2, 1, bias=False), nn.BatchNorm2d(w // 4), nn.ReLU(True),  # 16
-            nn.ConvTranspose2d(w // 4, w // 8, 4, 2, 1, bias=False), nn.BatchNorm2d(w // 8), nn.ReLU(True),  # 32
+            nn.ConvTranspose2d(w, w // 2, 4, 2, 1, bias=False), norm(w // 2), nn.ReLU(True),  # 8
+            nn.ConvTranspose2d(w // 2, w // 4, 4, 2, 1, bias=False), norm(w // 4), nn.ReLU(True),  # 16
+            nn.ConvTranspose2d(w // 4, w // 8, 4, 2, 1, bias=False), norm(w // 8), nn.ReLU(True),  # 32
             nn.Conv2d(w // 8, 3, 3, 1, 1), nn.Tanh())
         self.width = w
 
@@ -51,7 +76,9 @@ class DCGANGenerator(nn.Module, PyTorchModelHubMixin):
                 raise ValueError(f"this generator needs labels of shape (N, {len(self.n_classes)})")
             z = torch.cat([z, *(e(labels[:, i]) for i, e in enumerate(self.embeds))], dim=1)
         h = self.fc(z).view(len(z), self.width, 4, 4)
-        return self.net(h)
+        for layer in self.net:
+            h = layer(h, labels) if isinstance(layer, ConditionalBatchNorm2d) else layer(h)
+        return h
 
 
 class DCGANDiscriminator(nn.Module, PyTorchModelHubMixin):
