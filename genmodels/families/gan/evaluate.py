@@ -18,6 +18,7 @@ from ...data import shapes
 from ...data.dataset import shapes_arrays
 from ...scoring.backbones import get_backbone
 from ...scoring.readout import score_sets
+from .service import is_conditional, z_dim
 
 N_EVAL = 2000
 
@@ -41,12 +42,10 @@ def sample(kind: str, G, n: int, seed: int = 0, labels: torch.Tensor | None = No
 
     G.eval()
     labels = balanced_labels(n, seed) if labels is None else labels
-    z_dim = G.z_dim if hasattr(G, "z_dim") else G.style_dim
-    z = torch.randn(n, z_dim, generator=torch.Generator().manual_seed(seed))
+    z = torch.randn(n, z_dim(G), generator=torch.Generator().manual_seed(seed))
     outs = []
     for i in range(0, n, batch):
-        c = labels_for(kind, labels[i:i + batch]) if getattr(G, "conditional", False) or \
-            getattr(G, "n_classes", 0) else None
+        c = labels_for(kind, labels[i:i + batch]) if is_conditional(G) else None
         if kind == "stylegan":
             outs.append(G(z[i:i + batch], c, psi=psi, noise_mode="const"))
         else:
@@ -66,7 +65,7 @@ def evaluate(kind: str, G, n: int = N_EVAL, seed: int = 12345) -> dict:
     floor = real_floor(n)
     res["FID floor (train vs test)"] = floor["FID"]
     res["FID / floor"] = res["FID"] / floor["FID"]
-    if getattr(G, "conditional", False) or getattr(G, "n_classes", 0):
+    if is_conditional(G):
         pred = get_backbone("shapes").attribute_predictions(imgs)
         res["requested shape recognised"] = float((pred["shape"] == labels[:, 0].numpy()).mean())
         res["requested colour recognised"] = float((pred["colour"] == labels[:, 1].numpy()).mean())
@@ -111,7 +110,6 @@ def ppl(kind: str, G, space: str = "z", n: int = 256, seed: int = 0) -> dict:
 
     from ...scoring.perceptual import perceptual_distance
     from ...scoring.ppl import perceptual_path_length
-    from .service import is_conditional, z_dim
     from .train import labels_for
 
     def labels(m: int):
@@ -147,7 +145,7 @@ def readouts(kind: str, G, n: int = 500, seed: int = 12345, ppl_n: int = 256) ->
     imgs = sample(kind, G, n, seed, labels)
     out = score_sets(imgs, "shapes-test", n_boot=20)
     bb = out[0].backbone
-    if getattr(G, "n_classes", 0):
+    if is_conditional(G):
         pred = get_backbone("shapes").attribute_predictions(imgs)
         for col, name in ((0, "shape"), (1, "colour")):
             ok = (pred[name] == labels[:, col].numpy()).astype(float)

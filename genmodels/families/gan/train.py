@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from ...data import shapes
 from ...data.dataset import FolderDataset, shapes_arrays, to_tensor
 from ...training import infinite_batches
+from .service import z_dim
 
 WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
 N_SHAPES, N_COLOURS = len(shapes.SHAPES), len(shapes.COLOUR_NAMES)
@@ -138,7 +139,7 @@ def train_gan(kind: str, steps: int = 20_000, n_train: int = 100_000, seed: int 
         t0 = time.perf_counter()
         x, y = get(step)
         c = cond(y)
-        z = torch.randn(len(x), G_ema.z_dim if hasattr(G_ema, "z_dim") else G_ema.style_dim, generator=gen)
+        z = torch.randn(len(x), z_dim(G_ema), generator=gen)
         # D step
         with torch.no_grad():
             fake = g_forward(kind, G, z, c, recipe.mixing, gen)
