@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from .hub.context import HubContext
 
 # Packages whose import registers a family, in tab order.
-BUILTIN = ("genmodels.data.family", "genmodels.hub.metrics_family")
+BUILTIN = ("genmodels.data.family", "genmodels.hub.metrics_family", "genmodels.families.gan.family")
 
 _REGISTRY: dict[str, "Family"] = {}
 

@@ -206,25 +206,47 @@ def build_tab(ctx) -> None:
                 i_colour = gr.Dropdown(colour_choices, value="blue", label="Colour")
             go_i = gr.Button("Interpolate", variant="primary", elem_id="gan-interp-btn")
             z_strip = gr.Image(label="slerp in Z", format="png", elem_id="gan-z-strip")
-            w_strip = gr.Image(label="lerp in W (StyleGAN)", format="png")
+            w_strip = gr.Image(label="lerp in W (StyleGAN)", format="png", elem_id="gan-w-strip")
             with gr.Row():
                 gif = gr.Image(label="Animation", type="filepath")
-                i_table = gr.HTML()
+                i_table = gr.HTML(elem_id="gan-interp-table")
             go_i.click(gan_interpolate, [i_model, source, seed_a, seed_b, steps, i_shape, i_colour],
                        [z_strip, w_strip, gif, i_table], api_name="gan_interpolate")
         with gr.Tab("Truncation trade-off", id="gan-trunc"):
-            n_psi = gr.Slider(50, 1000, value=300, step=50, label="Samples per ψ")
+            n_psi = gr.Slider(50, 1000, value=300, step=50, label="Samples per ψ", elem_id="gan-trunc-n")
             go_t = gr.Button("Compute (cached)", variant="primary", elem_id="gan-trunc-btn")
             t_note = gr.Markdown()
             with gr.Row():
-                fid_plot = gr.LinePlot(x="psi", y="FID", title="FID vs ψ (lower is better)")
+                fid_plot = gr.LinePlot(x="psi", y="FID", title="FID vs ψ (lower is better)", elem_id="gan-trunc-fid")
                 pr_plot = gr.LinePlot(x="psi", y="value", color="metric", title="precision / recall vs ψ")
             go_t.click(gan_truncation, [source, n_psi], [fid_plot, pr_plot, t_note], api_name="gan_truncation")
     with gr.Accordion("Readouts: DCGAN vs CGAN vs StyleGAN", open=False):
-        r_n = gr.Slider(100, 2000, value=500, step=100, label="Samples per model")
+        gr.HTML(card_table(), elem_id="gan-cards")
+        r_n = gr.Slider(100, 2000, value=500, step=100, label="Samples per model", elem_id="gan-readout-n")
         go_r = gr.Button("Compute readouts", elem_id="gan-readout-btn")
         panel = gr.HTML(elem_id="gan-readouts")
         go_r.click(gan_readouts, [source, r_n], panel, api_name="gan_readouts")
+
+
+HIGHER = {"IS": True, "precision": True, "recall": True, "requested shape recognised": True,
+          "requested colour recognised": True}
+
+
+def card_table() -> str:
+    """The embedded models' held-out numbers from their model cards (N = 2,000, computed once at training)."""
+    from ...hub.widgets import readout_table
+
+    cols = {}
+    for title, kind in NAMES.items():
+        path = service.WEIGHTS / kind / "metrics.json"
+        if path.exists():
+            cols[title] = [{"metric": k, "value": v, "higher_is_better": HIGHER.get(k, False if "FID" in k or k ==
+                            "KID" else None)} for k, v in json.loads(path.read_text()).items()]
+    if not cols:
+        return "<p>No embedded GAN is trained yet (<code>python -m genmodels train dcgan|cgan|stylegan</code>).</p>"
+    return readout_table(cols, "From the model cards: N = 2,000 samples vs the 2,000-item shapes test split, "
+                         "domain backbone; the floor is 2,000 real train items vs the same test split. "
+                         "Recompute below at any N (with intervals and PPL).")
 
 
 @user_errors

@@ -1,0 +1,109 @@
+"""The GAN tab driven in headless Chromium (every sub-tab) and through gradio_client (every api_name), on the
+embedded weights."""
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+def _open(page, app_url, sub: str | None = None):
+    page.goto(app_url + "?tab=gan")
+    page.get_by_role("tab", name="GAN", exact=True).wait_for()
+    page.wait_for_function("document.querySelector('[role=tab][aria-selected=true]')?.innerText.trim() === 'GAN'")
+    if sub:
+        page.get_by_role("tab", name=sub, exact=True).click()
+
+
+def test_gan_sample_in_chromium(app_url, page, artifacts):
+    _open(page, app_url)
+    page.get_by_label("CGAN").check()
+    page.locator("#gan-sample-btn").click()
+    imgs = page.locator("#gan-gallery img")
+    imgs.first.wait_for(timeout=60_000)
+    page.wait_for_function("document.querySelectorAll('#gan-gallery img').length === 16")
+    assert "16 sample(s) from CGAN" in page.locator("#gan-sample-note").inner_text()
+    page.screenshot(path=str(artifacts / "gan_sample.png"), full_page=True)
+
+
+def test_gan_mix_in_chromium(app_url, page, artifacts):
+    _open(page, app_url, "Style mixing")
+    page.locator("#gan-mix-btn").click()
+    page.locator("#gan-mix-grid img").wait_for(timeout=60_000)
+    page.screenshot(path=str(artifacts / "gan_mix.png"), full_page=True)
+
+
+def test_gan_interpolate_in_chromium(app_url, page, artifacts):
+    _open(page, app_url, "Interpolation")
+    page.locator("#gan-interp-btn").click()
+    page.locator("#gan-z-strip img").wait_for(timeout=60_000)
+    page.locator("#gan-w-strip img").wait_for(timeout=60_000)
+    page.locator("#gan-interp-table table").wait_for(timeout=60_000)
+    text = page.locator("#gan-interp-table").inner_text()
+    assert "slerp in Z" in text and "lerp in W" in text
+    page.screenshot(path=str(artifacts / "gan_interpolate.png"), full_page=True)
+
+
+def test_gan_truncation_in_chromium(app_url, page, artifacts):
+    _open(page, app_url, "Truncation trade-off")
+    page.locator("#gan-trunc-n input[type=number]").fill("50")
+    page.locator("#gan-trunc-n input[type=number]").press("Enter")
+    page.locator("#gan-trunc-btn").click()
+    page.get_by_text("N = 50 samples per ψ").wait_for(timeout=240_000)
+    page.locator("#gan-trunc-fid canvas, #gan-trunc-fid svg").first.wait_for(timeout=30_000)
+    page.screenshot(path=str(artifacts / "gan_truncation.png"), full_page=True)
+
+
+def test_gan_readouts_in_chromium(app_url, page, artifacts):
+    _open(page, app_url)
+    page.get_by_text("Readouts: DCGAN vs CGAN vs StyleGAN").click()
+    page.locator("#gan-readout-n input[type=number]").fill("100")
+    page.locator("#gan-readout-n input[type=number]").press("Enter")
+    page.locator("#gan-readout-btn").click()
+    page.locator("#gan-readouts table").wait_for(timeout=240_000)
+    text = page.locator("#gan-readouts").inner_text()
+    for col in ("DCGAN", "CGAN", "StyleGAN"):
+        assert col in text
+    assert "FID" in text and "PPL" in text
+    page.screenshot(path=str(artifacts / "gan_readouts.png"), full_page=True)
+
+
+def test_gan_sample_api_is_deterministic(client):
+    a, note = client.predict("StyleGAN", "embedded", "star", "red", 0.7, 4, 11, api_name="/gan_sample")
+    b, _ = client.predict("StyleGAN", "embedded", "star", "red", 0.7, 4, 11, api_name="/gan_sample")
+    assert len(a) == 4 and [g["caption"] for g in a] == [f"seed {11 + i}: red star" for i in range(4)]
+    from PIL import Image
+
+    assert [Image.open(g["image"]).tobytes() for g in a] == [Image.open(g["image"]).tobytes() for g in b]
+
+
+def test_gan_mix_api(client):
+    from PIL import Image
+
+    grid, note = client.predict("embedded", "1,2", "3,4,5", "coarse (4–8 px)", "heart", "green", 1.0,
+                                api_name="/gan_mix")
+    assert Image.open(grid).size == (4 * 96, 3 * 96) and "coarse" in note
+
+
+def test_gan_interpolate_api(client):
+    z, w, gif, table = client.predict("StyleGAN", "embedded", 3, 4, 5, "square", "yellow", api_name="/gan_interpolate")
+    assert z and w and gif.endswith(".gif") and "lerp in W" in table
+
+
+def test_gan_truncation_api(client):
+    fid, pr, note = client.predict("embedded", 50, api_name="/gan_truncation")
+    assert "N = 50" in note
+    psis = sorted({row[0] for row in fid["data"]})
+    assert psis[0] == 0.0 and 1.0 in psis
+
+
+@pytest.mark.parametrize("args, msg", [
+    (("StyleGAN", "embedded", "star", "red", 3.0, 4, 1), "ψ must be in"),
+    (("StyleGAN", "embedded", "star", "red", 1.0, 4, -5), "Seed must be between"),
+    (("CGAN", "/no/such/folder", "star", "red", 1.0, 4, 1), "Could not load cgan"),
+])
+def test_gan_bad_input_api(client, args, msg):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match=msg):
+        client.predict(*args, api_name="/gan_sample")
+    # the server keeps serving
+    assert client.predict("DCGAN", "embedded", "any", "any", 1.0, 1, 0, api_name="/gan_sample")[0]
