@@ -31,3 +31,25 @@ def test_train_resume_and_card(tmp_path, tiny_models, kind):
     if kind == "cgan":
         assert 0 <= metrics["requested shape recognised"] <= 1
     DCGANGenerator.from_pretrained(str(out))
+
+
+def test_standing_stats_are_the_mean_batch_statistics():
+    """BigGAN's standing statistics: after recalibration each BN's running mean is the average over the passes of
+    the batch means of its input, whatever the (garbage) statistics were before."""
+    torch.manual_seed(0)
+    G = DCGANGenerator(width=32, n_classes=(6, 6), conditional_bn=True)
+    bn = G.fc[1]
+    bn.running_mean.fill_(123.0)
+    seen = []
+    hook = bn.register_forward_hook(lambda m, inp, out: seen.append(inp[0].mean(0)))
+    gan_train.standing_stats("cgan", G, n_batches=3, batch=16)
+    hook.remove()
+    assert not G.training and bn.momentum == 0.1
+    torch.testing.assert_close(bn.running_mean, torch.stack(seen).mean(0), rtol=1e-5, atol=1e-6)
+    gan_train.standing_stats("stylegan", torch.nn.Linear(2, 2))  # no batch norm: a no-op
+
+
+def test_bf16_setting():
+    assert gan_train.use_bf16(True) is True and gan_train.use_bf16(False) is False
+    assert gan_train.use_bf16("auto", "cuda") is True
+    assert isinstance(gan_train.use_bf16("auto", "cpu"), bool)

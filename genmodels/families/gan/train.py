@@ -114,6 +114,31 @@ def g_forward(kind: str, G, z, c, mix_prob: float = 0.0, gen: torch.Generator | 
     return G(z, c)
 
 
+@torch.no_grad()
+def standing_stats(kind: str, G, n_batches: int = 32, batch: int = 64, seed: int = 0) -> None:
+    """Recompute G's batch-norm statistics from its own forward passes (BigGAN's "standing statistics", Brock et al.
+    2018, arXiv:1809.11096). The EMA generator's averaged weights do not match the running statistics copied from
+    the raw G; without this the EMA CGAN drew uniform noise at step 1,000 while the raw G drew coloured shapes."""
+    from .evaluate import balanced_labels
+
+    bns = [m for m in G.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not bns:
+        return
+    momenta = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the passes below
+    G.train()
+    gen = torch.Generator().manual_seed(seed)
+    for i in range(n_batches):
+        z = torch.randn(batch, z_dim(G), generator=gen)
+        c = labels_for(kind, balanced_labels(batch, seed + i)) if getattr(G, "n_classes", 0) else None
+        G(z, c)
+    for m, mom in zip(bns, momenta):
+        m.momentum = mom
+    G.eval()
+
+
 def _monitor(kind: str, G_ema, run: Path, step: int, wall: float, n: int = 300) -> None:
     """Append the rate at which the domain classifier recognises the requested shape / colour (N=n, EMA G)."""
     import json
@@ -121,6 +146,7 @@ def _monitor(kind: str, G_ema, run: Path, step: int, wall: float, n: int = 300) 
     from ...scoring.backbones import get_backbone
     from .evaluate import balanced_labels, sample
 
+    standing_stats(kind, G_ema)
     labels = balanced_labels(n, seed=7)
     pred = get_backbone("shapes").attribute_predictions(sample(kind, G_ema, n, seed=7, labels=labels))
     rec = {"step": step, "wall_min": round(wall / 60, 2),
@@ -227,8 +253,9 @@ def train_gan(kind: str, steps: int = 20_000, n_train: int = 100_000, seed: int 
         opt_g.step()
         with torch.no_grad():
             g = acc.unwrap_model(G)
+            beta = min(recipe.ema, (1 + step) / (10 + step))  # ramp-up: early EMA is not dominated by the init
             for pe, pm in zip(G_ema.parameters(), g.parameters()):
-                pe.lerp_(pm, 1 - recipe.ema)
+                pe.lerp_(pm, 1 - beta)
             for be, bm in zip(G_ema.buffers(), g.buffers()):
                 be.copy_(bm)
             if kind == "stylegan":
@@ -243,6 +270,7 @@ def train_gan(kind: str, steps: int = 20_000, n_train: int = 100_000, seed: int 
         if recipe.monitor_every and step % recipe.monitor_every == 0 and kind_c in ("cgan", "stylegan"):
             _monitor(kind, G_ema, run, step, wall)
     bar.close()
+    standing_stats(kind, G_ema)
     G_ema.save_pretrained(out)
     from .evaluate import write_model_card
 
