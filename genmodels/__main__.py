@@ -1,4 +1,4 @@
-"""Command line: ``python -m genmodels list | data export | score | train | bench``.
+"""Command line: ``python -m genmodels list | data export | score | train | sample | bench``.
 
 Errors a person can fix (a bad path, a bad count) end with one line on stderr and exit status 2.
 """
@@ -140,6 +140,43 @@ def cmd_train(args) -> None:
     print(result)
 
 
+def cmd_sample(args) -> None:
+    """Draw a grid from a GAN: the embedded default, a folder / Hub id, or a rosinality StyleGAN2 g_ema file."""
+    import numpy as np
+    from PIL import Image
+
+    from .data import shapes
+    from .families.gan import service
+
+    if args.model not in service.KINDS:
+        raise CliError(f"unknown model {args.model!r}; choose one of {', '.join(service.KINDS)}")
+    if not 1 <= args.n <= 256:
+        raise CliError(f"--n must be in 1..256, got {args.n}")
+    if not 0 <= args.seed < 2**32:
+        raise CliError(f"--seed must be in 0..{2**32 - 1}, got {args.seed}")
+    if not 0.0 <= args.psi <= 2.0:
+        raise CliError(f"--psi must be in [0, 2], got {args.psi}")
+    picks = []
+    for value, names, what in ((args.shape, shapes.SHAPES, "shape"), (args.colour, shapes.COLOUR_NAMES, "colour")):
+        if value is not None and value not in names:
+            raise CliError(f"unknown {what} {value!r}; choose one of {', '.join(names)}")
+        picks.append(None if value is None else names.index(value))
+    try:
+        G = service.load_generator(args.model, args.weights)
+    except (FileNotFoundError, ValueError) as e:
+        raise CliError(f"could not load {args.model} from {args.weights!r}: {e}") from None
+    imgs, _ = service.sample(args.model, G, args.seed, args.n, *picks, psi=args.psi)
+    cols = min(8, args.n)
+    rows = -(-args.n // cols)
+    grid = np.zeros((rows * imgs.shape[1], cols * imgs.shape[2], 3), np.uint8)
+    for i, im in enumerate(imgs):
+        r, c = divmod(i, cols)
+        grid[r * im.shape[0]:(r + 1) * im.shape[0], c * im.shape[1]:(c + 1) * im.shape[1]] = im
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(grid).save(args.out)
+    print(f"wrote {args.out} ({args.n} image(s), seeds {args.seed}..{args.seed + args.n - 1})")
+
+
 def cmd_bench(args) -> None:
     from .bench import run
 
@@ -177,6 +214,18 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--run-dir", help="checkpoint folder (default: runs/<model>)")
     t.add_argument("--data", help="train on this image folder or zip instead of the shapes domain (GANs)")
     t.set_defaults(fn=cmd_train)
+
+    sm = sub.add_parser("sample", help="draw a grid of images from a GAN (seed s + i for image i)")
+    sm.add_argument("model", help="dcgan, cgan or stylegan")
+    sm.add_argument("out", help="output PNG")
+    sm.add_argument("--weights", default="embedded",
+                    help="'embedded', a folder, a Hub id, or (stylegan) a rosinality g_ema .pt / .safetensors")
+    sm.add_argument("--n", type=int, default=16)
+    sm.add_argument("--seed", type=int, default=0)
+    sm.add_argument("--psi", type=float, default=1.0, help="truncation ψ in [0, 2] (stylegan)")
+    sm.add_argument("--shape", help="requested shape (conditional models)")
+    sm.add_argument("--colour", help="requested colour (conditional models)")
+    sm.set_defaults(fn=cmd_sample)
 
     b = sub.add_parser("bench", help="measure speed ratios and write docs/benchmarks.md")
     b.add_argument("--quick", action="store_true", help="fewer repeats")

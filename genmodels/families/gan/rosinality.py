@@ -34,7 +34,7 @@ def _read(path: Path) -> tuple[dict, torch.Tensor | None]:
         try:
             obj = torch.load(path, map_location="cpu", weights_only=True)
         except (pickle.UnpicklingError, RuntimeError) as e:
-            why = re.search(r"Unsupported global: [^\n]*", str(e))
+            why = re.search(r"Unsupported global: (GLOBAL )?\S+", str(e))
             raise ValueError(f"{path} {REFUSED}; torch.load(weights_only=True): "
                              f"{why.group(0) if why else str(e)[:300]}") from e
     if not isinstance(obj, dict):
