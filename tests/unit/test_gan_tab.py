@@ -59,3 +59,14 @@ def test_mix_bad_seeds(folders):
 def test_tab_builds():
     with gr.Blocks():
         tab.build_tab(HubContext())
+
+
+def test_card_table_reads_model_cards(tmp_path, monkeypatch):
+    import json
+
+    monkeypatch.setattr(tab.service, "WEIGHTS", tmp_path)
+    assert "No embedded GAN is trained yet" in tab.card_table()
+    (tmp_path / "cgan").mkdir()
+    (tmp_path / "cgan" / "metrics.json").write_text(json.dumps({"FID": 12.5, "requested shape recognised": 0.97}))
+    html = tab.card_table()
+    assert "CGAN" in html and "12.5" in html and "0.97" in html and "FID ↓" in html and "DCGAN" not in html
