@@ -53,3 +53,13 @@ def test_bf16_setting():
     assert gan_train.use_bf16(True) is True and gan_train.use_bf16(False) is False
     assert gan_train.use_bf16("auto", "cuda") is True
     assert isinstance(gan_train.use_bf16("auto", "cpu"), bool)
+
+
+def test_mismatched_labels_always_differ():
+    y = torch.stack([torch.arange(600) % 6, (torch.arange(600) // 6) % 6, torch.zeros(600, dtype=torch.long),
+                     torch.zeros(600, dtype=torch.long), torch.ones(600, dtype=torch.long)], 1)
+    w = gan_train.mismatched(y, torch.Generator().manual_seed(0))
+    differs = w[:, :2] != y[:, :2]
+    assert differs.any(1).all() and (w[:, 2:] == y[:, 2:]).all()
+    assert ((w[:, :2] >= 0) & (w[:, :2] < 6)).all()
+    assert 0.5 < differs[:, 0].float().mean() < 0.9 and 0.3 < differs[:, 1].float().mean() < 0.7
