@@ -166,7 +166,7 @@ def build_tab(ctx) -> None:
         with gr.Tab("Sample", id="gan-sample"):
             with gr.Row():
                 with gr.Column(scale=1, min_width=260):
-                    model = gr.Radio(list(NAMES), value="StyleGAN", label="Model")
+                    model = gr.Radio(list(NAMES), value="StyleGAN", label="Model", elem_id="gan-model")
                     shape = gr.Dropdown(shape_choices, value=ANY, label="Shape (conditional models)")
                     colour = gr.Dropdown(colour_choices, value=ANY, label="Colour (conditional models)")
                     psi = gr.Slider(0, 2, value=1.0, step=0.05, label="Truncation ψ (StyleGAN)")
@@ -197,7 +197,7 @@ def build_tab(ctx) -> None:
             go_m.click(gan_mix, [source, rows, cols, layers, m_shape, m_colour, m_psi], [grid, m_note], api_name="gan_mix")
         with gr.Tab("Interpolation", id="gan-interp"):
             with gr.Row():
-                i_model = gr.Radio(list(NAMES), value="StyleGAN", label="Model")
+                i_model = gr.Radio(list(NAMES), value="StyleGAN", label="Model", elem_id="gan-interp-model")
                 seed_a = gr.Number(1, label="Seed A", precision=0)
                 seed_b = gr.Number(2, label="Seed B", precision=0)
                 steps = gr.Slider(3, 16, value=9, step=1, label="Steps")
