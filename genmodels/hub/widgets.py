@@ -156,4 +156,5 @@ CSS = """
 .gm-readout th, .gm-readout td { padding: 4px 10px; border-bottom: 1px solid var(--border-color-primary); text-align: left; }
 .gm-ci { opacity: 0.7; font-size: 0.85em; }
 .gm-foot { opacity: 0.75; font-size: 0.85em; }
+.gm-pixelated img { image-rendering: pixelated; }
 """

@@ -23,7 +23,11 @@ def test_sample_is_seeded_per_image(tiny, kind):
     a, _ = service.sample(kind, G, seed=5, n=4, shape=2, colour=3)
     b, _ = service.sample(kind, G, seed=6, n=1, shape=2, colour=3)
     assert a.shape == (4, 32, 32, 3) and a.dtype == np.uint8
-    assert np.array_equal(a[1], b[0]), "image i of seed s is the image of seed s + i"
+    # image i of seed s is the image of seed s + i, up to the batched kernels' last bits (≤ 1 intensity level)
+    diff = np.abs(a[1].astype(int) - b[0].astype(int))
+    assert diff.max() <= 1 and (diff > 0).mean() < 0.01
+    again, _ = service.sample(kind, G, seed=5, n=4, shape=2, colour=3)
+    assert np.array_equal(a, again), "the same request gives the same bytes"
 
 
 def test_conditions_cycle_when_unset(tiny):

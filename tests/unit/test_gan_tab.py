@@ -1,5 +1,6 @@
 """The GAN tab's handlers on tiny untrained weights loaded from a folder (the 'Weights' source a user can give)."""
 import gradio as gr
+import numpy as np
 import pytest
 import torch
 
@@ -21,9 +22,12 @@ def folders(tmp_path_factory):
 def test_sample_clamps_and_captions(folders):
     gallery, note = tab.gan_sample("CGAN", folders["cgan"], "star", "red", 1.0, 500, 3, ctx_max=8)
     assert len(gallery) == 8 and "capped at 8" in note
-    assert gallery[0][1] == "seed 3: red star" and gallery[0][0].size == (96, 96)
+    assert gallery[0][1] == "seed 3: red star" and gallery[0][0].shape == (32, 32, 3)  # native resolution
     again, _ = tab.gan_sample("CGAN", folders["cgan"], "star", "red", 1.0, 1, 3)
-    assert again[0][0].tobytes() == gallery[0][0].tobytes()
+    first = np.asarray(gallery[0][0], dtype=int)
+    assert np.abs(np.asarray(again[0][0], dtype=int) - first).max() <= 1  # batching's last bits only
+    same, _ = tab.gan_sample("CGAN", folders["cgan"], "star", "red", 1.0, 500, 3, ctx_max=8)
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(same, gallery))
 
 
 def test_mix_and_interpolate(folders):

@@ -85,7 +85,8 @@ def gan_sample(model: str, source: str, shape: str, colour: str, psi, count, see
             lab = labels[i].tolist() if kind == "cgan" else divmod(int(labels[i]), len(shapes.COLOUR_NAMES))
             cap += f": {shapes.COLOUR_NAMES[lab[1]]} {shapes.SHAPES[lab[0]]}"
         caps.append(cap)
-    return [(_big(im), cap) for im, cap in zip(imgs, caps)], " ".join(notes) or f"{n} sample(s) from {model}."
+    # native 32×32 uint8 arrays (what the model made; the API returns them as PNGs as they are), shown crisp by CSS
+    return list(zip(imgs, caps)), " ".join(notes) or f"{n} sample(s) from {model}."
 
 
 @user_errors
@@ -175,7 +176,8 @@ def build_tab(ctx) -> None:
                     go = gr.Button("Generate", variant="primary", elem_id="gan-sample-btn")
                 with gr.Column(scale=3):
                     note = gr.Markdown(elem_id="gan-sample-note")
-                    gallery = gr.Gallery(columns=8, height="auto", format="png", elem_id="gan-gallery")
+                    gallery = gr.Gallery(columns=8, height="auto", format="png", elem_id="gan-gallery",
+                                         elem_classes=["gm-pixelated"])
             def sample_fn(model, source, shape, colour, psi, count, seed):
                 return gan_sample(model, source, shape, colour, psi, count, seed, ctx_max=ctx.max_batch)
 
