@@ -1,6 +1,6 @@
 """Bench cases of the GAN family: images/s of each embedded generator at batch 1 and 16, and the GAN tab's
-overhead (the ``gan_sample`` handler: per-image seeds, labels, PNG-ready upscaled images and captions) over the bare
-generator call on the same batch (one batched forward of G under no_grad)."""
+overhead (the ``gan_sample`` handler: input checks, per-image seeds, labels, uint8 images and captions) over the bare
+generator call on the same batch (``service.generate``: one batched forward of G under no_grad)."""
 from __future__ import annotations
 
 import statistics
@@ -51,11 +51,8 @@ def gan(quick: bool) -> list[Row]:
             z = torch.randn(batch, service.z_dim(G), generator=torch.Generator().manual_seed(0))
             c = service.condition(kind, G, batch, None, None)
 
-            def bare():  # one batched forward, no seeding, no post-processing
-                with torch.no_grad():
-                    if kind == "stylegan":
-                        return G(z, c, noise_mode="const")
-                    return G(z, c) if c is not None else G(z)
+            def bare():  # the one batched forward the handler makes, without seeding or post-processing
+                return service.generate(kind, G, z, c)
 
             def handler():
                 return tab.gan_sample(title, "embedded", "any", "any", 1.0, batch, 0, ctx_max=64)

@@ -230,8 +230,9 @@ def build_tab(ctx) -> None:
         go_r.click(gan_readouts, [source, r_n], panel, api_name="gan_readouts")
 
 
-HIGHER = {"IS": True, "precision": True, "recall": True, "requested shape recognised": True,
-          "requested colour recognised": True}
+# Direction of each model-card metric (metrics.json stores values only).
+HIGHER = {"FID": False, "KID": False, "IS": True, "precision": True, "recall": True, "FID floor (train vs test)": False,
+          "FID / floor": False, "requested shape recognised": True, "requested colour recognised": True}
 
 
 def card_table() -> str:
@@ -242,8 +243,8 @@ def card_table() -> str:
     for title, kind in NAMES.items():
         path = service.WEIGHTS / kind / "metrics.json"
         if path.exists():
-            cols[title] = [{"metric": k, "value": v, "higher_is_better": HIGHER.get(k, False if "FID" in k or k ==
-                            "KID" else None)} for k, v in json.loads(path.read_text()).items()]
+            cols[title] = [{"metric": k, "value": v, "higher_is_better": HIGHER.get(k)}
+                           for k, v in json.loads(path.read_text()).items()]
     if not cols:
         return "<p>No embedded GAN is trained yet (<code>python -m genmodels train dcgan|cgan|stylegan</code>).</p>"
     return readout_table(cols, "From the model cards: N = 2,000 samples vs the 2,000-item shapes test split, "

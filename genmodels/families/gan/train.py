@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from ...data import shapes
 from ...data.dataset import FolderDataset, shapes_arrays, to_tensor
 from ...training import infinite_batches
-from .service import z_dim
+from .service import is_conditional, z_dim
 
 WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
 N_SHAPES, N_COLOURS = len(shapes.SHAPES), len(shapes.COLOUR_NAMES)
@@ -91,8 +91,8 @@ def build(kind: str, conditional: bool | None = None):
         return DCGANGenerator(width=DCGAN_WIDTH), DCGANDiscriminator()
     if kind == "cgan":
         n = (N_SHAPES, N_COLOURS)
-        return DCGANGenerator(width=DCGAN_WIDTH, n_classes=n, conditional_bn=CGAN_CONDITIONAL_BN), DCGANDiscriminator(n_classes=n,
-                                                               aux_classifier=RECIPES["cgan"].aux_weight > 0)
+        return (DCGANGenerator(width=DCGAN_WIDTH, n_classes=n, conditional_bn=CGAN_CONDITIONAL_BN),
+                DCGANDiscriminator(n_classes=n, aux_classifier=RECIPES["cgan"].aux_weight > 0))
     if kind == "stylegan":
         from .stylegan import Discriminator, Generator
 
@@ -140,7 +140,7 @@ def standing_stats(kind: str, G, n_batches: int = 32, batch: int = 64, seed: int
     gen = torch.Generator().manual_seed(seed)
     for i in range(n_batches):
         z = torch.randn(batch, z_dim(G), generator=gen)
-        c = labels_for(kind, balanced_labels(batch, seed + i)) if getattr(G, "n_classes", 0) else None
+        c = labels_for(kind, balanced_labels(batch, seed + i)) if is_conditional(G) else None
         G(z, c)
     for m, mom in zip(bns, momenta):
         m.momentum = mom
