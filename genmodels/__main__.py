@@ -23,7 +23,7 @@ def cmd_list(args) -> None:
         print(f"{fam.key:<14} {fam.title}")
         for m in fam.models:
             folder = WEIGHTS / m
-            files = list(folder.glob("*.safetensors")) if folder.exists() else []
+            files = list(folder.rglob("*.safetensors")) if folder.exists() else []
             size = sum(f.stat().st_size for f in files)
             state = f"{size / 1e6:.1f} MB" if files else "not trained yet"
             print(f"{'':<14}   - {m} ({state})")
@@ -115,6 +115,13 @@ TRAINERS = {
     "dcgan": ("genmodels.families.gan.train", "train_gan", {"kind": "dcgan"}),
     "cgan": ("genmodels.families.gan.train", "train_gan", {"kind": "cgan"}),
     "stylegan": ("genmodels.families.gan.train", "train_gan", {"kind": "stylegan"}),
+    "sd-vae": ("genmodels.families.diffusion.train", "train_sd_vae", {}),
+    "sd-vae-decoder": ("genmodels.families.diffusion.train", "train_sd_vae_decoder", {}),
+    "sd-text": ("genmodels.families.diffusion.train", "train_sd_text", {}),
+    "sd-unet": ("genmodels.families.diffusion.train", "train_sd_unet", {}),
+    "controlnet": ("genmodels.families.diffusion.train", "train_controlnet", {}),
+    "noisy-classifier": ("genmodels.families.diffusion.train", "train_noisy_classifier", {}),
+    "noisy-clip": ("genmodels.families.diffusion.train", "train_noisy_clip", {}),
 }
 
 

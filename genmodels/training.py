@@ -57,9 +57,11 @@ def infinite_batches(tensors: tuple[torch.Tensor, ...], batch: int, seed: int) -
 
 def train(model: torch.nn.Module, loss_fn: Callable[[torch.nn.Module, tuple, int], tuple[torch.Tensor, dict]],
           get_batch: Callable[[int], tuple], cfg: TrainConfig, run_dir: str | Path,
-          params: Iterator[torch.nn.Parameter] | None = None, desc: str = "train") -> dict:
+          params: Iterator[torch.nn.Parameter] | None = None, desc: str = "train",
+          hook: Callable[[int, torch.nn.Module, float], None] | None = None, hook_every: int = 0) -> dict:
     """Run ``cfg.steps`` optimisation steps (resuming from ``run_dir``); returns the EMA (or plain) state_dict,
-    wall time and the last logged losses."""
+    wall time and the last logged losses. ``hook(step, ema_or_model, wall_s)`` runs every ``hook_every`` steps
+    (e.g. a conditioning monitor); its time is not counted as training wall time."""
     from accelerate import Accelerator
     from accelerate.utils import set_seed
 
@@ -121,6 +123,10 @@ def train(model: torch.nn.Module, loss_fn: Callable[[torch.nn.Module, tuple, int
             bar.set_postfix({k: f"{float(v):.4g}" for k, v in logs.items()})
         if step % cfg.ckpt_every == 0 or step == cfg.steps:
             save()
+        if hook is not None and hook_every and step % hook_every == 0:
+            net = ema if ema is not None else acc.unwrap_model(model)
+            hook(step, net, wall)
+            model.train()
     bar.close()
     final = ema if ema is not None else acc.unwrap_model(model)
     return {"state_dict": final.state_dict(), "wall_s": wall, "steps": step,

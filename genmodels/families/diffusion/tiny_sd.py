@@ -1,0 +1,125 @@
+"""A tiny Stable Diffusion made of the real diffusers / transformers parts, sized for the 32x32 shapes domain.
+
+Rombach et al. 2022, "High-Resolution Image Synthesis with Latent Diffusion Models", arXiv:2112.10752 (LDM / SD);
+Zhang, Rao, Agrawala 2023, "Adding Conditional Control to Text-to-Image Diffusion Models", arXiv:2302.05543
+(ControlNet). What differs from SD 1.x, and why:
+
+- ``AutoencoderKL`` downsamples once (32x32x3 -> 16x16x4, not 8x): the shapes' diagonal stripes have a 6-pixel
+  period, and an 8x8 latent lost them (only 7 % of striped images stayed striped after reconstruction, measured).
+  At 16x16x4 the classifier reads class / colour / fill / background on reconstructions as on the originals.
+  The latents are normalised *per channel* by folding mean / std into ``quant_conv`` / ``post_quant_conv``
+  (``fold_latent_normalisation``), so ``scaling_factor`` is 1.0 and the stock pipelines work unchanged.
+- ``UNet2DConditionModel`` has three levels (16, 8, 4) with cross-attention at every level.
+- The text encoder is a small ``CLIPTextModel`` trained contrastively by us (``train sd-text``) with its own image
+  tower; it is not the scoring module's CLIP (nothing grades itself). Tokenizer files are shipped with it.
+
+A pipeline saved with ``save_pretrained`` has the folder layout of ``runwayml/stable-diffusion-v1-5``
+(model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/), so the embedded model and a Hub id load
+through the same ``StableDiffusionPipeline.from_pretrained``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+LATENT_CHANNELS = 4
+IMAGE_SIZE = 32
+LATENT_SIZE = 16
+TEXT_DIM = 128
+MAX_TOKENS = 16
+
+
+def vae_config(small: bool = False) -> dict:
+    ch = (16, 32) if small else (32, 64)
+    return dict(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 2,
+                up_block_types=("UpDecoderBlock2D",) * 2, block_out_channels=ch, layers_per_block=1,
+                latent_channels=LATENT_CHANNELS, norm_num_groups=8 if small else 16, sample_size=IMAGE_SIZE,
+                mid_block_add_attention=False, scaling_factor=1.0)
+
+
+def build_vae(small: bool = False):
+    from diffusers import AutoencoderKL
+
+    return AutoencoderKL(**vae_config(small))
+
+
+def unet_config(small: bool = False, cross_dim: int = TEXT_DIM) -> dict:
+    """16x16 level without attention (self-attention over 256 tokens cost 5x the step here), cross-attention at
+    8x8 and 4x4 and in the mid block."""
+    ch = (16, 32) if small else (32, 64, 96)
+    down = ("DownBlock2D",) + ("CrossAttnDownBlock2D",) * (len(ch) - 1)
+    up = ("CrossAttnUpBlock2D",) * (len(ch) - 1) + ("UpBlock2D",)
+    return dict(sample_size=LATENT_SIZE, in_channels=LATENT_CHANNELS, out_channels=LATENT_CHANNELS,
+                down_block_types=down, up_block_types=up, block_out_channels=ch, layers_per_block=1,
+                cross_attention_dim=cross_dim, attention_head_dim=8 if small else 32,
+                norm_num_groups=8 if small else 16)
+
+
+def build_unet(small: bool = False, cross_dim: int = TEXT_DIM):
+    from diffusers import UNet2DConditionModel
+
+    return UNet2DConditionModel(**unet_config(small, cross_dim))
+
+
+@torch.no_grad()
+def fold_latent_normalisation(vae, mean: torch.Tensor, std: torch.Tensor) -> None:
+    """Make the encoder's latent mean (mean - m) / s per channel, exactly, by editing the 1x1 convs around it.
+
+    ``quant_conv`` outputs (mean, logvar) for each latent channel: mean rows are shifted and scaled, logvar rows get
+    -2 log s. ``post_quant_conv`` takes z' = (z - m) / s, so its input weights are scaled by s and m folded into its
+    bias. Decoding ``encode(x).mean`` is unchanged; the latents are ~N(0, 1) per channel."""
+    c = mean.numel()
+    q, p = vae.quant_conv, vae.post_quant_conv
+    q.weight[:c] /= std.view(-1, 1, 1, 1)
+    q.bias[:c] = (q.bias[:c] - mean) / std
+    q.bias[c:] -= 2 * torch.log(std)
+    w = p.weight.clone()  # (C_out, C_in, 1, 1)
+    p.bias += (w[:, :, 0, 0] * mean.view(1, -1)).sum(1)
+    p.weight.copy_(w * std.view(1, -1, 1, 1))
+
+
+def save_pipeline(folder: str | Path, vae, unet, text_encoder, tokenizer, scheduler=None) -> Path:
+    """Save the parts as a ``StableDiffusionPipeline`` in the SD 1.x folder layout."""
+    from diffusers import StableDiffusionPipeline
+
+    scheduler = scheduler if scheduler is not None else default_scheduler()
+    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
+                                   scheduler=scheduler, safety_checker=None, feature_extractor=None,
+                                   requires_safety_checker=False)
+    pipe.save_pretrained(str(folder))
+    return Path(folder)
+
+
+def default_scheduler():
+    """The training noise schedule: DDPM, 1,000 steps, scaled-linear betas as SD, v-prediction, no clipping of the
+    predicted clean latent (latents are not in [-1, 1])."""
+    from diffusers import DDPMScheduler
+
+    return DDPMScheduler(num_train_timesteps=1000, beta_schedule="scaled_linear", beta_start=0.00085,
+                         beta_end=0.012, prediction_type="v_prediction", clip_sample=False,
+                         timestep_spacing="trailing", steps_offset=1, rescale_betas_zero_snr=False)
+
+
+def build_random_pipeline(folder: str | Path, seed: int = 0, controlnet_folder: str | Path | None = None) -> Path:
+    """A randomly initialised *test-sized* pipeline (and ControlNet) in the SD 1.x layout — for unit tests and for
+    checking the Hub loading path offline. Same classes as the embedded model, smallest configs."""
+    from diffusers import ControlNetModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    from ...scoring.domain_nets import write_tokenizer
+
+    torch.manual_seed(seed)
+    folder = Path(folder)
+    write_tokenizer(folder / "tokenizer")
+    tok = CLIPTokenizer.from_pretrained(str(folder / "tokenizer"))
+    text = CLIPTextModel(CLIPTextConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64,
+                                        num_hidden_layers=1, num_attention_heads=2,
+                                        max_position_embeddings=MAX_TOKENS, bos_token_id=0, eos_token_id=1,
+                                        pad_token_id=1))
+    unet = build_unet(small=True, cross_dim=32)
+    save_pipeline(folder, build_vae(small=True), unet, text, tok)
+    if controlnet_folder is not None:
+        ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=(8, 16)).save_pretrained(
+            str(controlnet_folder))
+    return folder
