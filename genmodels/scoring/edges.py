@@ -53,7 +53,7 @@ def edge_f1(images: np.ndarray, reference_edges: np.ndarray, tolerance: int = 1)
 
 
 def low_pass(images: np.ndarray, factor: int) -> np.ndarray:
-    """phi_N on uint8 / float (N, H, W, C) images: area down-sampling by ``factor``, bilinear up-sampling."""
+    """phi_N on uint8 / float (N, H, W, C) images: area down-sampling by ``factor``, nearest up-sampling."""
     import torch
     import torch.nn.functional as F
 
@@ -61,7 +61,7 @@ def low_pass(images: np.ndarray, factor: int) -> np.ndarray:
     h, w = x.shape[-2:]
     if factor > 1:
         x = F.interpolate(F.interpolate(x, size=(h // factor, w // factor), mode="area"), size=(h, w),
-                          mode="bilinear", align_corners=False)
+                          mode="nearest")
     return x.permute(0, 2, 3, 1).numpy().astype(np.float64)
 
 

@@ -55,6 +55,7 @@ def test_ilvr_last_step_matches_reference_low_frequencies():
     z = torch.randn(2, 4, 16, 16)
     out = il.apply(sched, z, 4, 5)  # the last step: the reference itself, not noised
     assert torch.allclose(guidance.low_pass(out, 4), guidance.low_pass(ref, 4).expand(2, -1, -1, -1), atol=1e-5)
+    assert torch.allclose(guidance.low_pass(guidance.low_pass(z, 4), 4), guidance.low_pass(z, 4), atol=1e-6)
     assert torch.equal(guidance.ILVR(ref, 4, start=0.5, stop=1.0).apply(sched, z, 0, 5), z)  # outside the range
 
 
@@ -66,11 +67,12 @@ def test_denoise_with_every_guide_is_deterministic(scheduler):
     unet, clf, clip = _nets()
     cond, unc = torch.randn(2, 16, 32), torch.zeros(1, 16, 32)
     ref = torch.randn(1, 4, 16, 16)
+    text = torch.nn.functional.normalize(torch.randn(2, 16), dim=-1)
 
     def run():
         sched = getattr(diffusers, scheduler).from_config(tiny_sd.default_scheduler().config)
         guides = (guidance.classifier_guide(clf, torch.tensor([1, 2]), 2.0),
-                  guidance.clip_guide(clip, torch.nn.functional.normalize(torch.randn(2, 16), dim=-1), 1.0),
+                  guidance.clip_guide(clip, text, 1.0),
                   guidance.semantic_guide(clip, clip.embed_image(ref, torch.tensor([0])).detach(), 1.0))
         steps = []
         z = guidance.denoise(unet, sched, cond, unc, steps=4, cfg=3.0, generator=torch.Generator().manual_seed(3),

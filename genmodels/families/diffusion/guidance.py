@@ -8,7 +8,7 @@
 - Semantic (reference-image) guidance in the spirit of SDG: Liu et al. 2023, arXiv:2112.05744 — the gradient of
   the similarity between the noise-aware image embedding of z_t and the clean embedding of a reference.
 - ILVR: Choi et al. 2021, arXiv:2108.02938 — after each step, z <- z - phi_N(z) + phi_N(ref_t), phi_N a low-pass
-  filter (area down-sample by N, bilinear up-sample), ref_t the reference noised to the same level.
+  filter (area down-sample by N, nearest up-sample), ref_t the reference noised to the same level.
 
 All of it runs on the tiny Stable Diffusion's latents (the guides are noise-aware *latent* nets), with any diffusers
 scheduler: the model output is converted to (eps, x0) on the variance-preserving latent ``scale_model_input``
@@ -55,12 +55,13 @@ def from_eps(eps: torch.Tensor, z: torch.Tensor, abar: torch.Tensor, kind: str) 
 
 
 def low_pass(z: torch.Tensor, factor: int) -> torch.Tensor:
-    """phi_N: area down-sampling by ``factor`` then bilinear up-sampling (identity at factor 1)."""
+    """phi_N: area down-sampling by ``factor`` then nearest up-sampling (identity at factor 1). A projection
+    (phi(phi(z)) = phi(z)), so after an ILVR step the N-times down-sampled latent equals the reference's exactly."""
     if factor <= 1:
         return z
     h, w = z.shape[-2:]
     small = F.interpolate(z, size=(max(1, h // factor), max(1, w // factor)), mode="area")
-    return F.interpolate(small, size=(h, w), mode="bilinear", align_corners=False)
+    return F.interpolate(small, size=(h, w), mode="nearest")
 
 
 # ---- gradient guides: fn(z_in, t) -> d/dz of a log-density-like objective (summed over the batch) -------------

@@ -107,11 +107,12 @@ def build_random_pipeline(folder: str | Path, seed: int = 0, controlnet_folder: 
     from diffusers import ControlNetModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-    from ...scoring.domain_nets import write_tokenizer
+    import shutil
 
     torch.manual_seed(seed)
     folder = Path(folder)
-    write_tokenizer(folder / "tokenizer")
+    # the shipped tokenizer files (BPE training is not deterministic across processes, so never re-train them here)
+    shutil.copytree(Path(__file__).resolve().parents[2] / "weights" / "tiny-sd" / "tokenizer", folder / "tokenizer")
     tok = CLIPTokenizer.from_pretrained(str(folder / "tokenizer"))
     text = CLIPTextModel(CLIPTextConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64,
                                         num_hidden_layers=1, num_attention_heads=2,
