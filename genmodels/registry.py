@@ -13,7 +13,8 @@ if TYPE_CHECKING:
     from .hub.context import HubContext
 
 # Packages whose import registers a family, in tab order.
-BUILTIN = ("genmodels.data.family", "genmodels.hub.metrics_family", "genmodels.families.gan.family")
+BUILTIN = ("genmodels.data.family", "genmodels.hub.metrics_family", "genmodels.families.gan.family",
+           "genmodels.families.diffusion.family")
 
 _REGISTRY: dict[str, "Family"] = {}
 

@@ -33,7 +33,7 @@ def machine_info() -> str:
 
 
 def _load_cases() -> None:
-    from . import foundation, gan, scoring  # noqa: F401  (they register their cases)
+    from . import diffusion, foundation, gan, scoring  # noqa: F401  (they register their cases)
 
 
 def run(quick: bool = False, only: list[str] | None = None, out: str = "docs/benchmarks.md") -> list[Row]:
@@ -57,6 +57,11 @@ def run(quick: bool = False, only: list[str] | None = None, out: str = "docs/ben
              "Ratios compare two measurements taken in the same run (these machines are noisy).", "",
              "| case | measurement | value | unit | note |", "|---|---|---|---|---|"]
     lines += [f"| {c} | {m} | {v:.4g} | {u} | {note} |" for c, m, v, u, note in rows]
+    if only and Path(out).exists():  # keep the other cases' rows from the previous run (marked as such)
+        kept = [ln for ln in Path(out).read_text().splitlines()
+                if ln.startswith("| ") and not ln.startswith("| case ") and not ln.startswith("|---")
+                and ln.split("|")[1].strip() not in names]
+        lines += [ln if "(earlier run)" in ln else ln.rstrip(" |") + " (earlier run) |" for ln in kept]
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     Path(out).write_text("\n".join(lines) + "\n")
     print(f"[bench] wrote {out}")

@@ -1,5 +1,4 @@
 """Guidance math and samplers on tiny random nets: conversions, low-pass, ILVR, gradient guides, determinism."""
-import numpy as np
 import pytest
 import torch
 

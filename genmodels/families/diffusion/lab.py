@@ -8,7 +8,6 @@ the shapes classifier. Curves of the embedded model are stored in ``weights/tiny
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -19,7 +18,7 @@ from . import guidance, service
 
 GUIDES = ("CFG", "classifier", "CLIP", "ILVR", "reference (SDG)")
 CURVE_VALUES = {"CFG": [1.0, 2.0, 3.0, 5.0, 7.5], "classifier": [0.0, 1.0, 3.0, 10.0, 30.0],
-                "CLIP": [0.0, 1.0, 3.0, 10.0, 30.0], "ILVR": [16, 8, 4, 2, 1],
+                "CLIP": [0.0, 1.0, 3.0, 10.0, 30.0], "ILVR": [32, 16, 8, 4, 2],
                 "reference (SDG)": [0.0, 1.0, 3.0, 10.0, 30.0]}
 CURVES_FILE = service.EMBEDDED_PIPE / "guidance_curves.json"
 WEIGHTS = service.WEIGHTS

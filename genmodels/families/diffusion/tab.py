@@ -52,7 +52,7 @@ def _named_attributes(prompt: str) -> dict[str, int]:
 
 
 def _readouts(images: np.ndarray, prompt: str, extra: list | None = None) -> list:
-    from ...scoring.readout import Readout, per_pair_readout, score_clip
+    from ...scoring.readout import per_pair_readout, score_clip
     from ...scoring.backbones import get_backbone
 
     rows = [score_clip(images, [prompt] * len(images))]

@@ -79,16 +79,29 @@ def fold_latent_normalisation(vae, mean: torch.Tensor, std: torch.Tensor) -> Non
     p.weight.copy_(w * std.view(1, -1, 1, 1))
 
 
-def save_pipeline(folder: str | Path, vae, unet, text_encoder, tokenizer, scheduler=None) -> Path:
-    """Save the parts as a ``StableDiffusionPipeline`` in the SD 1.x folder layout."""
+def save_pipeline(folder: str | Path, vae, unet, text_encoder, tokenizer, scheduler=None, fp16: bool = False) -> Path:
+    """Save the parts as a ``StableDiffusionPipeline`` in the SD 1.x folder layout. ``fp16`` stores the weights in
+    half precision (half the size; ``from_pretrained`` loads them back as float32)."""
     from diffusers import StableDiffusionPipeline
 
     scheduler = scheduler if scheduler is not None else default_scheduler()
+    parts = (vae, unet, text_encoder)
+    if fp16:
+        for m in parts:
+            m.half()
     pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
                                    scheduler=scheduler, safety_checker=None, feature_extractor=None,
                                    requires_safety_checker=False)
     pipe.save_pretrained(str(folder))
+    for m in parts:
+        m.float()
     return Path(folder)
+
+
+def save_fp16(model, folder: str | Path) -> None:
+    """``save_pretrained`` with half-precision weights (loaded back as float32 by ``from_pretrained``)."""
+    model.half().save_pretrained(str(folder))
+    model.float()
 
 
 def default_scheduler():
