@@ -107,16 +107,19 @@ def diffusion_txt2img(prompt, negative, steps, cfg, scheduler, count, seed, mode
             yield list(zip(imgs, caps)), msg, readout_panel_html({"this batch": _readouts(imgs, prompt)})
 
 
-def _control_map(source: str, index, upload, sketch) -> tuple[np.ndarray, str]:
+def _control_map(source: str, index, upload, sketch, size: int = 32) -> tuple[np.ndarray, str]:
+    """The control edge map at the pipeline's image size (test-split maps are exact at 32 px, enlarged nearest)."""
     if source == "test split":
         i, _ = clamp_count(index, 0, shapes.TEST_SPLIT_SIZE - 1, "test item")
         edges, _, cap = service.control_from_test(i)
+        if size != edges.shape[0]:
+            edges = np.asarray(Image.fromarray(edges).resize((size, size), Image.Resampling.NEAREST))
         return edges, cap
     if source == "upload":
-        edges, _ = service.control_from_upload(upload)
+        edges, _ = service.control_from_upload(upload, size)
         return edges, ""
     if source == "sketch":
-        return service.control_from_sketch(sketch), ""
+        return service.control_from_sketch(sketch, size), ""
     raise ValueError(f"Unknown control source {source!r}; choose test split, upload or sketch.")
 
 
@@ -125,7 +128,7 @@ def diffusion_controlnet(source, index, upload, sketch, prompt, negative, steps,
                          model, controlnet):
     pipe = service.load_pipeline((model or "").strip() or service.EMBEDDED)
     net = service.load_controlnet((controlnet or "").strip() or service.EMBEDDED)
-    edges, cap = _control_map(source, index, upload, sketch)
+    edges, cap = _control_map(source, index, upload, sketch, service.image_size(pipe))
     if not (prompt or "").strip() and cap:
         prompt = cap
     prompt, negative, steps, cfg, seed, notes = _common(pipe, prompt, negative, steps, cfg, seed)
