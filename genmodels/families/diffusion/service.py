@@ -71,7 +71,8 @@ def load_pipeline(source: str = EMBEDDED):
             raise ValueError(f"'{source}' is not a Stable Diffusion pipeline folder: {e}") from None
         raise _load_error(source, e) from None
     pipe.set_progress_bar_config(disable=True)
-    return pipe
+    # float32 on CPU: the embedded weights are stored in fp16, and transformers loads stored dtypes by default
+    return pipe.to(torch.float32)
 
 
 @lru_cache(maxsize=4)
@@ -81,7 +82,7 @@ def load_controlnet(source: str = EMBEDDED):
 
     path = resolve_source(source, EMBEDDED_CONTROLNET)
     try:
-        return ControlNetModel.from_pretrained(path).eval()
+        return ControlNetModel.from_pretrained(path).to(torch.float32).eval()
     except (OSError, ValueError, EnvironmentError) as e:
         if Path(path).exists():
             raise ValueError(f"'{source}' is not a ControlNet folder: {e}") from None

@@ -267,7 +267,7 @@ def load_part(part: str, folder=None):
     cls = {"vae": AutoencoderKL, "text_encoder": CLIPTextModel, "tokenizer": CLIPTokenizer,
            "unet": UNet2DConditionModel, "scheduler": DDPMScheduler}[part]
     obj = cls.from_pretrained(str(root / part))
-    return obj.eval() if hasattr(obj, "eval") else obj
+    return obj.float().eval() if hasattr(obj, "eval") else obj  # stored in fp16; train / run in float32
 
 
 @torch.no_grad()
