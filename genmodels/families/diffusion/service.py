@@ -276,9 +276,9 @@ def control_from_upload(image, size: int = 32) -> tuple[np.ndarray, np.ndarray]:
 def control_from_sketch(value, size: int = 32) -> np.ndarray:
     """A sketchpad value (gr.ImageEditor dict or an image) -> a bool edge map: strokes are the edges."""
     if isinstance(value, dict):
-        layers = [l for l in (value.get("layers") or []) if l is not None]
         comp = value.get("composite")
-        src = layers[0] if layers else comp
+        layers = [l for l in (value.get("layers") or []) if l is not None]
+        src = comp if comp is not None else (layers[0] if layers else None)
         if src is None:
             raise ValueError("The sketchpad is empty: draw the outline of a shape.")
         a = _load_any(src)
@@ -286,11 +286,11 @@ def control_from_sketch(value, size: int = 32) -> np.ndarray:
         a = _load_any(value)
     if a.ndim == 2:
         a = a[..., None]
-    if a.shape[2] == 4:
-        ink = a[..., 3].astype(np.float32) / 255  # alpha of the strokes layer
-    else:
-        g = a[..., :3].astype(np.float32).mean(-1) / 255
-        ink = 1 - g if np.median(g) > 0.5 else g  # dark strokes on white, or light strokes on black
+    a = a.astype(np.float32) / 255
+    alpha = a[..., 3] if a.shape[2] == 4 else np.ones(a.shape[:2], np.float32)
+    lum = a[..., :3].mean(-1) if a.shape[2] >= 3 else a[..., 0]
+    lum = alpha * lum + (1 - alpha)  # transparent = white paper
+    ink = 1 - lum if np.median(lum) > 0.5 else lum  # dark strokes on white, or light strokes on black
     if ink.max() <= 0.05:
         raise ValueError("The sketchpad is empty: draw the outline of a shape.")
     from PIL import Image

@@ -320,9 +320,9 @@ def build_tab(ctx) -> None:
                     c_index = gr.Number(0, label="Test item (its exact edge map; its caption if no prompt)",
                                         precision=0)
                     c_upload = gr.Image(type="pil", label="Upload (edges by Canny σ=1)", height=160)
-                    c_sketch = gr.Sketchpad(label="Sketch the outline", height=256, width=256,
+                    c_sketch = gr.Sketchpad(label="Sketch the outline", height=300, canvas_size=(256, 256),
                                             elem_id="diffusion-sketch")
-                    c_prompt = gr.Textbox("", label="Prompt (empty: the test item's caption)")
+                    c_prompt = gr.Textbox("", label="Prompt (empty: the test item's caption)", elem_id="diffusion-c-prompt")
                     c_negative = gr.Textbox("", label="Negative prompt")
                     c_scale = gr.Slider(*service.CONTROL_SCALE_RANGE, value=1.0, step=0.05,
                                         label="Conditioning scale")
