@@ -35,7 +35,7 @@ def txt2img_metrics(pipe, n: int = 1000, cfg: float = DEFAULT_CFG, steps: int = 
     wall = time.perf_counter() - t0
     hits = lab.attribute_hits(imgs, labels)
     out = {f"{k} recognised": round(float(v.mean()), 4) for k, v in hits.items()}
-    for r in score_sets(imgs, "shapes-test", metrics=["fid", "kid", "precision", "recall"], n_boot=0):
+    for r in score_sets(imgs, "shapes-test", metrics=["fid", "kid", "precision", "recall"], n_boot=10):
         out[r.metric] = round(float(r.value), 4)
     out["CLIP score (scoring module)"] = round(score_clip(imgs, caps).value, 3)
     out["seconds per image (DDIM 20, CFG, batch 100)"] = round(wall / n, 4)
@@ -139,12 +139,15 @@ def main(argv=None) -> None:
         data["columns"][f"text → image (CFG {DEFAULT_CFG:g})"] = txt2img_metrics(pipe, a.n)
     if "controlnet" in parts:
         data["columns"]["ControlNet (edges, scale 1)"] = controlnet_metrics(pipe, service.load_controlnet(), a.n)
-    data["footnote"] = (f"N = {a.n} test-split captions / edge maps, DDIM {DEFAULT_STEPS} steps, image i with seed i; "
-                        "attributes by the shapes classifier; FID / KID / precision / recall on the shapes backbone vs "
-                        "the 2,000-item test split. `python -m genmodels.families.diffusion.evaluate`")
-    path.write_text(json.dumps(data, indent=2) + "\n")
-    write_card()
-    print(json.dumps(data, indent=2))
+    if "txt2img" not in parts and "controlnet" not in parts:
+        data = None
+    else:
+        data["footnote"] = (f"N = {a.n} test-split captions / edge maps, DDIM {DEFAULT_STEPS} steps, image i with seed i; "
+                            "attributes by the shapes classifier; FID / KID / precision / recall on the shapes backbone vs "
+                            "the 2,000-item test split. `python -m genmodels.families.diffusion.evaluate`")
+        path.write_text(json.dumps(data, indent=2) + "\n")
+        write_card()
+        print(json.dumps(data, indent=2))
     if "curves" in parts:
         rows = []
         for g in lab.GUIDES:

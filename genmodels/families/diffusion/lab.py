@@ -179,7 +179,7 @@ def measure(pipe, guide: str, values, n: int = 200, *, seed: int = 0, steps: int
             rows.append(_row(guide, v, "caption accuracy (class+colour+fill)", hits["class+colour+fill"].mean(), n))
             for k in ("shape", "colour", "fill"):
                 rows.append(_row(guide, v, f"{k} recognised", hits[k].mean(), n))
-            fid = [r for r in score_sets(imgs, "shapes-test", metrics=["fid"], n_boot=0) if r.metric == "FID"][0]
+            fid = [r for r in score_sets(imgs, "shapes-test", metrics=["fid"], n_boot=10) if r.metric == "FID"][0]
             rows.append(_row(guide, v, "FID (shapes backbone)", fid.value, n))
         elif guide == "classifier":
             rows.append(_row(guide, v, "target shape recognised", hits["shape"].mean(), n))
