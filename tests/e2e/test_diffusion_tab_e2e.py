@@ -133,9 +133,14 @@ def test_txt2img_bad_input_api(client, args, msg):
         client.predict(*args, api_name="/diffusion_txt2img")
 
 
-def test_txt2img_clamps_and_truncates(client):
-    gal, note, _ = client.predict("red " * 2500, "", 0, 3.0, "DDIM", 1, 0, "embedded", api_name="/diffusion_txt2img")
-    assert "Steps were raised to 1" in note and "reads the first 14" in note and len(gal) == 1
+def test_txt2img_truncates_long_prompts_and_checks_steps(client):
+    from gradio_client.exceptions import AppError
+
+    gal, note, _ = client.predict("red " * 2500, "", 2, 3.0, "DDIM", 1, 0, "embedded", api_name="/diffusion_txt2img")
+    assert "reads the first 14" in note and len(gal) == 1
+    # out-of-range steps are answered by the slider's own check (the handler also clamps: unit-tested)
+    with pytest.raises(AppError, match="less than minimum value 1"):
+        client.predict(PROMPT, "", 0, 3.0, "DDIM", 1, 0, "embedded", api_name="/diffusion_txt2img")
 
 
 def test_controlnet_bad_upload(client, tmp_path):
@@ -144,7 +149,7 @@ def test_controlnet_bad_upload(client, tmp_path):
 
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"not an image at all")
-    with pytest.raises(AppError):
+    with pytest.raises(AppError, match="not a readable image"):
         client.predict("upload", 0, handle_file(str(bad)), None, PROMPT, "", 10, 3.0, 1.0, "DDIM", 1, 0, "embedded",
                        "embedded", api_name="/diffusion_controlnet")
     # the server keeps serving

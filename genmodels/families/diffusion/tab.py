@@ -319,7 +319,8 @@ def build_tab(ctx) -> None:
                                         label="Control from", elem_id="diffusion-control-source")
                     c_index = gr.Number(0, label="Test item (its exact edge map; its caption if no prompt)",
                                         precision=0)
-                    c_upload = gr.Image(type="pil", label="Upload (edges by Canny σ=1)", height=160)
+                    c_upload = gr.File(label="Upload an image (edges by Canny σ=1)", file_types=["image"], type="filepath",
+                                       height=120)
                     c_sketch = gr.Sketchpad(label="Sketch the outline", height=300, canvas_size=(256, 256),
                                             elem_id="diffusion-sketch")
                     c_prompt = gr.Textbox("", label="Prompt (empty: the test item's caption)", elem_id="diffusion-c-prompt")
