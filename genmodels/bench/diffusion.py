@@ -26,11 +26,7 @@ def diffusion(quick: bool) -> list[Row]:
     for name in service.SCHEDULERS:
         for batch in (1, 8):
             def bare():
-                from diffusers import StableDiffusionPipeline
-
-                run = StableDiffusionPipeline(**{**pipe.components, "scheduler": service.make_scheduler(pipe, name)},
-                                              requires_safety_checker=False)
-                run.set_progress_bar_config(disable=True)
+                run = service.runner(pipe, name)
                 with torch.no_grad():
                     return run(prompt=[prompt] * batch, num_inference_steps=STEPS, guidance_scale=3.0,
                                generator=service.generators(0, batch), height=32, width=32, output_type="np")

@@ -46,31 +46,23 @@ def _grouped(pipe, caps, start, steps, cfg):
     """One pipeline call for a batch of different prompts; image i uses seed start + i."""
     import torch
 
-    from diffusers import StableDiffusionPipeline
-
-    run = StableDiffusionPipeline(**{**pipe.components, "scheduler": service.make_scheduler(pipe, "DDIM")},
-                                  requires_safety_checker=False)
-    run.set_progress_bar_config(disable=True)
+    run = service.runner(pipe, "DDIM")
     size = service.image_size(pipe)
     with torch.no_grad():
         out = run(prompt=list(caps), num_inference_steps=steps, guidance_scale=cfg,
                   generator=[torch.Generator().manual_seed(start + i) for i in range(len(caps))], height=size,
                   width=size, output_type="np")
-    return service._to_uint8(out.images)
+    return service.to_uint8(out.images)
 
 
 def controlnet_metrics(pipe, net, n: int = 1000, scale: float = 1.0) -> dict:
     import torch
-    from diffusers import StableDiffusionControlNetPipeline
 
     from ...scoring.edges import edge_f1
 
     arr = shapes_arrays("test", shapes.TEST_SPLIT_SIZE, full=True)
     caps, labels, _ = lab.test_prompts(n)
-    comps = {k: v for k, v in pipe.components.items() if k != "image_encoder"}
-    run = StableDiffusionControlNetPipeline(**{**comps, "scheduler": service.make_scheduler(pipe, "DDIM")},
-                                            controlnet=net, requires_safety_checker=False)
-    run.set_progress_bar_config(disable=True)
+    run = service.runner(pipe, "DDIM", controlnet=net)
 
     def batch(a, b):
         ctrl = torch.from_numpy(arr["edges"][a:b].astype(np.float32))[:, None].expand(-1, 3, -1, -1).contiguous()
@@ -78,7 +70,7 @@ def controlnet_metrics(pipe, net, n: int = 1000, scale: float = 1.0) -> dict:
             o = run(prompt=caps[a:b], image=ctrl, num_inference_steps=DEFAULT_STEPS, guidance_scale=DEFAULT_CFG,
                     controlnet_conditioning_scale=scale, height=32, width=32, output_type="np",
                     generator=[torch.Generator().manual_seed(a + i) for i in range(b - a)])
-        return service._to_uint8(o.images)
+        return service.to_uint8(o.images)
 
     imgs = _batched(batch, n)
     f1 = edge_f1(imgs, arr["edges"][:n])

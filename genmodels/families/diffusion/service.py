@@ -150,18 +150,35 @@ def check_scale(value, name: str = "CFG scale", lo: float = CFG_RANGE[0], hi: fl
     return f
 
 
+def runner(pipe, scheduler: str, controlnet=None):
+    """The stock ``StableDiffusionPipeline`` (or ``StableDiffusionControlNetPipeline`` with ``controlnet``) over
+    ``pipe``'s loaded parts with a fresh scheduler of the picked kind — no weights are copied."""
+    from diffusers import StableDiffusionControlNetPipeline, StableDiffusionPipeline
+
+    comps = {k: v for k, v in pipe.components.items() if k != "image_encoder" or controlnet is None}
+    comps["scheduler"] = make_scheduler(pipe, scheduler)
+    if controlnet is None:
+        run = StableDiffusionPipeline(**comps, requires_safety_checker=False)
+    else:
+        run = StableDiffusionControlNetPipeline(**comps, controlnet=controlnet, requires_safety_checker=False)
+    run.set_progress_bar_config(disable=True)
+    return run
+
+
 def generators(seed: int, n: int) -> list[torch.Generator]:
     return [torch.Generator().manual_seed(seed + i) for i in range(n)]
 
 
-def _to_uint8(images: np.ndarray) -> np.ndarray:
+def to_uint8(images: np.ndarray) -> np.ndarray:
+    """A pipeline's ``output_type="np"`` images (N, H, W, 3) in [0, 1] -> uint8."""
     return (np.clip(images, 0, 1) * 255).round().astype(np.uint8)
 
 
 def decode_preview(pipe, latents: torch.Tensor) -> np.ndarray:
+    from ...data.dataset import to_uint8 as nchw_to_uint8
+
     with torch.no_grad():
-        x = pipe.vae.decode(latents / pipe.vae.config.scaling_factor).sample
-    return _to_uint8((x.clamp(-1, 1).permute(0, 2, 3, 1).numpy() + 1) / 2)
+        return nchw_to_uint8(pipe.vae.decode(latents / pipe.vae.config.scaling_factor).sample)
 
 
 def txt2img(pipe, prompt: str, negative: str = "", steps: int = 20, cfg: float = 3.0, scheduler: str = "DDIM",
@@ -177,38 +194,29 @@ def txt2img(pipe, prompt: str, negative: str = "", steps: int = 20, cfg: float =
             return tensors
 
         kw = {"callback_on_step_end": on_step, "callback_on_step_end_tensor_inputs": ["latents"]}
-    from diffusers import StableDiffusionPipeline
-
-    run = StableDiffusionPipeline(**{**pipe.components, "scheduler": make_scheduler(pipe, scheduler)},
-                                  requires_safety_checker=False)
-    run.set_progress_bar_config(disable=True)
+    run = runner(pipe, scheduler)
     with _LOCK, torch.no_grad():
         out = run(prompt=[prompt] * n, negative_prompt=[negative] * n if negative else None,
                   num_inference_steps=steps, guidance_scale=cfg, generator=generators(seed, n), height=size,
                   width=size, output_type="np", **kw)
-    return _to_uint8(out.images)
+    return to_uint8(out.images)
 
 
 def controlnet(pipe, net, control: np.ndarray, prompt: str, negative: str = "", steps: int = 20, cfg: float = 3.0,
                scale: float = 1.0, scheduler: str = "DDIM", seed: int = 0, n: int = 1) -> np.ndarray:
     """Images through the stock ``StableDiffusionControlNetPipeline``; ``control`` is a bool / [0, 1] map (H, W)
     at the pipeline's image size."""
-    from diffusers import StableDiffusionControlNetPipeline
-
     size = image_size(pipe)
     c = torch.from_numpy(np.asarray(control, dtype=np.float32))
     if c.shape != (size, size):
         raise ValueError(f"The control map must be {size}×{size}, got {tuple(c.shape)}.")
     image = c[None, None].expand(n, 3, size, size).contiguous()
-    comps = {k: v for k, v in pipe.components.items() if k != "image_encoder"}
-    run = StableDiffusionControlNetPipeline(**{**comps, "scheduler": make_scheduler(pipe, scheduler)},
-                                            controlnet=net, requires_safety_checker=False)
-    run.set_progress_bar_config(disable=True)
+    run = runner(pipe, scheduler, controlnet=net)
     with _LOCK, torch.no_grad():
         out = run(prompt=[prompt] * n, negative_prompt=[negative] * n if negative else None, image=image,
                   num_inference_steps=steps, guidance_scale=cfg, controlnet_conditioning_scale=scale,
                   generator=generators(seed, n), height=size, width=size, output_type="np")
-    return _to_uint8(out.images)
+    return to_uint8(out.images)
 
 
 # ---- control maps -----------------------------------------------------------------------------------------------
