@@ -105,8 +105,9 @@ def write_card() -> None:
     lines = ["# tiny-sd: a tiny Stable Diffusion for the shapes domain", "",
              "Made of the real diffusers / transformers classes and saved in the `runwayml/stable-diffusion-v1-5` "
              "folder layout; load it with `StableDiffusionPipeline.from_pretrained(\"genmodels/weights/tiny-sd\")`. "
-             "Weights are stored in fp16 (loaded as float32). Trained on CPU (2 cores, AVX2) on rendered items of the "
-             "shapes train split; every part has its own command, resumable (`runs/<part>/ckpt.pt`).", ""]
+             "UNet and VAE weights are stored in fp16 (diffusers loads them as float32), the text encoder in "
+             "float32. Trained on CPU (2 cores, AVX2) on rendered items of the shapes train split; every part has its "
+             "own command, resumable (`runs/<part>/ckpt.pt`).", ""]
     for name, what, cmd, m in parts:
         lines += [f"## {name}: {what}", "", f"`python -m genmodels train {cmd}`", "", "| measure | value |",
                   "|---|---|", table(m), ""]

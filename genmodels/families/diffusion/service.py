@@ -71,7 +71,9 @@ def load_pipeline(source: str = EMBEDDED):
             raise ValueError(f"'{source}' is not a Stable Diffusion pipeline folder: {e}") from None
         raise _load_error(source, e) from None
     pipe.set_progress_bar_config(disable=True)
-    # float32 on CPU: the embedded weights are stored in fp16, and transformers loads stored dtypes by default
+    # The embedded folder loads as float32 as it is (diffusers upcasts fp16-stored UNet / VAE weights; the text
+    # encoder is stored in float32). Another folder or Hub repo may store its text encoder in fp16, which
+    # transformers keeps: run everything in float32 on CPU. A no-op when all parts are float32 already.
     return pipe.to(torch.float32)
 
 
@@ -82,7 +84,7 @@ def load_controlnet(source: str = EMBEDDED):
 
     path = resolve_source(source, EMBEDDED_CONTROLNET)
     try:
-        return ControlNetModel.from_pretrained(path).to(torch.float32).eval()
+        return ControlNetModel.from_pretrained(path).eval()  # diffusers loads fp16-stored weights as float32
     except (OSError, ValueError, EnvironmentError) as e:
         if Path(path).exists():
             raise ValueError(f"'{source}' is not a ControlNet folder: {e}") from None

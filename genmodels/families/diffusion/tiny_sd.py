@@ -80,26 +80,29 @@ def fold_latent_normalisation(vae, mean: torch.Tensor, std: torch.Tensor) -> Non
 
 
 def save_pipeline(folder: str | Path, vae, unet, text_encoder, tokenizer, scheduler=None, fp16: bool = False) -> Path:
-    """Save the parts as a ``StableDiffusionPipeline`` in the SD 1.x folder layout. ``fp16`` stores the weights in
-    half precision (half the size; ``from_pretrained`` loads them back as float32)."""
+    """Save the parts as a ``StableDiffusionPipeline`` in the SD 1.x folder layout. ``fp16`` stores the UNet and
+    VAE weights in half precision (half the size; diffusers' ``from_pretrained`` loads them back as float32). The
+    text encoder is always stored in float32: transformers loads a model in the dtype its config names, so an fp16
+    text encoder would meet a float32 UNet in a plain ``StableDiffusionPipeline.from_pretrained(folder)``."""
     from diffusers import StableDiffusionPipeline
 
     scheduler = scheduler if scheduler is not None else default_scheduler()
-    parts = (vae, unet, text_encoder)
-    if fp16:
-        for m in parts:
-            m.half()
+    halved = (vae, unet) if fp16 else ()
+    for m in halved:
+        m.half()
+    text_encoder.float()
     pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
                                    scheduler=scheduler, safety_checker=None, feature_extractor=None,
                                    requires_safety_checker=False)
     pipe.save_pretrained(str(folder))
-    for m in parts:
+    for m in halved:
         m.float()
     return Path(folder)
 
 
 def save_fp16(model, folder: str | Path) -> None:
-    """``save_pretrained`` with half-precision weights (loaded back as float32 by ``from_pretrained``)."""
+    """``save_pretrained`` with half-precision weights, for diffusers models and our ``PyTorchModelHubMixin`` nets
+    (both load them back as float32). Not for transformers models, which load in their stored dtype."""
     model.half().save_pretrained(str(folder))
     model.float()
 
@@ -114,9 +117,11 @@ def default_scheduler():
                          timestep_spacing="trailing", steps_offset=1, rescale_betas_zero_snr=False)
 
 
-def build_random_pipeline(folder: str | Path, seed: int = 0, controlnet_folder: str | Path | None = None) -> Path:
+def build_random_pipeline(folder: str | Path, seed: int = 0, controlnet_folder: str | Path | None = None,
+                          fp16: bool = False) -> Path:
     """A randomly initialised *test-sized* pipeline (and ControlNet) in the SD 1.x layout — for unit tests and for
-    checking the Hub loading path offline. Same classes as the embedded model, smallest configs."""
+    checking the Hub loading path offline. Same classes as the embedded model, smallest configs; ``fp16`` saves
+    them the way training saves the embedded model."""
     from diffusers import ControlNetModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
@@ -132,8 +137,11 @@ def build_random_pipeline(folder: str | Path, seed: int = 0, controlnet_folder: 
                                         max_position_embeddings=MAX_TOKENS, bos_token_id=0, eos_token_id=1,
                                         pad_token_id=1))
     unet = build_unet(small=True, cross_dim=32)
-    save_pipeline(folder, build_vae(small=True), unet, text, tok)
+    save_pipeline(folder, build_vae(small=True), unet, text, tok, fp16=fp16)
     if controlnet_folder is not None:
-        ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=(8, 16)).save_pretrained(
-            str(controlnet_folder))
+        net = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=(8, 16))
+        if fp16:
+            save_fp16(net, controlnet_folder)
+        else:
+            net.save_pretrained(str(controlnet_folder))
     return folder
