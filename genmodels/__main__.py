@@ -112,6 +112,7 @@ def cmd_score(args) -> None:
 TRAINERS = {
     "shapes-classifier": ("genmodels.scoring.train", "train_classifier", {}),
     "shapes-clip": ("genmodels.scoring.train", "train_clip", {}),
+    "gan-guide": ("genmodels.families.gan.projected", "train_guide", {}),
     "dcgan": ("genmodels.families.gan.train", "train_gan", {"kind": "dcgan"}),
     "cgan": ("genmodels.families.gan.train", "train_gan", {"kind": "cgan"}),
     "stylegan": ("genmodels.families.gan.train", "train_gan", {"kind": "stylegan"}),
@@ -119,32 +120,81 @@ TRAINERS = {
     "sd-vae-decoder": ("genmodels.families.diffusion.train", "train_sd_vae_decoder", {}),
     "sd-text": ("genmodels.families.diffusion.train", "train_sd_text", {}),
     "sd-unet": ("genmodels.families.diffusion.train", "train_sd_unet", {}),
+    "sd-unet-guided": ("genmodels.families.diffusion.train", "train_sd_unet",
+                       {"guide_weight": 0.1, "init": "embedded", "monitor_every": 150}),
     "controlnet": ("genmodels.families.diffusion.train", "train_controlnet", {}),
     "noisy-classifier": ("genmodels.families.diffusion.train", "train_noisy_classifier", {}),
     "noisy-clip": ("genmodels.families.diffusion.train", "train_noisy_clip", {}),
 }
 
 
+# `train all`: every embedded model in dependency order (backbones first: the GAN recipes need gan-guide, the
+# UNet needs sd-vae + sd-text, ControlNet and the guidance nets need the pipeline), with each model's share of
+# --budget-minutes (proportional to what it got on the CPU budget).
+TRAIN_ALL = (("shapes-classifier", 1), ("shapes-clip", 1), ("gan-guide", 1), ("dcgan", 2), ("cgan", 3),
+             ("stylegan", 4), ("sd-vae", 2), ("sd-vae-decoder", 2), ("sd-text", 1), ("sd-unet", 6), ("sd-unet-guided", 2),
+             ("controlnet", 3), ("noisy-classifier", 1), ("noisy-clip", 1))
+
+
+def _set_device(device: str | None) -> None:
+    import os
+
+    import torch
+
+    if device is None:
+        return
+    if device not in ("cpu", "cuda"):
+        raise CliError(f"unknown device {device!r}; choose cpu or cuda")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise CliError("--device cuda: torch sees no CUDA device on this machine")
+    os.environ["GENMODELS_DEVICE"] = device
+
+
+def _run_trainer(model: str, kwargs: dict):
+    import importlib
+
+    mod, fn, fixed = TRAINERS[model]
+    try:
+        return getattr(importlib.import_module(mod), fn)(**fixed, **kwargs)
+    except FileNotFoundError as e:
+        raise CliError(f"{model}: {e}") from None
+    except ValueError as e:
+        raise CliError(str(e)) from None
+
+
 def cmd_train(args) -> None:
     import importlib
     import inspect
 
-    if args.model not in TRAINERS:
-        raise CliError(f"unknown model {args.model!r}; trainable: {', '.join(TRAINERS)}")
+    from .training import set_deadline
+
+    if args.model != "all" and args.model not in TRAINERS:
+        raise CliError(f"unknown model {args.model!r}; trainable: all, {', '.join(TRAINERS)}")
     if args.steps is not None and args.steps <= 0:
         raise CliError(f"--steps must be > 0, got {args.steps}")
-    mod, fn, fixed = TRAINERS[args.model]
+    if args.budget_minutes is not None and args.budget_minutes <= 0:
+        raise CliError(f"--budget-minutes must be > 0, got {args.budget_minutes}")
+    _set_device(args.device)
+    if args.model == "all":
+        if args.steps or args.out or args.run_dir or args.data:
+            raise CliError("train all takes only --device, --budget-minutes and --seed")
+        total = sum(w for _, w in TRAIN_ALL)
+        for model, w in TRAIN_ALL:
+            share = None if args.budget_minutes is None else args.budget_minutes * 60 * w / total
+            print(f"== train {model}" + (f" (budget {share / 60:.1f} min)" if share else ""), flush=True)
+            set_deadline(share)
+            print(_run_trainer(model, {} if args.seed is None else {"seed": args.seed}))
+        set_deadline(None)
+        return
+    mod, fn, _ = TRAINERS[args.model]
     kwargs = {k: v for k, v in (("steps", args.steps), ("out", args.out), ("seed", args.seed),
                                 ("run_dir", args.run_dir), ("data", args.data)) if v is not None}
     if args.data and "data" not in inspect.signature(getattr(importlib.import_module(mod), fn)).parameters:
         raise CliError(f"{args.model} trains on the shapes domain only (no --data)")
     if args.data and not Path(args.data).exists():
         raise CliError(f"--data {args.data}: no such folder or zip")
-    try:
-        result = getattr(importlib.import_module(mod), fn)(**fixed, **kwargs)
-    except ValueError as e:
-        raise CliError(str(e)) from None
-    print(result)
+    set_deadline(None if args.budget_minutes is None else args.budget_minutes * 60)
+    print(_run_trainer(args.model, kwargs))
 
 
 def cmd_sample(args) -> None:
@@ -214,7 +264,10 @@ def parser() -> argparse.ArgumentParser:
     sc.set_defaults(fn=cmd_score)
 
     t = sub.add_parser("train", help="train an embedded model (resumable)")
-    t.add_argument("model", help=", ".join(TRAINERS))
+    t.add_argument("model", help="all, " + ", ".join(TRAINERS))
+    t.add_argument("--device", help="cpu or cuda (default: a GPU when torch sees one)")
+    t.add_argument("--budget-minutes", type=float, help="stop (checkpointed, resumable) after this wall time; "
+                   "with `all`, shared among the models")
     t.add_argument("--steps", type=int)
     t.add_argument("--seed", type=int)
     t.add_argument("--out", help="output folder (default: genmodels/weights/<model>)")

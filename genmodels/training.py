@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,31 @@ class TrainConfig:
     ema: float | None = None
     grad_clip: float | None = 1.0
     log_every: int = 50
+
+
+# ``python -m genmodels train all --budget-minutes M`` sets a wall-clock deadline per model: every training loop
+# checks it, checkpoints and stops cleanly (a later run resumes from the checkpoint).
+_DEADLINE: float | None = None
+
+
+def set_deadline(seconds_from_now: float | None) -> None:
+    global _DEADLINE
+    _DEADLINE = None if seconds_from_now is None else time.monotonic() + seconds_from_now
+
+
+def out_of_time() -> bool:
+    return _DEADLINE is not None and time.monotonic() >= _DEADLINE
+
+
+def accelerator():
+    """The accelerate ``Accelerator`` every trainer uses. ``GENMODELS_DEVICE`` = ``cpu`` forces the CPU, ``cuda``
+    requires a GPU (set by ``train --device``); unset: a GPU when torch sees one."""
+    from accelerate import Accelerator
+
+    want = os.environ.get("GENMODELS_DEVICE", "auto")
+    if want == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda: torch sees no CUDA device on this machine")
+    return Accelerator(cpu=want == "cpu" or not torch.cuda.is_available())
 
 
 def lr_lambda(cfg: TrainConfig) -> Callable[[int], float]:
@@ -62,11 +88,10 @@ def train(model: torch.nn.Module, loss_fn: Callable[[torch.nn.Module, tuple, int
     """Run ``cfg.steps`` optimisation steps (resuming from ``run_dir``); returns the EMA (or plain) state_dict,
     wall time and the last logged losses. ``hook(step, ema_or_model, wall_s)`` runs every ``hook_every`` steps
     (e.g. a conditioning monitor); its time is not counted as training wall time."""
-    from accelerate import Accelerator
     from accelerate.utils import set_seed
 
     set_seed(cfg.seed)
-    acc = Accelerator(cpu=not torch.cuda.is_available())
+    acc = accelerator()
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     opt = torch.optim.AdamW(list(params) if params is not None else model.parameters(), lr=cfg.lr,
@@ -100,7 +125,7 @@ def train(model: torch.nn.Module, loss_fn: Callable[[torch.nn.Module, tuple, int
     logs: dict = {}
     bar = tqdm(total=cfg.steps, initial=step, desc=desc, disable=not acc.is_main_process)
     model.train()
-    while step < cfg.steps:
+    while step < cfg.steps and not out_of_time():
         t0 = time.perf_counter()
         batch = tuple(b.to(acc.device) for b in get_batch(step))
         loss, logs = loss_fn(model, batch, step)
@@ -128,6 +153,7 @@ def train(model: torch.nn.Module, loss_fn: Callable[[torch.nn.Module, tuple, int
             hook(step, net, wall)
             model.train()
     bar.close()
+    save()
     final = ema if ema is not None else acc.unwrap_model(model)
     return {"state_dict": final.state_dict(), "wall_s": wall, "steps": step,
             "logs": {k: float(v) for k, v in logs.items()}}

@@ -338,34 +338,57 @@ def conditioning_monitor(unet, vae, text_encoder, tokenizer, n: int = 96, steps:
 
 
 def train_sd_unet(steps: int = 6000, batch: int = 64, n_train: int = 60_000, seed: int = 0, out=None,
-                  run_dir=None, monitor_every: int = 500) -> dict:
+                  run_dir=None, monitor_every: int = 500, guide_weight: float = 0.0, init: str | None = None) -> dict:
+    """The UNet with the v-prediction / min-SNR loss. ``guide_weight`` > 0 adds a reward on the one-step clean
+    estimate, as in ReFL (Xu et al. 2023, "ImageReward", arXiv:2304.05977): x0 = sqrt(abar) z_t - sqrt(1-abar) v is
+    decoded by the frozen VAE and the frozen *gan-guide* network (never the scoring classifier) must read the
+    caption's shape / colour / fill / background in it; the diffusion loss stays as the regulariser. ``init``:
+    a pipeline folder whose UNet to start from ("embedded" = the shipped one) instead of a random UNet."""
     torch.manual_seed(seed)
     folder = _out(PIPE, out)
-    run = Path(run_dir or RUNS / "sd-unet")
+    run = Path(run_dir or RUNS / ("sd-unet-guided" if guide_weight else "sd-unet"))
     vae, text_encoder, tokenizer = load_part("vae", folder), load_part("text_encoder", folder), \
         load_part("tokenizer", folder)
-    uniq, cap_ids, _ = caption_table(n_train)
+    uniq, cap_ids, labels = caption_table(n_train)
     lat = train_latents(vae, folder, n_train)
     hid = text_hidden(text_encoder, tokenizer, uniq + [""])  # the last row: the empty caption (for CFG)
     empty = len(uniq)
     sched = tiny_sd.default_scheduler()
     abar_all = sched.alphas_cumprod.float()
-    unet = tiny_sd.build_unet()
+    unet = load_part("unet", WEIGHTS / PIPE if init == "embedded" else init) if init else tiny_sd.build_unet()
+    guide = None
+    if guide_weight:
+        from ..gan.projected import GUIDE_HEADS, load_guide
+
+        guide = load_guide()
+        vae.requires_grad_(False)
+        attrs = torch.from_numpy(labels[:, [shapes.LABEL_COLUMNS.index(k) for k in GUIDE_HEADS]]).long()
+    else:
+        attrs = torch.zeros(len(cap_ids), 0, dtype=torch.long)
 
     def loss_fn(m, b, step):
-        z0, cid = b
+        z0, cid, y = b
+        dev = z0.device
         g = torch.Generator().manual_seed(seed * 7919 + step)
-        drop = torch.rand(len(cid), generator=g) < 0.1
+        drop = (torch.rand(len(cid), generator=g) < 0.1).to(dev)
         cid = torch.where(drop, torch.full_like(cid, empty), cid)
-        t = torch.randint(0, sched.config.num_train_timesteps, (len(z0),), generator=g)
-        noise = torch.randn(z0.shape, generator=g)
-        abar = abar_all[t].view(-1, 1, 1, 1)
+        t = torch.randint(0, sched.config.num_train_timesteps, (len(z0),), generator=g).to(dev)
+        noise = torch.randn(z0.shape, generator=g).to(dev)
+        abar = abar_all.to(dev)[t].view(-1, 1, 1, 1)
         zt = abar.sqrt() * z0 + (1 - abar).sqrt() * noise
         v = abar.sqrt() * noise - (1 - abar).sqrt() * z0
-        pred = m(zt, t, encoder_hidden_states=hid[cid]).sample
+        pred = m(zt, t, encoder_hidden_states=hid.to(dev)[cid]).sample
         w = min_snr_weight(abar.flatten())
         loss = (w * (pred - v).pow(2).mean((1, 2, 3))).mean()
-        return loss, {"loss": loss.detach()}
+        logs = {"loss": loss.detach()}
+        if guide is not None:
+            keep = ~drop  # the reward needs the caption: not on the 10 % unconditional rows
+            x0 = abar.sqrt() * zt - (1 - abar).sqrt() * pred
+            logits = guide.to(dev)(vae.to(dev).decode(x0[keep]).sample)
+            reward = sum(F.cross_entropy(logits[k], y[keep, j]) for j, k in enumerate(GUIDE_HEADS))
+            loss = loss + guide_weight * reward
+            logs["guide_ce"] = reward.detach()
+        return loss, logs
 
     log = run / "monitor.jsonl"
 
@@ -376,8 +399,10 @@ def train_sd_unet(steps: int = 6000, batch: int = 64, n_train: int = 60_000, see
             f.write(json.dumps(r) + "\n")
         print("monitor", r, flush=True)
 
-    cfg = TrainConfig(steps=steps, lr=1e-3, weight_decay=0.01, warmup=200, ckpt_every=100, seed=seed, ema=0.999)
-    res = train(unet, loss_fn, infinite_batches((lat, cap_ids), batch, seed), cfg, run, desc="sd-unet",
+    # a fine-tune (``init``) starts at a third of the learning rate with a shorter EMA
+    cfg = TrainConfig(steps=steps, lr=3e-4 if init else 1e-3, weight_decay=0.01, warmup=50 if init else 200,
+                      ckpt_every=100, seed=seed, ema=0.995 if init else 0.999)
+    res = train(unet, loss_fn, infinite_batches((lat, cap_ids, attrs), batch, seed), cfg, run, desc="sd-unet",
                 hook=hook, hook_every=monitor_every)
     unet.load_state_dict(res["state_dict"])
     unet.eval()

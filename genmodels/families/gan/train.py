@@ -47,6 +47,12 @@ class GANRecipe:
     # colour 98 %): while fakes are blobs, "blob = fake" is all D needs and shape never pays.
     mismatch: float = 0.0
     monitor_every: int = 1000  # log requested shape / colour recognised (N=300) to run_dir/monitor.jsonl
+    # Projected GAN (projected.py): D works on the frozen guide network's multi-scale features of DiffAugmented
+    # images; no R1 (its heads are spectrally normalised, as in the paper).
+    projected: bool = False
+    # StyleGAN-XL-style classifier guidance: G also minimises the guide's cross-entropy of the requested shape and
+    # colour (conditional kinds) or the CatGAN entropy objective (DCGAN), with this weight.
+    guide_weight: float = 0.0
 
 
 # aux_weight > 0 turns on AC-GAN heads for CGAN; measured worse here after 1,000 steps (requested shape / colour
@@ -54,12 +60,20 @@ class GANRecipe:
 # CGAN: SAGAN / BigGAN settings (hinge loss, TTUR, beta1 = 0) with class-conditional batch norm in G.
 # Batches are small (32 / 16) and G narrow because the budget is CPU time: on an AVX2-only 2-core machine in float32
 # a CGAN step at batch 64 with a 256-wide G took 1.34 s (two jobs side by side), so more, cheaper updates win.
-RECIPES = {"dcgan": GANRecipe(batch=32),
-           "cgan": GANRecipe(lr=2e-4, lr_d=4e-4, betas=(0.0, 0.9), loss="hinge", batch=32, mismatch=0.5),
-           # EMA half-life ~350 steps = 5.5k images, StyleGAN2's 10 kimg scaled to batch 16 as in its small-batch
-           # configs; with 0.999 the EMA G at step 2,500 was a blur of the fast-moving early G.
-           "stylegan": GANRecipe(lr=2e-3, betas=(0.0, 0.99), batch=16, r1_gamma=0.05, mixing=0.9, ema=0.998,
-                                 mismatch=0.5)}
+# Since 2026-11-30 all three train on the Projected-GAN + classifier-guidance recipe of projected.py (hinge,
+# Adam(β1 = 0), batch 64 / 32, monitor every 200 steps). The plain pixel-D settings above remain for --data.
+_PLAIN = {"dcgan": GANRecipe(batch=32),
+          "cgan": GANRecipe(lr=2e-4, lr_d=4e-4, betas=(0.0, 0.9), loss="hinge", batch=32, mismatch=0.5),
+          # EMA half-life ~350 steps = 5.5k images, StyleGAN2's 10 kimg scaled to batch 16 as in its small-batch
+          # configs; with 0.999 the EMA G at step 2,500 was a blur of the fast-moving early G.
+          "stylegan": GANRecipe(lr=2e-3, betas=(0.0, 0.99), batch=16, r1_gamma=0.05, mixing=0.9, ema=0.998,
+                                mismatch=0.5)}
+RECIPES = {"dcgan": GANRecipe(lr=2e-4, betas=(0.0, 0.99), loss="hinge", batch=64, projected=True,
+                              guide_weight=1.0, monitor_every=200),
+           "cgan": GANRecipe(lr=2e-4, betas=(0.0, 0.99), loss="hinge", batch=64, mismatch=0.5, projected=True,
+                             guide_weight=1.0, monitor_every=200),
+           "stylegan": GANRecipe(lr=2e-3, betas=(0.0, 0.99), loss="hinge", batch=32, mixing=0.9, ema=0.998,
+                                 mismatch=0.5, projected=True, guide_weight=1.0, monitor_every=200)}
 # Width of the DCGAN / CGAN generator's first feature map (halved at each upsampling).
 DCGAN_WIDTH = 128
 # Condition G's batch norms on the labels (BigGAN-style) on top of the input concatenation. With the old logistic /
@@ -116,7 +130,7 @@ def g_forward(kind: str, G, z, c, mix_prob: float = 0.0, gen: torch.Generator | 
     if kind == "stylegan":
         mix_z = mix_layer = None
         if mix_prob and torch.rand((), generator=gen) < mix_prob:
-            mix_z = torch.randn(z.shape, generator=gen)
+            mix_z = torch.randn(z.shape, generator=gen).to(z.device)
             mix_layer = int(torch.randint(1, G.num_ws, (), generator=gen))
         return G(z, c, noise_mode="random", mix_z=mix_z, mix_layer=mix_layer)
     return G(z, c)
@@ -150,41 +164,58 @@ def standing_stats(kind: str, G, n_batches: int = 32, batch: int = 64, seed: int
 def mismatched(y: torch.Tensor, gen: torch.Generator | None = None) -> torch.Tensor:
     """(N, 5) labels where shape and / or colour are replaced by a different value (each with probability 1/2,
     the shape when neither was drawn), for the matching-aware discriminator."""
-    y = y.clone()
+    dev, y = y.device, y.cpu()
     n = len(y)
     flip = torch.rand(n, 2, generator=gen) < 0.5
     flip[:, 0] |= ~flip.any(1)
     for col, k in ((0, N_SHAPES), (1, N_COLOURS)):
         shift = torch.randint(1, k, (n,), generator=gen)
         y[:, col] = torch.where(flip[:, col], (y[:, col] + shift) % k, y[:, col])
-    return y
+    return y.to(dev)
 
 
 def _monitor(kind: str, G_ema, run: Path, step: int, wall: float, n: int = 300) -> None:
-    """Append the rate at which the domain classifier recognises the requested shape / colour (N=n, EMA G)."""
+    """Append to run/monitor.jsonl what the scoring classifier (never seen by G or D) makes of n EMA samples: the
+    rate of the requested shape / colour (conditional kinds), or of images whose top shape probability is >= 0.9."""
     import json
+
+    import numpy as np
 
     from ...scoring.backbones import get_backbone
     from .evaluate import balanced_labels, sample
 
     standing_stats(kind, G_ema)
-    labels = balanced_labels(n, seed=7)
-    pred = get_backbone("shapes").attribute_predictions(sample(kind, G_ema, n, seed=7, labels=labels))
-    rec = {"step": step, "wall_min": round(wall / 60, 2),
-           "shape": float((pred["shape"] == labels[:, 0].numpy()).mean()),
-           "colour": float((pred["colour"] == labels[:, 1].numpy()).mean())}
+    backbone = get_backbone("shapes")
+    rec = {"step": step, "wall_min": round(wall / 60, 2)}
+    if is_conditional(G_ema):
+        labels = balanced_labels(n, seed=7)
+        pred = backbone.attribute_predictions(sample(kind, G_ema, n, seed=7, labels=labels))
+        rec["shape"] = float((pred["shape"] == labels[:, 0].numpy()).mean())
+        rec["colour"] = float((pred["colour"] == labels[:, 1].numpy()).mean())
+    else:
+        probs = backbone.class_probs(sample(kind, G_ema, n, seed=7))
+        rec["confident_0.9"] = float((probs.max(1) >= 0.9).mean())
+        rec["shape_hist"] = np.bincount(probs.argmax(1), minlength=N_SHAPES).tolist()
     with open(run / "monitor.jsonl", "a") as f:
         f.write(json.dumps(rec) + "\n")
 
 
 def train_gan(kind: str, steps: int = 20_000, n_train: int = 100_000, seed: int = 0, out: str | None = None,
               run_dir: str | None = None, data: str | None = None, eval_n: int = 2000) -> dict:
-    from accelerate import Accelerator
     from accelerate.utils import set_seed
 
-    recipe = RECIPES[kind]
+    from ...training import accelerator, out_of_time
+
+    recipe = _PLAIN[kind] if data else RECIPES[kind]
     set_seed(seed)
-    acc = Accelerator(cpu=not torch.cuda.is_available())
+    acc = accelerator()
+    # The guide is a shapes network: on a user's folder (_PLAIN recipe) the pixel-space D runs instead.
+    projected, guided = recipe.projected, bool(recipe.guide_weight)
+    guide = None
+    if projected or guided:  # first: a missing guide is reported before any data is rendered
+        from .projected import ProjectedDiscriminator, guide_objective, load_guide
+
+        guide = load_guide().to(acc.device)
     out = Path(out or WEIGHTS / kind)
     run = Path(run_dir or f"runs/{kind}")
     run.mkdir(parents=True, exist_ok=True)
@@ -200,7 +231,10 @@ def train_gan(kind: str, steps: int = 20_000, n_train: int = 100_000, seed: int 
         images, labels = to_tensor(arr["images"]), torch.from_numpy(arr["labels"])
         G, D = build(kind)
         kind_c = kind
-    cond = (lambda y: None) if kind_c in ("dcgan", "stylegan-uncond") else (lambda y: labels_for(kind, y))
+    conditional = kind_c in ("cgan", "stylegan")
+    cond = (lambda y: labels_for(kind, y)) if conditional else (lambda y: None)
+    if projected:
+        D = ProjectedDiscriminator(guide.widths, n_classes=(N_SHAPES, N_COLOURS) if conditional else ())
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
     opt_g = torch.optim.Adam(G.parameters(), lr=recipe.lr, betas=recipe.betas)
     opt_d = torch.optim.Adam(D.parameters(), lr=recipe.lr_d or recipe.lr, betas=recipe.betas)
@@ -215,6 +249,17 @@ def train_gan(kind: str, steps: int = 20_000, n_train: int = 100_000, seed: int 
 
     def g_adv_loss(out):
         return -out.float().mean() if hinge else F.softplus(-out.float()).mean()
+
+    def features(img):  # the frozen guide's maps of a DiffAugmented batch (gradients reach img, not the guide)
+        from .projected import diff_augment
+
+        return guide.features(diff_augment(img, gen))
+
+    def d_of(img, y, feats=None):  # D's logits; a projected D takes guide features (computed here if not given)
+        if projected:
+            return D(features(img) if feats is None else feats, y[:, :2] if conditional else None)
+        return D(img, cond(y))
+
     step, wall = 0, 0.0
     ckpt = run / "ckpt.pt"
     if ckpt.exists():
@@ -224,6 +269,7 @@ def train_gan(kind: str, steps: int = 20_000, n_train: int = 100_000, seed: int 
         step, wall = int(st["step"]), float(st["wall"])
         acc.print(f"resuming {kind} from step {step} ({wall / 60:.1f} min so far)")
     G, D, opt_g, opt_d = acc.prepare(G, D, opt_g, opt_d)
+    G_ema.to(acc.device)
     get = infinite_batches((images, labels), recipe.batch, seed)
     gen = torch.Generator().manual_seed(seed + step)
 
@@ -235,26 +281,28 @@ def train_gan(kind: str, steps: int = 20_000, n_train: int = 100_000, seed: int 
         (run / "ckpt.tmp").replace(ckpt)
 
     bar = tqdm(total=steps, initial=step, desc=kind)
-    while step < steps:
+    while step < steps and not out_of_time():
         t0 = time.perf_counter()
-        x, y = get(step)
+        x, y = (t.to(acc.device) for t in get(step))
         c = cond(y)
-        z = torch.randn(len(x), z_dim(G_ema), generator=gen)
+        z = torch.randn(len(x), z_dim(G_ema), generator=gen).to(acc.device)
         # D step
         aux = recipe.aux_weight and kind == "cgan" and c is not None
         with amp:
             with torch.no_grad():
                 fake = g_forward(kind, G, z, c, recipe.mixing, gen)
+                real_feats = features(x) if projected else None
+                fake_feats = features(fake) if projected else None
             if aux:  # AC-GAN: D learns to classify real images; G is rewarded when classified as asked
                 real_out, real_cls = D(x, c, return_aux=True)
                 d_loss = d_fake_loss(D(fake, c)) + d_real_loss(real_out) + recipe.aux_weight * sum(
                     F.cross_entropy(logits.float(), c[:, i]) for i, logits in enumerate(real_cls))
             else:
-                d_loss = d_fake_loss(D(fake, c)) + d_real_loss(D(x, c))
-            if recipe.mismatch and c is not None:
-                d_loss = d_loss + recipe.mismatch * d_fake_loss(D(x, cond(mismatched(y, gen))))
+                d_loss = d_fake_loss(d_of(fake, y, fake_feats)) + d_real_loss(d_of(x, y, real_feats))
+            if recipe.mismatch and conditional:
+                d_loss = d_loss + recipe.mismatch * d_fake_loss(d_of(x, mismatched(y, gen), real_feats))
         r1 = torch.zeros(())
-        if recipe.r1_gamma and step % recipe.r1_every == 0:  # float32: a double backward
+        if recipe.r1_gamma and not projected and step % recipe.r1_every == 0:  # float32: a double backward
             x_r = x.detach().requires_grad_(True)
             (grad,) = torch.autograd.grad(D(x_r, c).sum(), x_r, create_graph=True)
             r1 = grad.pow(2).flatten(1).sum(1).mean() * (recipe.r1_gamma / 2) * recipe.r1_every
@@ -262,7 +310,7 @@ def train_gan(kind: str, steps: int = 20_000, n_train: int = 100_000, seed: int 
         acc.backward(d_loss + r1)
         opt_d.step()
         # G step
-        z = torch.randn(z.shape, generator=gen)
+        z = torch.randn(z.shape, generator=gen).to(acc.device)
         with amp:
             fake = g_forward(kind, G, z, c, recipe.mixing, gen)
             if aux:
@@ -270,7 +318,11 @@ def train_gan(kind: str, steps: int = 20_000, n_train: int = 100_000, seed: int 
                 g_loss = g_adv_loss(fake_out) + recipe.aux_weight * sum(
                     F.cross_entropy(logits.float(), c[:, i]) for i, logits in enumerate(fake_cls))
             else:
-                g_loss = g_adv_loss(D(fake, c))
+                feats = features(fake) if (projected or guided) else None
+                g_loss = g_adv_loss(d_of(fake, y, feats))
+                if guided:
+                    g_loss = g_loss + recipe.guide_weight * guide_objective(guide.logits(feats),
+                                                                            y if conditional else None)
         opt_g.zero_grad(set_to_none=True)
         acc.backward(g_loss)
         opt_g.step()
@@ -288,13 +340,17 @@ def train_gan(kind: str, steps: int = 20_000, n_train: int = 100_000, seed: int 
         bar.update(1)
         if step % 50 == 0:
             bar.set_postfix(d=f"{float(d_loss):.3f}", g=f"{float(g_loss):.3f}", r1=f"{float(r1):.3f}")
-        if step % 500 == 0 or step == steps:
+        if step % 200 == 0 or step == steps:
             save()
-        if recipe.monitor_every and step % recipe.monitor_every == 0 and kind_c in ("cgan", "stylegan"):
-            _monitor(kind, G_ema, run, step, wall)
+        if recipe.monitor_every and step % recipe.monitor_every == 0 and data is None:
+            _monitor(kind, copy.deepcopy(G_ema).cpu(), run, step, wall)
     bar.close()
+    save()
+    G_ema = G_ema.cpu()
     standing_stats(kind, G_ema)
     G_ema.save_pretrained(out)
+    if (run / "monitor.jsonl").exists():
+        (Path(out) / "monitor.jsonl").write_text((run / "monitor.jsonl").read_text())
     from .evaluate import write_model_card
 
-    return write_model_card(kind, G_ema, out, steps=steps, wall_s=wall, n_train=n_train, data=data, n_eval=eval_n)
+    return write_model_card(kind, G_ema, out, steps=step, wall_s=wall, n_train=n_train, data=data, n_eval=eval_n)
