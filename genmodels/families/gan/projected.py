@@ -183,7 +183,7 @@ def train_guide(steps: int = 1500, batch: int = 128, n_train: int = 60_000, seed
         "(`shapes-classifier`, another architecture and seed) does.\n\n"
         f"- command: `python -m genmodels train gan-guide`\n- data: {n_train:,} train-split items from index "
         f"5,000,000, translation + noise augmentation\n- steps: {res['steps']:,} at batch {batch}, "
-        f"{card['wall_min']} min on 2 CPU threads (the only job)\n- parameters: {card['n_params']:,}\n"
+        f"{card['wall_min']} min on {torch.get_num_threads()} CPU threads\n- parameters: {card['n_params']:,}\n"
         f"- test accuracy (N = 2,000): " + ", ".join(f"{k} {v:.1%}" for k, v in acc.items()) + "\n")
     (out / "metrics.json").write_text(json.dumps(card, indent=2))
     return card
