@@ -58,7 +58,9 @@ def test_bf16_setting():
 def test_mismatched_labels_always_differ():
     y = torch.stack([torch.arange(600) % 6, (torch.arange(600) // 6) % 6, torch.zeros(600, dtype=torch.long),
                      torch.zeros(600, dtype=torch.long), torch.ones(600, dtype=torch.long)], 1)
+    y0 = y.clone()
     w = gan_train.mismatched(y, torch.Generator().manual_seed(0))
+    assert torch.equal(y, y0)  # the batch's own labels are left alone (the D step still needs them)
     differs = w[:, :2] != y[:, :2]
     assert differs.any(1).all() and (w[:, 2:] == y[:, 2:]).all()
     assert ((w[:, :2] >= 0) & (w[:, :2] < 6)).all()

@@ -164,7 +164,7 @@ def standing_stats(kind: str, G, n_batches: int = 32, batch: int = 64, seed: int
 def mismatched(y: torch.Tensor, gen: torch.Generator | None = None) -> torch.Tensor:
     """(N, 5) labels where shape and / or colour are replaced by a different value (each with probability 1/2,
     the shape when neither was drawn), for the matching-aware discriminator."""
-    dev, y = y.device, y.cpu()
+    dev, y = y.device, y.cpu().clone()
     n = len(y)
     flip = torch.rand(n, 2, generator=gen) < 0.5
     flip[:, 0] |= ~flip.any(1)
