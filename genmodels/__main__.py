@@ -1,4 +1,4 @@
-"""Command line: ``python -m genmodels list | data export | score | train | sample | bench``.
+"""Command line: ``python -m genmodels list | data export | score | train | sample | screenshots | bench``.
 
 Errors a person can fix (a bad path, a bad count) end with one line on stderr and exit status 2.
 """
@@ -234,6 +234,16 @@ def cmd_sample(args) -> None:
     print(f"wrote {args.out} ({args.n} image(s), seeds {args.seed}..{args.seed + args.n - 1})")
 
 
+def cmd_screenshots(args) -> None:
+    from .hub.screenshots import take
+
+    try:
+        for path in take(args.out, args.tabs):
+            print(f"wrote {path}")
+    except RuntimeError as e:
+        raise CliError(str(e)) from None
+
+
 def cmd_bench(args) -> None:
     from .bench import run
 
@@ -286,6 +296,11 @@ def parser() -> argparse.ArgumentParser:
     sm.add_argument("--shape", help="requested shape (conditional models)")
     sm.add_argument("--colour", help="requested colour (conditional models)")
     sm.set_defaults(fn=cmd_sample)
+
+    ss = sub.add_parser("screenshots", help="one PNG per tab as a visitor first sees it (headless Chromium)")
+    ss.add_argument("out", nargs="?", default="docs/screenshots")
+    ss.add_argument("--tabs", nargs="*", help="tab keys (default: every tab)")
+    ss.set_defaults(fn=cmd_screenshots)
 
     b = sub.add_parser("bench", help="measure speed ratios and write docs/benchmarks.md")
     b.add_argument("--quick", action="store_true", help="fewer repeats")

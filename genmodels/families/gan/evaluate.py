@@ -68,6 +68,14 @@ def evaluate(kind: str, G, n: int = N_EVAL, seed: int = 12345) -> dict:
         pred = get_backbone("shapes").attribute_predictions(imgs)
         res["requested shape recognised"] = float((pred["shape"] == labels[:, 0].numpy()).mean())
         res["requested colour recognised"] = float((pred["colour"] == labels[:, 1].numpy()).mean())
+    else:  # unconditional: how often the classifier is sure of *some* shape, and how evenly the shapes come out
+        import numpy as np
+
+        probs = get_backbone("shapes").class_probs(imgs)
+        res["confident shape (p >= 0.9)"] = float((probs.max(1) >= 0.9).mean())
+        freq = np.bincount(probs.argmax(1), minlength=probs.shape[1]) / len(probs)
+        res["shape-frequency entropy / log K"] = float(-(freq[freq > 0] * np.log(freq[freq > 0])).sum()
+                                                       / np.log(probs.shape[1]))
     return res
 
 

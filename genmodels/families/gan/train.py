@@ -233,31 +233,32 @@ def train_gan(kind: str, steps: int = 20_000, n_train: int = 100_000, seed: int 
         kind_c = kind
     conditional = kind_c in ("cgan", "stylegan")
     cond = (lambda y: labels_for(kind, y)) if conditional else (lambda y: None)
-    if projected:
-        D = ProjectedDiscriminator(guide.widths, n_classes=(N_SHAPES, N_COLOURS) if conditional else ())
+    if projected:  # the guide's features miss texture / background: the kind's pixel D stays beside the heads
+        D = torch.nn.ModuleDict({"proj": ProjectedDiscriminator(
+            guide.widths, n_classes=(N_SHAPES, N_COLOURS) if conditional else ()), "pix": D})
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
     opt_g = torch.optim.Adam(G.parameters(), lr=recipe.lr, betas=recipe.betas)
     opt_d = torch.optim.Adam(D.parameters(), lr=recipe.lr_d or recipe.lr, betas=recipe.betas)
     amp = torch.autocast(acc.device.type, dtype=torch.bfloat16, enabled=use_bf16(recipe.bf16, acc.device.type))
     hinge = recipe.loss == "hinge"
 
-    def d_fake_loss(out):  # D's loss on generated images
-        return F.relu(1 + out.float()).mean() if hinge else F.softplus(out.float()).mean()
+    def each(loss):  # a loss over D's output, summed over the discriminators when there are several
+        return lambda outs: sum(loss(o.float()) for o in (outs if isinstance(outs, list) else [outs]))
 
-    def d_real_loss(out):
-        return F.relu(1 - out.float()).mean() if hinge else F.softplus(-out.float()).mean()
+    d_fake_loss = each((lambda o: F.relu(1 + o).mean()) if hinge else (lambda o: F.softplus(o).mean()))
+    d_real_loss = each((lambda o: F.relu(1 - o).mean()) if hinge else (lambda o: F.softplus(-o).mean()))
+    g_adv_loss = each((lambda o: -o.mean()) if hinge else (lambda o: F.softplus(-o).mean()))
 
-    def g_adv_loss(out):
-        return -out.float().mean() if hinge else F.softplus(-out.float()).mean()
-
-    def features(img):  # the frozen guide's maps of a DiffAugmented batch (gradients reach img, not the guide)
+    def view(img):  # a DiffAugmented batch and the frozen guide's maps of it (gradients reach img, not the guide)
         from .projected import diff_augment
 
-        return guide.features(diff_augment(img, gen))
+        aug = diff_augment(img, gen)
+        return aug, guide.features(aug)
 
-    def d_of(img, y, feats=None):  # D's logits; a projected D takes guide features (computed here if not given)
+    def d_of(img, y, seen=None):  # D's logits; projected: [heads on guide features, pixel D] of one augmented view
         if projected:
-            return D(features(img) if feats is None else feats, y[:, :2] if conditional else None)
+            aug, feats = view(img) if seen is None else seen
+            return [D["proj"](feats, y[:, :2] if conditional else None), D["pix"](aug, cond(y))]
         return D(img, cond(y))
 
     step, wall = 0, 0.0
@@ -291,16 +292,16 @@ def train_gan(kind: str, steps: int = 20_000, n_train: int = 100_000, seed: int 
         with amp:
             with torch.no_grad():
                 fake = g_forward(kind, G, z, c, recipe.mixing, gen)
-                real_feats = features(x) if projected else None
-                fake_feats = features(fake) if projected else None
+                real_view = view(x) if projected else None
+                fake_view = view(fake) if projected else None
             if aux:  # AC-GAN: D learns to classify real images; G is rewarded when classified as asked
                 real_out, real_cls = D(x, c, return_aux=True)
                 d_loss = d_fake_loss(D(fake, c)) + d_real_loss(real_out) + recipe.aux_weight * sum(
                     F.cross_entropy(logits.float(), c[:, i]) for i, logits in enumerate(real_cls))
             else:
-                d_loss = d_fake_loss(d_of(fake, y, fake_feats)) + d_real_loss(d_of(x, y, real_feats))
+                d_loss = d_fake_loss(d_of(fake, y, fake_view)) + d_real_loss(d_of(x, y, real_view))
             if recipe.mismatch and conditional:
-                d_loss = d_loss + recipe.mismatch * d_fake_loss(d_of(x, mismatched(y, gen), real_feats))
+                d_loss = d_loss + recipe.mismatch * d_fake_loss(d_of(x, mismatched(y, gen), real_view))
         r1 = torch.zeros(())
         if recipe.r1_gamma and not projected and step % recipe.r1_every == 0:  # float32: a double backward
             x_r = x.detach().requires_grad_(True)
@@ -318,10 +319,10 @@ def train_gan(kind: str, steps: int = 20_000, n_train: int = 100_000, seed: int 
                 g_loss = g_adv_loss(fake_out) + recipe.aux_weight * sum(
                     F.cross_entropy(logits.float(), c[:, i]) for i, logits in enumerate(fake_cls))
             else:
-                feats = features(fake) if (projected or guided) else None
-                g_loss = g_adv_loss(d_of(fake, y, feats))
+                seen = view(fake) if (projected or guided) else None
+                g_loss = g_adv_loss(d_of(fake, y, seen))
                 if guided:
-                    g_loss = g_loss + recipe.guide_weight * guide_objective(guide.logits(feats),
+                    g_loss = g_loss + recipe.guide_weight * guide_objective(guide.logits(seen[1]),
                                                                             y if conditional else None)
         opt_g.zero_grad(set_to_none=True)
         acc.backward(g_loss)
