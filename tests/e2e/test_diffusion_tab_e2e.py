@@ -82,12 +82,17 @@ def _bytes(path):
 
 
 def test_txt2img_api_same_seed_same_image(client):
+    from gradio_client import handle_file
+
     a, note, panel = client.predict(PROMPT, "", 10, 3.0, "DPM-Solver++", 2, 7, "embedded",
                                     api_name="/diffusion_txt2img")
     b, _, _ = client.predict(PROMPT, "", 10, 3.0, "DPM-Solver++", 2, 7, "embedded", api_name="/diffusion_txt2img")
     assert [g["caption"] for g in a] == ["seed 7", "seed 8"]
     assert [_bytes(g["image"]) for g in a] == [_bytes(g["image"]) for g in b]
-    assert "CLIP score" in panel
+    assert "follow" in panel  # the readouts are a follow-up event (its own endpoint), after the images show
+    readouts = client.predict([{"image": handle_file(g["image"]), "caption": g["caption"]} for g in a], PROMPT,
+                              api_name="/diffusion_txt2img_readouts")
+    assert "CLIP score" in readouts and "N=2" in readouts
 
 
 def test_controlnet_api_upload(client):

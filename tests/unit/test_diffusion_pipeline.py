@@ -153,3 +153,37 @@ def test_fold_latent_normalisation():
     assert torch.allclose(z2.mean((0, 2, 3)), torch.zeros(4), atol=1e-4)
     assert torch.allclose(z2.std((0, 2, 3)), torch.ones(4), atol=1e-4)
     assert torch.allclose(before, after, atol=1e-4)
+
+
+def test_previews_report_every_step_and_never_change_the_images(pipe):
+    seen = []
+    a = service.txt2img(pipe, "a red star", "", 5, 3.0, "DDIM", 4, 2,
+                        preview=lambda i, total, imgs: seen.append((i, total, imgs)), preview_every=0.0)
+    b = service.txt2img(pipe, "a red star", "", 5, 3.0, "DDIM", 4, 2)
+    assert np.array_equal(a, b)
+    assert [(i, total) for i, total, _ in seen] == [(1, 5), (2, 5), (3, 5), (4, 5)]  # every step but the last
+    decoded = [imgs for _, _, imgs in seen if imgs is not None]
+    assert decoded and decoded[0].shape == (2, 32, 32, 3) and decoded[0].dtype == np.uint8
+    seen.clear()
+    service.txt2img(pipe, "a red star", "", 5, 3.0, "DDIM", 4, 1, preview=lambda *a: seen.append(a[2]),
+                    preview_every=3600)
+    assert len(seen) == 4 and all(x is None for x in seen)  # progress only: no decode within the interval
+
+
+def test_txt2img_handler_streams_then_readouts_follow(tiny, monkeypatch):
+    from genmodels.families.diffusion import tab
+
+    monkeypatch.setattr(tab, "PREVIEW_SECONDS", 0.0)
+    outs = list(tab.diffusion_txt2img("a red striped star", "", 4, 3.0, "DDIM", 2, 5, str(tiny / "pipe"),
+                                      progress=lambda *a, **k: None))
+    gallery, note, panel = outs[-1]
+    assert len(outs) >= 2 and outs[0][1].startswith("Denoising")  # a preview came first
+    assert [c for _, c in gallery] == ["seed 5", "seed 6"] and "DDIM, 4 steps" in note
+    assert panel == tab.READOUTS_PENDING
+    same = service.txt2img(service.load_pipeline(str(tiny / "pipe")), "a red striped star", "", 4, 3.0, "DDIM", 5, 2)
+    assert np.array_equal(np.stack([a for a, _ in gallery]), same)
+    html = tab.diffusion_txt2img_readouts(gallery, "a red striped star")
+    assert "CLIP score" in html and "prompt attributes recognised" in html and "N=2" in html
+    with pytest.raises(Exception, match="generate a batch first"):
+        tab.diffusion_txt2img_readouts([], "a red striped star")
+

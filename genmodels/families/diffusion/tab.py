@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import queue
-import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import gradio as gr
 import numpy as np
@@ -17,7 +17,7 @@ from .family import FAMILY
 
 SCALE = 4  # display upscaling of 32x32 outputs (nearest)
 MAX_IMAGES = 16
-PREVIEWS = 4  # streamed previews per request
+PREVIEW_SECONDS = 1.0  # at most one decoded preview per second while streaming (service.txt2img)
 EXAMPLE = "a large red striped star on a light background"
 ILVR_FACTORS = ["2", "4", "8", "16", "32"]
 
@@ -67,44 +67,65 @@ def _readouts(images: np.ndarray, prompt: str, extra: list | None = None) -> lis
     return rows + (extra or [])
 
 
-def _stream(work, n_steps: int):
-    """Run ``work(preview)`` in a thread; yield ('preview', step, images) while it runs, then ('done', result)."""
-    q: queue.Queue = queue.Queue()
-    out: dict = {}
+# One long-lived sampler thread: service._LOCK runs one pipeline at a time anyway, and a thread that lives on keeps
+# its torch / OpenMP worker team (a fresh thread per request built a new one every time).
+_SAMPLER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="diffusion-sampler")
 
-    def target():
-        try:
-            out["result"] = work(lambda i, total, imgs: q.put((i, imgs)))
-        except BaseException as e:  # re-raised in the caller's thread
-            out["error"] = e
-        q.put(None)
 
-    threading.Thread(target=target, daemon=True).start()
+def _stream(work):
+    """Run ``work(report)`` on the sampler thread; yield what it reports while it runs, then ('done', result)."""
+    q: queue.SimpleQueue = queue.SimpleQueue()
+    future = _SAMPLER.submit(work, q.put)
+    future.add_done_callback(lambda _: q.put(None))
     while (item := q.get()) is not None:
-        yield "preview", item
-    if "error" in out:
-        raise out["error"]
-    yield "done", out["result"]
+        yield item
+    yield "done", future.result()  # re-raises the worker's error here
+
+
+READOUTS_PENDING = "<p class='gm-foot'>Readouts of this batch follow when sampling ends.</p>"
 
 
 @user_errors
 def diffusion_txt2img(prompt, negative, steps, cfg, scheduler, count, seed, model, progress=gr.Progress()):
+    """Stream the denoising (progress every step, a decoded preview about once a second) and return the images;
+    their readouts are a follow-up event (``diffusion_txt2img_readouts``), so the images show as soon as they exist."""
     pipe = service.load_pipeline((model or "").strip() or service.EMBEDDED)
     prompt, negative, steps, cfg, seed, notes = _common(pipe, prompt, negative, steps, cfg, seed)
     n, note = clamp_count(count, 1, MAX_IMAGES, "number of images")
     notes += [note] if note else []
-    every = max(1, steps // PREVIEWS)
-    work = lambda preview: service.txt2img(pipe, prompt, negative, steps, cfg, scheduler, seed, n, preview, every)
-    for kind, item in _stream(work, steps):
-        if kind == "preview":
+
+    def work(report):
+        return service.txt2img(pipe, prompt, negative, steps, cfg, scheduler, seed, n,
+                               lambda i, total, imgs: report(("step", (i, imgs))), PREVIEW_SECONDS)
+
+    for kind, item in _stream(work):
+        if kind == "step":
             i, imgs = item
             progress(i / steps, desc=f"step {i}/{steps}")
-            yield [(_big(a), f"step {i}") for a in imgs], f"Denoising… step {i} of {steps}", gr.skip()
+            if imgs is not None:
+                yield [(_big(a), f"step {i}") for a in imgs], f"Denoising… step {i} of {steps}", READOUTS_PENDING
         else:
-            imgs = item
-            caps = [f"seed {seed + i}" for i in range(n)]
             msg = " ".join(notes) or f"{n} image(s), {scheduler}, {steps} steps, CFG {cfg:g}."
-            yield list(zip(imgs, caps)), msg, readout_panel_html({"this batch": _readouts(imgs, prompt)})
+            yield list(zip(item, [f"seed {seed + i}" for i in range(n)])), msg, READOUTS_PENDING
+
+
+def _gallery_images(gallery) -> np.ndarray:
+    """A gallery value ([(file path or array, caption), ...]) -> uint8 (N, H, W, 3)."""
+    arrays = [service._as_rgb(item[0] if isinstance(item, (tuple, list)) else item) for item in gallery or []]
+    if not arrays:
+        raise ValueError("No images to read out: generate a batch first.")
+    if len({a.shape for a in arrays}) > 1:
+        raise ValueError("The images of one batch must have the same size.")
+    return np.stack(arrays)
+
+
+@user_errors
+def diffusion_txt2img_readouts(gallery, prompt):
+    """CLIP score and prompt attributes recognised for a generated batch (the follow-up of ``diffusion_txt2img``)."""
+    prompt = (prompt or "").strip()
+    if not prompt:
+        raise ValueError("The prompt is empty: readouts compare the images with their prompt.")
+    return readout_panel_html({"this batch": _readouts(_gallery_images(gallery), prompt)})
 
 
 def _control_map(source: str, index, upload, sketch, size: int = 32) -> tuple[np.ndarray, str]:
@@ -308,7 +329,8 @@ def build_tab(ctx) -> None:
                                          elem_classes=["gm-pixelated"])
                     panel = gr.HTML(elem_id="diffusion-txt2img-readouts")
             go.click(diffusion_txt2img, [prompt, negative, steps, cfg, sched, count, seed, model],
-                     [gallery, note, panel], api_name="diffusion_txt2img")
+                     [gallery, note, panel], api_name="diffusion_txt2img").success(
+                diffusion_txt2img_readouts, [gallery, prompt], panel, api_name="diffusion_txt2img_readouts")
             gr.Examples([[EXAMPLE, "", 20, 3.0, "DDIM", 8, 0], ["a small blue solid heart on a dark background", "",
                          20, 5.0, "DPM-Solver++", 8, 1], ["a medium green striped square on a gradient background",
                          "", 30, 3.0, "Euler", 8, 2]], [prompt, negative, steps, cfg, sched, count, seed])
