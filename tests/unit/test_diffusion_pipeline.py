@@ -187,3 +187,16 @@ def test_txt2img_handler_streams_then_readouts_follow(tiny, monkeypatch):
     with pytest.raises(Exception, match="generate a batch first"):
         tab.diffusion_txt2img_readouts([], "a red striped star")
 
+
+def test_a_folder_with_an_fp16_text_encoder_still_runs(tiny, tmp_path):
+    """Our loader casts only the parts stored in fp16 (as transformers keeps them) to float32 for the CPU."""
+    import shutil
+
+    from transformers import CLIPTextModel
+
+    shutil.copytree(tiny / "pipe", tmp_path / "pipe")
+    te = tmp_path / "pipe" / "text_encoder"
+    CLIPTextModel.from_pretrained(str(te)).half().save_pretrained(str(te))
+    p = service.load_pipeline(str(tmp_path / "pipe"))
+    assert p.text_encoder.dtype == torch.float32
+    assert np.array_equal(service.txt2img(p, "a red star", "", 2, 3.0, "DDIM", 0, 1).shape, (1, 32, 32, 3))

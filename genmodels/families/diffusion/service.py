@@ -74,8 +74,11 @@ def load_pipeline(source: str = EMBEDDED):
     pipe.set_progress_bar_config(disable=True)
     # The embedded folder loads as float32 as it is (diffusers upcasts fp16-stored UNet / VAE weights; the text
     # encoder is stored in float32). Another folder or Hub repo may store its text encoder in fp16, which
-    # transformers keeps: run everything in float32 on CPU. A no-op when all parts are float32 already.
-    return pipe.to(torch.float32)
+    # transformers keeps: cast such parts to float32 for the CPU (only those: casting is a no-op for the rest).
+    for part in pipe.components.values():
+        if isinstance(part, torch.nn.Module) and any(p.dtype != torch.float32 for p in part.parameters()):
+            part.to(torch.float32)
+    return pipe
 
 
 @lru_cache(maxsize=4)
