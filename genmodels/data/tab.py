@@ -5,7 +5,7 @@ import gradio as gr
 import numpy as np
 from PIL import Image
 
-from ..hub.widgets import clamp_count, how_it_works, parse_seed, seed_row
+from ..hub.widgets import clamp_count, how_it_works, on_open, parse_seed, seed_row
 from . import shapes
 from .family import FAMILY
 from .sampling import ANY, FILTERS, find_items, validate_filters
@@ -49,11 +49,22 @@ def sample(split: str, shape: str, colour: str, fill: str, background: str, coun
         "split": split, "indices": indices, "size": px}
 
 
+def sample_with_details(*args):
+    """``sample`` with the first item's details open (what the tab shows on open)."""
+    out = sample(*args)
+    return (*out, *item_details(out[3], 0))
+
+
 def details(state: dict, evt: gr.SelectData):
+    return item_details(state, None if evt is None else evt.index)
+
+
+def item_details(state: dict, index):
+    """Image, other-fill twin, edge map, mask and labels of the ``index``-th item of the last sample."""
     indices = state.get("indices") or []
-    if evt is None or evt.index is None or not 0 <= int(evt.index) < len(indices):
+    if index is None or not 0 <= int(index) < len(indices):
         return None, None, None, None, {}
-    i = indices[int(evt.index)]
+    i = indices[int(index)]
     it = shapes.item(state["split"], i, state.get("size", 32))
     info = {"split": state["split"], "index": i, "caption": it.caption, "twin caption": it.twin_caption,
             **it.params.names(), "centre": [round(it.params.cx, 3), round(it.params.cy, 3)],
@@ -76,10 +87,12 @@ def build_tab(ctx) -> None:
             gallery = gr.Gallery(label="Items", columns=8, height="auto", object_fit="contain",
                                  elem_id="data-gallery", buttons=["download", "fullscreen"], format="png")
             with gr.Row():
-                d_img = gr.Image(label="Image", height=160, interactive=False, format="png")
-                d_twin = gr.Image(label="Other-fill twin", height=160, interactive=False, format="png")
-                d_edge = gr.Image(label="Edge map", height=160, interactive=False, format="png")
-                d_mask = gr.Image(label="Mask", height=160, interactive=False, format="png")
+                d_img = gr.Image(label="Image", height=160, interactive=False, format="png", elem_id="data-item-image")
+                d_twin = gr.Image(label="Other-fill twin", height=160, interactive=False, format="png",
+                                  elem_id="data-item-twin")
+                d_edge = gr.Image(label="Edge map", height=160, interactive=False, format="png",
+                                  elem_id="data-item-edges")
+                d_mask = gr.Image(label="Mask", height=160, interactive=False, format="png", elem_id="data-item-mask")
             d_info = gr.JSON(label="Labels")
             table = gr.Dataframe(headers=["index", "caption", "shape", "colour", "fill", "background", "size"],
                                  label="Items and labels", interactive=False, wrap=True)
@@ -87,6 +100,9 @@ def build_tab(ctx) -> None:
     inputs = [split, *pickers, count, seed, size]
     go.click(sample, inputs, [gallery, table, msg, state], api_name="data_sample")
     gallery.select(details, state, [d_img, d_twin, d_edge, d_mask, d_info], api_visibility="private")
+
+    on_open(sample_with_details, [gallery, table, msg, state, d_img, d_twin, d_edge, d_mask, d_info], inputs,
+            cancel_on=[go])
     gr.Examples(
         [["test", "star", ANY, "striped", ANY, 16, 0, "32"],
          ["test", ANY, "red", ANY, "gradient", 16, 1, "32"],

@@ -10,7 +10,7 @@ from ..data.folders import fit_square, to_rgb
 from ..data.sets import load_image_set
 from ..scoring.readout import SET_METRICS, score_clip, score_pairs, score_sets
 from .metrics_family import FAMILY
-from .widgets import how_it_works, readout_panel_html, user_errors
+from .widgets import how_it_works, on_open, readout_panel_html, user_errors
 
 SOURCES = ["upload", "shapes-test", "shapes-train"]
 MAX_PAIR_SIDE = 512
@@ -155,7 +155,8 @@ def build_tab(ctx) -> None:
         with gr.Tab("Sets", id="metrics-sets"):
             with gr.Row():
                 with gr.Column():
-                    src_a = gr.Radio(SOURCES, value="upload", label="Set A (generated)", elem_id="metrics-src-a")
+                    src_a = gr.Radio(SOURCES, value="shapes-train", label="Set A (generated)",
+                                     elem_id="metrics-src-a")
                     files_a = gr.File(file_count="multiple", file_types=["image", ".zip"], label="Images or a zip (A)",
                                       elem_id="metrics-files-a")
                 with gr.Column():
@@ -169,8 +170,14 @@ def build_tab(ctx) -> None:
             go = gr.Button("Score sets", variant="primary", elem_id="metrics-sets-btn")
             out = gr.HTML(elem_id="metrics-sets-out")
             raw = gr.JSON(label="Readouts (JSON)")
-            go.click(metrics_sets, [src_a, files_a, src_b, files_b, mets, backbone], [out, raw],
-                     api_name="metrics_sets")
+            sets_inputs = [src_a, files_a, src_b, files_b, mets, backbone]
+            go.click(metrics_sets, sets_inputs, [out, raw], api_name="metrics_sets")
+            # an upload means "score these": switch the set's source to upload
+            files_a.upload(lambda: "upload", None, src_a, api_visibility="private", queue=False)
+            files_b.upload(lambda: "upload", None, src_b, api_visibility="private", queue=False)
+            # the default example (the real-vs-real floor) takes ~20 s once per process: after the fast ones
+            on_open(metrics_sets, [out, raw], sets_inputs, cancel_on=[go], slow=True,
+                    progress=lambda *a, **k: None)
             gr.Examples([["shapes-train", None, "shapes-test", None, list(SET_METRICS), "shapes"]],
                         [src_a, files_a, src_b, files_b, mets, backbone],
                         label="Example: the real-vs-real floor (train split vs test split)")
@@ -179,29 +186,31 @@ def build_tab(ctx) -> None:
                         "real-vs-real floor every model is compared with.")
         with gr.Tab("Pair", id="metrics-pair"):
             with gr.Row():
-                img_a = gr.Image(type="filepath", label="Image A", height=220)
-                img_b = gr.Image(type="filepath", label="Image B", height=220)
+                img_a = gr.Image(ex["test1.png"], type="filepath", label="Image A", height=220)
+                img_b = gr.Image(ex["test1_twin.png"], type="filepath", label="Image B", height=220)
             go2 = gr.Button("Score pair", variant="primary", elem_id="metrics-pair-btn")
             with gr.Row():
-                slider = gr.ImageSlider(label="A | B", height=260)
+                slider = gr.ImageSlider(label="A | B", height=260, elem_id="metrics-pair-slider")
                 with gr.Column():
                     out2 = gr.HTML(elem_id="metrics-pair-out")
                     raw2 = gr.JSON(label="Readouts (JSON)")
             go2.click(metrics_pair, [img_a, img_b], [slider, out2, raw2], api_name="metrics_pair")
+            on_open(metrics_pair, [slider, out2, raw2], [img_a, img_b], cancel_on=[go2])
             gr.Examples([[ex["test1.png"], ex["test1_twin.png"]], [ex["test5.png"], ex["test5_twin.png"]],
                          [ex["test0.png"], ex["test1.png"]]], [img_a, img_b], label="Examples: an item vs its "
                         "other-fill twin; two different items")
         with gr.Tab("CLIP", id="metrics-clip"):
             with gr.Row():
-                img_c = gr.Image(type="filepath", label="Image", height=220)
+                img_c = gr.Image(ex["test0.png"], type="filepath", label="Image", height=220)
                 with gr.Column():
-                    text = gr.Textbox(label="Text", value="a large red solid circle on a dark background")
+                    text = gr.Textbox(label="Text", value=ex["caption0"])
                     model = gr.Radio(["shapes", "standard"], value="shapes", label="CLIP model",
                                      info="standard = CLIP ViT-B/16 when cached; otherwise the shapes CLIP is used")
                     go3 = gr.Button("CLIP score", variant="primary", elem_id="metrics-clip-btn")
             out3 = gr.HTML(elem_id="metrics-clip-out")
             raw3 = gr.JSON(label="Readout (JSON)")
             go3.click(metrics_clip, [img_c, text, model], [out3, raw3], api_name="metrics_clip")
+            on_open(metrics_clip, [out3, raw3], [img_c, text, model], cancel_on=[go3])
             gr.Examples([[ex["test0.png"], ex["caption0"], "shapes"], [ex["test0.png"], ex["caption1"], "shapes"],
                          [ex["test5.png"], ex["caption5"], "shapes"]], [img_c, text, model],
                         label="Examples: an item with its own caption, and with another item's caption")

@@ -4,7 +4,9 @@ from __future__ import annotations
 import functools
 import inspect
 import html
+import logging
 import random
+import threading
 import zipfile
 from typing import Callable, Sequence
 
@@ -71,13 +73,96 @@ def user_errors(fn: Callable) -> Callable:
     return wrapper
 
 
-def seed_row(value: int = 0, label: str = "Seed") -> gr.Number:
+def seed_row(value: int = 0, label: str = "Seed", elem_id: str | None = None) -> gr.Number:
     """A seed number with a "randomize" button beside it; returns the number component."""
     with gr.Row(equal_height=True):
-        seed = gr.Number(value=value, label=label, precision=0, scale=4)  # bounds checked by parse_seed
+        seed = gr.Number(value=value, label=label, precision=0, scale=4, elem_id=elem_id)  # checked by parse_seed
         dice = gr.Button("🎲 Randomize", scale=1, size="sm")
     dice.click(lambda: random.randint(0, MAX_SEED), None, seed, api_visibility="private", queue=False)
     return seed
+
+
+class _OpenDefaults:
+    """The default examples of one ``gr.Blocks``: computed once per process, one after another on one background
+    thread that the first page open starts (so the work is done once even if that visitor leaves, and never competes
+    with itself for the CPU); the ``slow`` ones after the others."""
+
+    def __init__(self) -> None:
+        self.entries: list[dict] = []
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def add(self, run: Callable[[], object], name: str, slow: bool) -> dict:
+        entry = {"run": run, "name": name, "slow": slow, "done": threading.Event(), "ok": False, "value": None}
+        self.entries.append(entry)
+        return entry
+
+    def start(self) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._compute_all, name="genmodels-open-defaults", daemon=True)
+                self._thread.start()
+
+    def _compute_all(self) -> None:
+        for entry in sorted(self.entries, key=lambda e: e["slow"]):  # stable: tab order within each kind
+            try:
+                entry["value"], entry["ok"] = entry["run"](), True
+            except Exception as e:  # noqa: BLE001 — an empty output beats an error toast on page open
+                logging.getLogger("genmodels").warning("default example %s failed: %s: %s", entry["name"],
+                                                       type(e).__name__, e)
+            entry["done"].set()
+
+
+def _opening_value(component: gr.components.Component):
+    """What the handler receives from ``component`` before a visitor touches it: its initial value, preprocessed as
+    an event would (an image's file path, a number rounded to its precision)."""
+    value = component.value
+    if value is None:
+        return None
+    model = getattr(component, "data_model", None)
+    if isinstance(value, dict) and model is not None:
+        value = model.model_validate(value)
+    return component.preprocess(value)
+
+
+def on_open(fn: Callable, outputs: Sequence[gr.components.Component], inputs: Sequence[gr.components.Component] = (),
+            *, cancel_on: Sequence[gr.Button] = (), slow: bool = False, **kwargs):
+    """Show the real output of a tab's default example when the page opens (DESIGN §7: a tab never opens blank).
+
+    ``fn(*values, **kwargs)`` — ``values`` being what ``inputs`` open with, since the default example is what a
+    visitor sees in the inputs — fills ``outputs`` through a private ``load`` event. Each default is computed once per
+    process, after the first page open (start-up stays fast; models load then), on one background thread in the
+    order the tabs register them, ``slow`` ones last; every open waits for it without holding a worker thread, and
+    later opens cost only the transfer. A click on one of ``cancel_on`` cancels a still-waiting open event, so a late
+    default cannot overwrite the click's own result. A deep link (``?deep_link=``) keeps the values it restores. If
+    ``fn`` fails (e.g. weights not trained here), the outputs stay empty and a warning is logged."""
+    import asyncio
+
+    from gradio.context import Context
+
+    root = Context.root_block
+    if root is None:
+        raise RuntimeError("on_open() must be called while a gr.Blocks is being built")
+    defaults = root.__dict__.setdefault("_genmodels_open_defaults", _OpenDefaults())
+    outputs = list(outputs)
+    skip = gr.skip() if len(outputs) == 1 else tuple(gr.skip() for _ in outputs)
+    args = [_opening_value(c) for c in inputs]
+    name = getattr(fn, "__name__", "default")
+    entry = defaults.add(lambda: fn(*args, **kwargs), name, slow)
+
+    async def show(request: gr.Request):
+        if request is not None and request.query_params.get("deep_link"):
+            return skip
+        defaults.start()
+        while not entry["done"].is_set():
+            await asyncio.sleep(0.05)
+        return entry["value"] if entry["ok"] else skip
+
+    show.__name__ = f"open_{name}"
+    event = root.load(show, None, outputs, api_visibility="private", concurrency_limit=None)
+    for button in cancel_on:
+        button.click(None, None, None, cancels=[event], api_visibility="private", queue=False)
+    return event
 
 
 def how_it_works(summary: str, papers: Sequence[str]) -> None:

@@ -18,8 +18,11 @@ def _open(page, app_url, sub: str | None = None):
 
 def test_txt2img_streams_and_reads_out(app_url, page, artifacts):
     _open(page, app_url)
+    page.locator("#diffusion-gallery img").first.wait_for(timeout=240_000)  # the default example, shown on open
+    page.locator("#diffusion-seed input").fill("3")
     page.locator("#diffusion-txt2img-btn").click()
-    page.locator("#diffusion-txt2img-readouts table").wait_for(timeout=120_000)
+    page.locator("#diffusion-gallery").get_by_text("seed 3", exact=True).wait_for(timeout=120_000)
+    page.locator("#diffusion-txt2img-readouts table").wait_for(timeout=120_000)  # the follow-up event
     page.wait_for_function("document.querySelectorAll('#diffusion-gallery img').length === 8")
     text = page.locator("#diffusion-txt2img-readouts").inner_text()
     assert "CLIP score" in text and "prompt attributes recognised" in text
@@ -28,8 +31,12 @@ def test_txt2img_streams_and_reads_out(app_url, page, artifacts):
 
 
 def test_controlnet_from_test_split(app_url, page, artifacts):
+    from genmodels.data import shapes
+
     _open(page, app_url, "ControlNet")
+    page.locator("#diffusion-control-index input").fill("5")
     page.locator("#diffusion-controlnet-btn").click()
+    page.locator("#diffusion-controlnet-note").get_by_text(shapes.item("test", 5).caption).wait_for(timeout=120_000)
     page.locator("#diffusion-controlnet-readouts table").wait_for(timeout=120_000)
     assert "edge F1" in page.locator("#diffusion-controlnet-readouts").inner_text()
     page.locator("#diffusion-control-map img").wait_for()
@@ -51,6 +58,7 @@ def test_sketchpad_to_controlnet(app_url, page, artifacts):
     page.mouse.up()
     page.locator("#diffusion-c-prompt textarea").fill("a large blue solid square on a dark background")
     page.locator("#diffusion-controlnet-btn").click()
+    page.locator("#diffusion-controlnet-note").get_by_text("a large blue solid square").wait_for(timeout=120_000)
     page.locator("#diffusion-controlnet-readouts table").wait_for(timeout=120_000)
     page.locator("#diffusion-control-map img").wait_for()
     page.screenshot(path=str(artifacts / "diffusion_sketch_controlnet.png"), full_page=True)

@@ -19,8 +19,8 @@ def test_gan_sample_in_chromium(app_url, page, artifacts):
     page.locator("#gan-sample-btn").click()
     imgs = page.locator("#gan-gallery img")
     imgs.first.wait_for(timeout=60_000)
+    page.locator("#gan-sample-note").get_by_text("16 sample(s) from CGAN").wait_for(timeout=60_000)
     page.wait_for_function("document.querySelectorAll('#gan-gallery img').length === 16")
-    assert "16 sample(s) from CGAN" in page.locator("#gan-sample-note").inner_text()
     page.screenshot(path=str(artifacts / "gan_sample.png"), full_page=True)
 
 

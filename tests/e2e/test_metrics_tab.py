@@ -37,13 +37,14 @@ def test_metrics_sets_in_chromium(app_url, page, image_sets, artifacts):
     tab.wait_for()
     page.wait_for_function("document.querySelector('[role=tab][aria-selected=true]')?.innerText.trim() === 'Metrics'")
     assert "Inception" in page.locator("#metrics-backbone-status").inner_text()  # what this server can use
+    # an upload switches that set's source to "upload" (the tab opens on the shapes-train vs shapes-test example)
     page.locator("#metrics-files-a input[type=file]").set_input_files(image_sets["a"] + [image_sets["broken"]])
-    page.locator("#metrics-src-b").get_by_text("upload").click()
     page.locator("#metrics-files-b input[type=file]").set_input_files(image_sets["b"])
     page.wait_for_timeout(1500)
+    for src in ("#metrics-src-a", "#metrics-src-b"):
+        assert page.locator(src).get_by_label("upload").is_checked()
     page.locator("#metrics-sets-btn").click()
-    table = page.locator("#metrics-sets-out table")
-    table.wait_for(timeout=120_000)
+    page.locator("#metrics-sets-out").get_by_text("N=8 vs 8").first.wait_for(timeout=120_000)
     text = page.locator("#metrics-sets-out").inner_text()
     for metric in ("FID", "KID", "IS", "precision", "recall"):
         assert metric in text

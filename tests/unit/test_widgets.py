@@ -38,3 +38,39 @@ def test_readout_table_side_by_side():
                           "B": [{"metric": "FID", "value": 3.0}, {"metric": "IS", "value": 2.0,
                                                                   "higher_is_better": True}]}, "backbone: x, N=10")
     assert html.count("<tr>") == 3 and "FID ↓" in html and "IS ↑" in html and "[1, 2]" in html and "—" in html
+
+
+def test_on_open_runs_the_default_once_privately_and_skips_deep_links():
+    import asyncio
+    from types import SimpleNamespace
+
+    from genmodels.hub.widgets import on_open
+
+    calls = []
+
+    def handler(text, n, scale=1):
+        calls.append((text, n, scale))
+        return text * n, n * scale
+
+    def broken():
+        raise FileNotFoundError("weights not trained here")
+
+    with gr.Blocks() as demo:
+        box = gr.Textbox("ab")
+        num = gr.Number(2.0, precision=0)
+        out, out2, out3 = gr.Textbox(), gr.Number(), gr.Textbox()
+        go = gr.Button()
+        on_open(broken, [out3], slow=True)
+        on_open(handler, [out, out2], [box, num], cancel_on=[go], scale=3)
+    opens = [f for f in demo.fns.values() if (f.name or "").startswith("open_")]
+    assert [f.name for f in opens] == ["open_broken", "open_handler"]
+    assert all(f.api_visibility == "private" for f in opens)
+    fail, show = (lambda request, f=f: asyncio.run(f.fn(request)) for f in opens)
+    plain = SimpleNamespace(query_params={})
+    assert show(SimpleNamespace(query_params={"deep_link": "x"})) == (gr.skip(), gr.skip())
+    assert calls == []  # nothing runs before a page opens (fast start-up)
+    assert show(plain) == ("abab", 6) and show(plain) == ("abab", 6)
+    assert calls == [("ab", 2, 3)]  # the opening values, preprocessed (2.0 -> 2); computed once
+    assert fail(plain) == gr.skip()  # an empty output and a logged warning — no error toast on page open
+    cancels = [f for f in demo.fns.values() if f.fn is None]
+    assert cancels, "the button cancels a pending open event"

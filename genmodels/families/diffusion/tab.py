@@ -10,8 +10,8 @@ import numpy as np
 from PIL import Image
 
 from ...data import shapes
-from ...hub.widgets import clamp_count, how_it_works, parse_seed, readout_panel_html, readout_table, seed_row, \
-    user_errors
+from ...hub.widgets import clamp_count, how_it_works, on_open, parse_seed, readout_panel_html, readout_table, \
+    seed_row, user_errors
 from . import lab, service
 from .family import FAMILY
 
@@ -304,6 +304,16 @@ def card_table() -> str:
     return readout_table(cols, data.get("footnote", ""))
 
 
+def _no_progress(*args, **kwargs) -> None:
+    pass
+
+
+def txt2img_with_readouts(*args):
+    """Text -> image without streaming: the complete result and its readouts (what the tab shows on open)."""
+    *_, (gallery, msg, _) = diffusion_txt2img(*args, progress=_no_progress)
+    return gallery, msg, diffusion_txt2img_readouts(gallery, args[0])
+
+
 def build_tab(ctx) -> None:
     how_it_works(FAMILY.summary, FAMILY.papers)
     with gr.Accordion("Model", open=False):
@@ -321,16 +331,17 @@ def build_tab(ctx) -> None:
                     cfg = gr.Slider(*service.CFG_RANGE, value=3.0, step=0.5, label="CFG scale")
                     sched = gr.Radio(list(service.SCHEDULERS), value="DDIM", label="Scheduler")
                     count = gr.Slider(1, MAX_IMAGES, value=8, step=1, label="Images")
-                    seed = seed_row(0)
+                    seed = seed_row(0, elem_id="diffusion-seed")
                     go = gr.Button("Generate", variant="primary", elem_id="diffusion-txt2img-btn")
                 with gr.Column(scale=2):
                     note = gr.Markdown(elem_id="diffusion-txt2img-note")
                     gallery = gr.Gallery(columns=8, height="auto", format="png", elem_id="diffusion-gallery",
                                          elem_classes=["gm-pixelated"])
                     panel = gr.HTML(elem_id="diffusion-txt2img-readouts")
-            go.click(diffusion_txt2img, [prompt, negative, steps, cfg, sched, count, seed, model],
-                     [gallery, note, panel], api_name="diffusion_txt2img").success(
+            t2i_inputs = [prompt, negative, steps, cfg, sched, count, seed, model]
+            go.click(diffusion_txt2img, t2i_inputs, [gallery, note, panel], api_name="diffusion_txt2img").success(
                 diffusion_txt2img_readouts, [gallery, prompt], panel, api_name="diffusion_txt2img_readouts")
+            on_open(txt2img_with_readouts, [gallery, note, panel], t2i_inputs, cancel_on=[go])
             gr.Examples([[EXAMPLE, "", 20, 3.0, "DDIM", 8, 0], ["a small blue solid heart on a dark background", "",
                          20, 5.0, "DPM-Solver++", 8, 1], ["a medium green striped square on a gradient background",
                          "", 30, 3.0, "Euler", 8, 2]], [prompt, negative, steps, cfg, sched, count, seed])
@@ -340,7 +351,7 @@ def build_tab(ctx) -> None:
                     c_source = gr.Radio(["test split", "upload", "sketch"], value="test split",
                                         label="Control from", elem_id="diffusion-control-source")
                     c_index = gr.Number(0, label="Test item (its exact edge map; its caption if no prompt)",
-                                        precision=0)
+                                        precision=0, elem_id="diffusion-control-index")
                     c_upload = gr.File(label="Upload an image (edges by Canny σ=1)", file_types=["image"], type="filepath",
                                        height=120)
                     c_sketch = gr.Sketchpad(label="Sketch the outline", height=300, canvas_size=(256, 256),
@@ -361,9 +372,11 @@ def build_tab(ctx) -> None:
                     c_gallery = gr.Gallery(columns=8, height="auto", format="png", elem_id="diffusion-c-gallery",
                                            elem_classes=["gm-pixelated"])
                     c_panel = gr.HTML(elem_id="diffusion-controlnet-readouts")
-            c_go.click(diffusion_controlnet, [c_source, c_index, c_upload, c_sketch, c_prompt, c_negative, c_steps,
-                                              c_cfg, c_scale, c_sched, c_count, c_seed, model, cnet],
-                       [c_map, c_gallery, c_note, c_panel], api_name="diffusion_controlnet")
+            c_inputs = [c_source, c_index, c_upload, c_sketch, c_prompt, c_negative, c_steps, c_cfg, c_scale, c_sched,
+                        c_count, c_seed, model, cnet]
+            c_outputs = [c_map, c_gallery, c_note, c_panel]
+            c_go.click(diffusion_controlnet, c_inputs, c_outputs, api_name="diffusion_controlnet")
+            on_open(diffusion_controlnet, c_outputs, c_inputs, cancel_on=[c_go])
         with gr.Tab("Guidance lab", id="diffusion-guidance"):
             with gr.Row():
                 with gr.Column(scale=1, min_width=280):
@@ -385,11 +398,12 @@ def build_tab(ctx) -> None:
                 with gr.Column(scale=2):
                     g_note = gr.Markdown(elem_id="diffusion-guide-note")
                     g_on = gr.Image(label="guided", format="png", elem_id="diffusion-guided")
-                    g_off = gr.Image(label="unguided (same seeds)", format="png")
+                    g_off = gr.Image(label="unguided (same seeds)", format="png", elem_id="diffusion-unguided")
                     g_panel = gr.HTML(elem_id="diffusion-guide-readouts")
-            g_go.click(diffusion_guidance, [g_kind, g_prompt, g_value, g_shape, g_ref, g_from, g_to, g_steps, g_cfg,
-                                            g_count, g_seed], [g_on, g_off, g_note, g_panel],
-                       api_name="diffusion_guidance")
+            g_inputs = [g_kind, g_prompt, g_value, g_shape, g_ref, g_from, g_to, g_steps, g_cfg, g_count, g_seed]
+            g_outputs = [g_on, g_off, g_note, g_panel]
+            g_go.click(diffusion_guidance, g_inputs, g_outputs, api_name="diffusion_guidance")
+            on_open(diffusion_guidance, g_outputs, g_inputs, cancel_on=[g_go])
             gr.Markdown("#### Measured effect of each knob (embedded model, stored curves)")
             with gr.Row():
                 for guide in lab.GUIDES:
@@ -415,8 +429,9 @@ def build_tab(ctx) -> None:
             s_grid = gr.Image(label="sweep", format="png", elem_id="diffusion-sweep-grid")
             s_table = gr.Dataframe(label="readouts per cell", elem_id="diffusion-sweep-table")
             s_note = gr.Markdown()
-            s_go.click(diffusion_sweep, [s_prompt, s_cfgs, s_steps, s_sched, s_count, s_seed],
-                       [s_grid, s_table, s_note], api_name="diffusion_sweep")
+            s_inputs = [s_prompt, s_cfgs, s_steps, s_sched, s_count, s_seed]
+            s_go.click(diffusion_sweep, s_inputs, [s_grid, s_table, s_note], api_name="diffusion_sweep")
+            on_open(diffusion_sweep, [s_grid, s_table, s_note], s_inputs, cancel_on=[s_go], progress=_no_progress)
         with gr.Tab("Trajectory", id="diffusion-trajectory"):
             with gr.Row():
                 t_prompt = gr.Textbox(EXAMPLE, label="Prompt")
@@ -428,7 +443,8 @@ def build_tab(ctx) -> None:
             t_xt = gr.Image(label="x_t (ancestral sampling)", format="png", elem_id="diffusion-xt")
             t_x0 = gr.Image(label="predicted x_0 at the same steps", format="png", elem_id="diffusion-x0")
             t_note = gr.Markdown()
-            t_go.click(diffusion_trajectory, [t_prompt, t_steps, t_cfg, t_frames, t_seed], [t_xt, t_x0, t_note],
-                       api_name="diffusion_trajectory")
+            t_inputs = [t_prompt, t_steps, t_cfg, t_frames, t_seed]
+            t_go.click(diffusion_trajectory, t_inputs, [t_xt, t_x0, t_note], api_name="diffusion_trajectory")
+            on_open(diffusion_trajectory, [t_xt, t_x0, t_note], t_inputs, cancel_on=[t_go])
     with gr.Accordion("Readouts: the embedded pipeline (held-out, from its model card)", open=False):
         gr.HTML(card_table(), elem_id="diffusion-cards")

@@ -10,7 +10,7 @@ from PIL import Image
 
 from ...data import shapes
 from ...data.dataset import cache_dir
-from ...hub.widgets import clamp_count, how_it_works, parse_seed, readout_panel_html, seed_row, user_errors
+from ...hub.widgets import clamp_count, how_it_works, on_open, parse_seed, readout_panel_html, seed_row, user_errors
 from . import service
 from .family import FAMILY
 
@@ -181,7 +181,9 @@ def build_tab(ctx) -> None:
             def sample_fn(model, source, shape, colour, psi, count, seed):
                 return gan_sample(model, source, shape, colour, psi, count, seed, ctx_max=ctx.max_batch)
 
-            go.click(sample_fn, [model, source, shape, colour, psi, count, seed], [gallery, note], api_name="gan_sample")
+            sample_inputs = [model, source, shape, colour, psi, count, seed]
+            go.click(sample_fn, sample_inputs, [gallery, note], api_name="gan_sample")
+            on_open(sample_fn, [gallery, note], sample_inputs, cancel_on=[go])
             gr.Examples([["StyleGAN", "embedded", "star", "red", 1.0, 8, 0], ["CGAN", "embedded", "heart", ANY, 1.0, 8, 3],
                          ["DCGAN", "embedded", ANY, ANY, 1.0, 16, 7]], [model, source, shape, colour, psi, count, seed])
         with gr.Tab("Style mixing", id="gan-mix"):
@@ -196,7 +198,9 @@ def build_tab(ctx) -> None:
             go_m = gr.Button("Mix", variant="primary", elem_id="gan-mix-btn")
             grid = gr.Image(label="Style-mixing grid", format="png", elem_id="gan-mix-grid")
             m_note = gr.Markdown()
-            go_m.click(gan_mix, [source, rows, cols, layers, m_shape, m_colour, m_psi], [grid, m_note], api_name="gan_mix")
+            mix_inputs = [source, rows, cols, layers, m_shape, m_colour, m_psi]
+            go_m.click(gan_mix, mix_inputs, [grid, m_note], api_name="gan_mix")
+            on_open(gan_mix, [grid, m_note], mix_inputs, cancel_on=[go_m])
         with gr.Tab("Interpolation", id="gan-interp"):
             with gr.Row():
                 i_model = gr.Radio(list(NAMES), value="StyleGAN", label="Model", elem_id="gan-interp-model")
@@ -210,10 +214,11 @@ def build_tab(ctx) -> None:
             z_strip = gr.Image(label="slerp in Z", format="png", elem_id="gan-z-strip")
             w_strip = gr.Image(label="lerp in W (StyleGAN)", format="png", elem_id="gan-w-strip")
             with gr.Row():
-                gif = gr.Image(label="Animation", type="filepath")
+                gif = gr.Image(label="Animation", type="filepath", elem_id="gan-interp-gif")
                 i_table = gr.HTML(elem_id="gan-interp-table")
-            go_i.click(gan_interpolate, [i_model, source, seed_a, seed_b, steps, i_shape, i_colour],
-                       [z_strip, w_strip, gif, i_table], api_name="gan_interpolate")
+            interp_inputs = [i_model, source, seed_a, seed_b, steps, i_shape, i_colour]
+            go_i.click(gan_interpolate, interp_inputs, [z_strip, w_strip, gif, i_table], api_name="gan_interpolate")
+            on_open(gan_interpolate, [z_strip, w_strip, gif, i_table], interp_inputs, cancel_on=[go_i])
         with gr.Tab("Truncation trade-off", id="gan-trunc"):
             n_psi = gr.Slider(50, 1000, value=300, step=50, label="Samples per ψ", elem_id="gan-trunc-n")
             go_t = gr.Button("Compute (cached)", variant="primary", elem_id="gan-trunc-btn")
@@ -222,6 +227,8 @@ def build_tab(ctx) -> None:
                 fid_plot = gr.LinePlot(x="psi", y="FID", title="FID vs ψ (lower is better)", elem_id="gan-trunc-fid")
                 pr_plot = gr.LinePlot(x="psi", y="value", color="metric", title="precision / recall vs ψ")
             go_t.click(gan_truncation, [source, n_psi], [fid_plot, pr_plot, t_note], api_name="gan_truncation")
+            on_open(gan_truncation, [fid_plot, pr_plot, t_note], [source, n_psi], cancel_on=[go_t],
+                    slow=True, progress=lambda *a, **k: None)  # ~10 s once (then cached on disk)
     with gr.Accordion("Readouts: DCGAN vs CGAN vs StyleGAN", open=False):
         gr.HTML(card_table(), elem_id="gan-cards")
         r_n = gr.Slider(100, 2000, value=500, step=100, label="Samples per model", elem_id="gan-readout-n")
