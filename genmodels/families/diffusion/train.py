@@ -407,12 +407,18 @@ def train_sd_unet(steps: int = 6000, batch: int = 64, n_train: int = 60_000, see
     unet.load_state_dict(res["state_dict"])
     unet.eval()
     vae = load_part("vae", folder)  # from disk: the decoder may have been fine-tuned meanwhile (sd-vae-decoder)
+    base = folder / "unet" / "train.json"
+    previous = json.loads(base.read_text()) if (init and base.exists()) else None
     tiny_sd.save_pipeline(folder, vae, unet, text_encoder, tokenizer, fp16=True)
     metrics = {"steps": res["steps"], "wall_min": round(res["wall_s"] / 60, 1),
                "params_M": round(sum(p.numel() for p in unet.parameters()) / 1e6, 3)}
-    (folder / "unet" / "train.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    if guide_weight:
+        metrics["guide reward weight (gan-guide, ReFL-style)"] = guide_weight
+    if previous is not None:  # a fine-tune: keep the record of the run it started from
+        metrics = {"fine-tune": metrics, "base": previous.get("base", previous)}
+    base.write_text(json.dumps(metrics, indent=2) + "\n")
     if log.exists():
-        (folder / "unet" / "monitor.jsonl").write_text(log.read_text())
+        (folder / "unet" / ("monitor_guided.jsonl" if guide_weight else "monitor.jsonl")).write_text(log.read_text())
     return metrics
 
 
