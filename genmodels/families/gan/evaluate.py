@@ -87,6 +87,15 @@ def write_model_card(kind: str, G, out: Path, steps: int, wall_s: float, n_train
     what = {"dcgan": "DCGAN (Radford et al. 2015, arXiv:1511.06434), unconditional",
             "cgan": "Conditional DCGAN (Mirza & Osindero 2014, arXiv:1411.1784) on shape class and colour",
             "stylegan": "StyleGAN2 (Karras et al. 2020, arXiv:1912.04958) conditioned on shape class × colour"}[kind]
+    curve = ""
+    mon = Path(out) / "monitor.jsonl"
+    if mon.exists():  # the conditioning monitor of the run (scoring classifier, N = 300, EMA G)
+        recs = [json.loads(line) for line in mon.read_text().splitlines() if line.strip()]
+        cols = [k for k in recs[0] if k not in ("step", "wall_min", "shape_hist")] if recs else []
+        curve = ("\n## Monitor during training (scoring classifier, N = 300 EMA samples; `monitor.jsonl`)\n\n"
+                 f"| step | wall min | {' | '.join(cols)} |\n|---|---|{'---|' * len(cols)}\n" +
+                 "\n".join(f"| {r['step']} | {r['wall_min']} | " + " | ".join(f"{r[c]:.3f}" for c in cols) + " |"
+                            for r in recs) + "\n")
     (Path(out) / "README.md").write_text(f"""---
 license: apache-2.0
 tags: [genmodels, gan, shapes]
@@ -97,7 +106,9 @@ tags: [genmodels, gan, shapes]
 
 - **Reproduce:** `python -m genmodels train {kind} --steps {steps}` (resumable; checkpoints in `runs/{kind}/`)
 - **Data:** {f'user folder {data}' if data else f'{n_train:,} rendered items of the shapes train split (32x32)'}
-- **Wall time:** {wall_s / 60:.1f} min on {os.cpu_count()} CPU cores ({steps} steps)
+- **Wall time:** {wall_s / 60:.1f} min of training loop on {torch.get_num_threads()} threads / {os.cpu_count()} CPU cores \
+({steps} steps; other jobs on the machine: see docs/models.md)
+- **Recipe:** `RECIPES["{kind}"]` in `genmodels/families/gan/train.py` ({"guide recipe: projected.py" if not data else "pixel-space D"})
 - **Trained:** {time.strftime('%Y-%m-%d')}
 
 ## Held-out metrics (N = {n_eval} samples vs the 2,000-item test split, domain backbone)
@@ -105,7 +116,7 @@ tags: [genmodels, gan, shapes]
 | metric | value |
 |---|---|
 {rows}
-""")
+{curve}""")
     (Path(out) / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics
 
