@@ -121,7 +121,7 @@ TRAINERS = {
     "sd-text": ("genmodels.families.diffusion.train", "train_sd_text", {}),
     "sd-unet": ("genmodels.families.diffusion.train", "train_sd_unet", {}),
     "sd-unet-guided": ("genmodels.families.diffusion.train", "train_sd_unet",
-                       {"guide_weight": 0.05, "init": "embedded", "monitor_every": 150}),
+                       {"guide_weight": 0.15, "init": "embedded", "monitor_every": 150}),
     "controlnet": ("genmodels.families.diffusion.train", "train_controlnet", {}),
     "noisy-classifier": ("genmodels.families.diffusion.train", "train_noisy_classifier", {}),
     "noisy-clip": ("genmodels.families.diffusion.train", "train_noisy_clip", {}),

@@ -15,11 +15,11 @@ def _open(page, app_url, sub: str | None = None):
 
 def test_gan_sample_in_chromium(app_url, page, artifacts):
     _open(page, app_url)
-    page.locator("#gan-model").get_by_text("CGAN", exact=True).click()
+    page.locator("#gan-model").get_by_text("StyleGAN", exact=True).click()  # the first view shows CGAN
     page.locator("#gan-sample-btn").click()
     imgs = page.locator("#gan-gallery img")
     imgs.first.wait_for(timeout=60_000)
-    page.locator("#gan-sample-note").get_by_text("16 sample(s) from CGAN").wait_for(timeout=60_000)
+    page.locator("#gan-sample-note").get_by_text("16 sample(s) from StyleGAN").wait_for(timeout=60_000)
     page.wait_for_function("document.querySelectorAll('#gan-gallery img').length === 16")
     page.screenshot(path=str(artifacts / "gan_sample.png"), full_page=True)
 

@@ -167,7 +167,7 @@ def build_tab(ctx) -> None:
         with gr.Tab("Sample", id="gan-sample"):
             with gr.Row():
                 with gr.Column(scale=1, min_width=260):
-                    model = gr.Radio(list(NAMES), value="StyleGAN", label="Model", elem_id="gan-model")
+                    model = gr.Radio(list(NAMES), value="CGAN", label="Model", elem_id="gan-model")
                     shape = gr.Dropdown(shape_choices, value=ANY, label="Shape (conditional models)")
                     colour = gr.Dropdown(colour_choices, value=ANY, label="Colour (conditional models)")
                     psi = gr.Slider(0, 2, value=1.0, step=0.05, label="Truncation ψ (StyleGAN)")
