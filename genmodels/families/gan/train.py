@@ -50,8 +50,8 @@ class GANRecipe:
     # Projected GAN (projected.py): D works on the frozen guide network's multi-scale features of DiffAugmented
     # images; no R1 (its heads are spectrally normalised, as in the paper).
     projected: bool = False
-    # StyleGAN-XL-style classifier guidance: G also minimises the guide's cross-entropy of the requested shape and
-    # colour (conditional kinds) or the CatGAN entropy objective (DCGAN), with this weight.
+    # StyleGAN-XL-style classifier guidance: G also minimises, with this weight, the guide's cross-entropy of the
+    # requested shape and colour (conditional kinds) or the CatGAN entropy objective (unconditional; it collapsed DCGAN).
     guide_weight: float = 0.0
 
 
