@@ -51,7 +51,7 @@ class GANRecipe:
     # images; no R1 (its heads are spectrally normalised, as in the paper).
     projected: bool = False
     # StyleGAN-XL-style classifier guidance: G also minimises, with this weight, the guide's cross-entropy of the
-    # requested shape and colour (conditional kinds) or the CatGAN entropy objective (unconditional; it collapsed DCGAN).
+    # requested shape and colour (conditional kinds) or the CatGAN entropy objective (unconditional: collapsed DCGAN).
     guide_weight: float = 0.0
 
 
