@@ -42,6 +42,7 @@ def test_readout_table_side_by_side():
 
 def test_on_open_runs_the_default_once_privately_and_skips_deep_links():
     import asyncio
+    import concurrent.futures
     from types import SimpleNamespace
 
     from genmodels.hub.widgets import on_open
@@ -65,7 +66,11 @@ def test_on_open_runs_the_default_once_privately_and_skips_deep_links():
     opens = [f for f in demo.fns.values() if (f.name or "").startswith("open_")]
     assert [f.name for f in opens] == ["open_broken", "open_handler"]
     assert all(f.api_visibility == "private" for f in opens)
-    fail, show = (lambda request, f=f: asyncio.run(f.fn(request)) for f in opens)
+    def run(coro):  # on a thread of its own: in the full suite Playwright's sync API keeps a loop running here
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, coro).result()
+
+    fail, show = (lambda request, f=f: run(f.fn(request)) for f in opens)
     plain = SimpleNamespace(query_params={})
     assert show(SimpleNamespace(query_params={"deep_link": "x"})) == (gr.skip(), gr.skip())
     assert calls == []  # nothing runs before a page opens (fast start-up)
