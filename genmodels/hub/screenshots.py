@@ -28,13 +28,15 @@ _READY = """() => {
 }"""
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def _start_app(port: int, log: Path) -> subprocess.Popen:
+def start_app(port: int, log: Path) -> subprocess.Popen:
+    """``python app.py`` on 127.0.0.1:``port`` (offline), output to ``log``; returns once its API answers (the e2e
+    tests' app fixture uses this too)."""
     env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1", "HF_HUB_OFFLINE": "1",
            "GRADIO_ANALYTICS_ENABLED": "False"}
     with open(log, "w") as fh:
@@ -69,8 +71,8 @@ def take(out: str | Path = "docs/screenshots", tabs: list[str] | None = None, ti
         raise RuntimeError(f"unknown tab(s) {', '.join(unknown)}; choose from {', '.join(known)}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
-    proc = _start_app(port, out / "app.log")
+    port = free_port()
+    proc = start_app(port, out / "app.log")
     saved = []
     try:
         with sync_playwright() as p:

@@ -37,15 +37,16 @@ def _noise_aug(x: torch.Tensor, step: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def classifier_accuracy(model: ShapesClassifier, images: torch.Tensor, labels: torch.Tensor,
-                        batch: int = 500) -> dict[str, float]:
+def classifier_accuracy(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
+                        batch: int = 500, heads=HEADS) -> dict[str, float]:
+    """Test accuracy of each head of an attribute classifier whose heads are the first label columns, in order."""
     model.eval()
-    preds = {k: [] for k in HEADS}
+    preds = {k: [] for k in heads}
     for i in range(0, len(images), batch):
         out = model(images[i:i + batch])
-        for k in HEADS:
+        for k in heads:
             preds[k].append(out[k].argmax(1))
-    return {k: float((torch.cat(preds[k]) == labels[:, j]).float().mean()) for j, k in enumerate(HEADS)}
+    return {k: float((torch.cat(preds[k]) == labels[:, j]).float().mean()) for j, k in enumerate(heads)}
 
 
 def train_classifier(out: Path | None = None, steps: int = 3000, batch: int = 128, n_train: int = 100_000,

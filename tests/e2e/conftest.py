@@ -1,46 +1,24 @@
 """The real app, started as `python app.py` on a free port, shared by the e2e tests."""
 import os
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from genmodels.hub.screenshots import CHROMIUM_ARGS, free_port, start_app
+
 CHROMIUM = os.environ.get("GENMODELS_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
 def app_url(tmp_path_factory):
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("app") / "app.log"
-    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1",
-           "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
-    with open(log, "w") as fh:
-        proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    t0 = time.time()
-    while True:
-        try:
-            urllib.request.urlopen(url + "gradio_api/info", timeout=5)
-            break
-        except OSError:
-            if proc.poll() is not None or time.time() - t0 > 180:
-                proc.kill()
-                pytest.fail(f"app.py did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.2)
-    yield url
+    try:
+        proc = start_app(port, log)
+    except RuntimeError:
+        pytest.fail(f"app.py did not start:\n{log.read_text()[-3000:]}")
+    yield f"http://127.0.0.1:{port}/"
     proc.terminate()
     try:
         proc.wait(15)

@@ -4,8 +4,8 @@
   discriminator works on the frozen multi-scale features of a pretrained network instead of on pixels.
 - Classifier guidance for the generator: Sauer, Schwarz, Geiger 2022, "StyleGAN-XL", arXiv:2202.00273 — G is also
   rewarded when a frozen pretrained classifier recognises the requested class in its (augmented) output.
-- For the unconditional DCGAN: the CatGAN generator objective (Springenberg 2015, arXiv:1511.06390) on the guide's
-  shape softmax — low entropy per image (a definite shape), high entropy of the batch mean (all shapes drawn).
+- For unconditional G: the CatGAN generator objective (Springenberg 2015, arXiv:1511.06390) on the guide's shape
+  softmax — low entropy per image, high entropy of the batch mean (tried for DCGAN: it collapsed; not shipped).
 - DiffAugment: Zhao, Liu, Lin, Zhu, Han 2020, "Differentiable Augmentation for Data-Efficient GAN Training",
   arXiv:2006.10738 — the same differentiable translation / cutout on real and fake images before D and the guide.
 
@@ -152,6 +152,7 @@ def train_guide(steps: int = 1500, batch: int = 128, n_train: int = 60_000, seed
     """``python -m genmodels train gan-guide``: the frozen network the GAN recipes lean on (own seed, own
     architecture; train-split items offset by 5,000,000 from the scoring backbone's)."""
     from ...data.dataset import shapes_arrays, to_tensor
+    from ...scoring.train import classifier_accuracy
     from ...training import TrainConfig, infinite_batches, train
 
     torch.manual_seed(seed)
@@ -172,7 +173,7 @@ def train_guide(steps: int = 1500, batch: int = 128, n_train: int = 60_000, seed
     res = train(model, loss_fn, infinite_batches((images, labels), batch, seed), cfg, run_dir, desc="gan-guide")
     model.load_state_dict(res["state_dict"])
     test = shapes_arrays("test", shapes.TEST_SPLIT_SIZE)
-    acc = guide_accuracy(model, to_tensor(test["images"]), torch.from_numpy(test["labels"]))
+    acc = classifier_accuracy(model, to_tensor(test["images"]), torch.from_numpy(test["labels"]), heads=GUIDE_HEADS)
     out = Path(out or WEIGHTS / "gan-guide")
     model.save_pretrained(out)
     card = {"steps": res["steps"], "wall_min": round(res["wall_s"] / 60, 1), "test_accuracy": acc,
@@ -187,17 +188,6 @@ def train_guide(steps: int = 1500, batch: int = 128, n_train: int = 60_000, seed
         f"- test accuracy (N = 2,000): " + ", ".join(f"{k} {v:.1%}" for k, v in acc.items()) + "\n")
     (out / "metrics.json").write_text(json.dumps(card, indent=2))
     return card
-
-
-@torch.no_grad()
-def guide_accuracy(model: GuideNet, images: torch.Tensor, labels: torch.Tensor, batch: int = 500) -> dict:
-    model.eval()
-    hits = {k: 0 for k in GUIDE_HEADS}
-    for i in range(0, len(images), batch):
-        out = model(images[i:i + batch])
-        for j, k in enumerate(GUIDE_HEADS):
-            hits[k] += int((out[k].argmax(1) == labels[i:i + batch, j]).sum())
-    return {k: v / len(images) for k, v in hits.items()}
 
 
 _GUIDE: GuideNet | None = None
