@@ -55,3 +55,4 @@ def client(app_url):
     from gradio_client import Client
 
     return Client(app_url, verbose=False)
+

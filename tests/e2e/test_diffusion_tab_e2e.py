@@ -2,18 +2,15 @@
 through gradio_client (every api_name, bad input), on the embedded tiny Stable Diffusion."""
 import pytest
 
+from e2e_helpers import open_tab
+
 pytestmark = pytest.mark.e2e
 
 PROMPT = "a large red striped star on a light background"
 
 
 def _open(page, app_url, sub: str | None = None):
-    page.goto(app_url + "?tab=diffusion")
-    page.get_by_role("tab", name="Diffusion", exact=True).wait_for()
-    page.wait_for_function(
-        "document.querySelector('[role=tab][aria-selected=true]')?.innerText.trim() === 'Diffusion'")
-    if sub:
-        page.get_by_role("tab", name=sub, exact=True).click()
+    open_tab(page, app_url, "diffusion", "Diffusion", sub)
 
 
 def test_txt2img_streams_and_reads_out(app_url, page, artifacts):

@@ -2,15 +2,13 @@
 embedded weights."""
 import pytest
 
+from e2e_helpers import open_tab
+
 pytestmark = pytest.mark.e2e
 
 
 def _open(page, app_url, sub: str | None = None):
-    page.goto(app_url + "?tab=gan")
-    page.get_by_role("tab", name="GAN", exact=True).wait_for()
-    page.wait_for_function("document.querySelector('[role=tab][aria-selected=true]')?.innerText.trim() === 'GAN'")
-    if sub:
-        page.get_by_role("tab", name=sub, exact=True).click()
+    open_tab(page, app_url, "gan", "GAN", sub)
 
 
 def test_gan_sample_in_chromium(app_url, page, artifacts):

@@ -194,6 +194,8 @@ def _monitor(kind: str, G_ema, run: Path, step: int, wall: float, n: int = 300) 
         pred = backbone.attribute_predictions(sample(kind, G_ema, n, seed=7, labels=labels))
         rec["shape"] = float((pred["shape"] == labels[:, 0].numpy()).mean())
         rec["colour"] = float((pred["colour"] == labels[:, 1].numpy()).mean())
+        hit = pred["shape"] == labels[:, 0].numpy()  # per requested shape: one failing class hides in the mean
+        rec["shape_per_class"] = [round(float(hit[labels[:, 0].numpy() == k].mean()), 3) for k in range(N_SHAPES)]
     else:
         probs = backbone.class_probs(sample(kind, G_ema, n, seed=7))
         rec["confident_0.9"] = float((probs.max(1) >= 0.9).mean())

@@ -1,0 +1,1 @@
+"""Image-to-image family: pix2pix, CycleGAN, Gatys style transfer."""

@@ -1,0 +1,356 @@
+"""The "Image-to-image" tab: pix2pix (edges → image, from a test item, a drawing or an upload), CycleGAN
+(solid ↔ striped, with the cycle and the ground-truth twin) and Gatys style transfer (streamed), with readouts."""
+from __future__ import annotations
+
+import math
+
+import gradio as gr
+import numpy as np
+from PIL import Image, ImageDraw
+
+from ...data import shapes
+from ...hub.widgets import clamp_count, how_it_works, on_open, parse_seed, readout_table, seed_row, user_errors
+from . import service
+from .family import FAMILY
+
+ANY = "any"
+SCALE = 6  # display upscaling of 32×32 results (nearest)
+INPUTS = ("Test item", "Sketch", "Upload")
+STYLE_EXAMPLES = ("astronaut", "chelsea", "coffee", "rocket", "brick", "grass", "gravel")
+
+
+def _big(a: np.ndarray, scale: int = SCALE) -> Image.Image:
+    img = Image.fromarray(np.asarray(a))
+    return img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST)
+
+
+def _edge_img(e: np.ndarray) -> np.ndarray:
+    return np.where(np.asarray(e, bool)[..., None], 0, 255).astype(np.uint8).repeat(3, 2)
+
+
+def _index(value) -> int:
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        raise gr.Error(f"Test item must be a whole number, got {value!r}.") from None
+    if f != f or math.isinf(f) or f != int(f):
+        raise gr.Error(f"Test item must be a whole number, got {value!r}.")
+    if not 0 <= f < shapes.TEST_SPLIT_SIZE:
+        raise gr.Error(f"Test item must be in 0 … {shapes.TEST_SPLIT_SIZE - 1}, got {int(f)}.")
+    return int(f)
+
+
+def default_sketch(size: int = 256) -> np.ndarray:
+    """A white canvas with a star outline drawn in black: what the Sketch input opens with (draw over it or clear)."""
+    img = Image.new("RGBA", (size, size), (255, 255, 255, 255))
+    t = -np.pi / 2 + np.arange(10) * np.pi / 5
+    r = np.where(np.arange(10) % 2 == 0, 0.36, 0.16) * size
+    pts = [(size / 2 + float(a) * math.cos(b), size / 2 + float(a) * math.sin(b)) for a, b in zip(r, t)]
+    ImageDraw.Draw(img).line(pts + [pts[0]], fill=(0, 0, 0, 255), width=max(2, size // 40), joint="curve")
+    return np.asarray(img)
+
+
+def _sketch_array(value) -> np.ndarray | None:
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        comp = value.get("composite")
+        if comp is None:
+            return None
+        return np.asarray(comp)
+    return np.asarray(value)
+
+
+def _pair_rows(out: np.ndarray, ref: np.ndarray) -> list[dict]:
+    from ...scoring.perceptual import LPIPSUnavailable, lpips, perceptual_distance
+    from ...scoring.pixel import psnr, ssim
+
+    rows = [{"metric": "SSIM vs ground truth", "value": ssim(out, ref), "higher_is_better": True},
+            {"metric": "PSNR vs ground truth (dB)", "value": psnr(out, ref), "higher_is_better": True},
+            {"metric": "PD vs ground truth (shapes)", "value": float(perceptual_distance(out[None], ref[None])[0]),
+             "higher_is_better": False}]
+    try:
+        rows.append({"metric": "LPIPS vs ground truth (alex)", "value": float(lpips(out[None], ref[None])[0]),
+                     "higher_is_better": False})
+    except LPIPSUnavailable:
+        rows.append({"metric": "LPIPS vs ground truth (alex)", "value": None, "higher_is_better": False,
+                     "warning": "AlexNet weights are not cached on this offline server; PD is the perceptual number"})
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------------- pix2pix
+@user_errors
+def img2img_pix2pix(source: str, mode: str, index, sketch, upload, colour: str, fill: str, background: str,
+                    count, seed):
+    seed = parse_seed(seed)
+    n, note = clamp_count(count, 1, 8, "number of samples")
+    if mode not in INPUTS:
+        raise ValueError(f"Input must be one of {', '.join(INPUTS)}, got {mode!r}.")
+    embedded = (source or "embedded").strip() == "embedded"
+    G = service.load_pix2pix(source)
+    truth, item = None, None
+    if G.model.model[0].in_channels == 3:  # a foreign image → image pix2pix: the input image goes in as it is
+        size = service.working_size(G, embedded)
+        if mode == "Test item":
+            img = Image.fromarray(service.test_item(_index(index)).image)
+        elif mode == "Upload":
+            img = service.check_image(upload, "uploaded image")
+        else:
+            raw = _sketch_array(sketch)
+            img = service.check_image(raw, "sketch")
+        x = service.square(img, size)
+        out = service.translate(G, x)
+        table = readout_table({"this model": [{"metric": "input → output", "value": f"{size}×{size}"}]})
+        return x, [(out, "output")], None, table, "A 3-channel pix2pix: the image is its input."
+    if mode == "Test item":
+        item = service.test_item(_index(index))
+        edges = item.edges
+        truth = item.image
+    elif mode == "Sketch":
+        edges = service.edges_from_sketch(_sketch_array(sketch) if sketch is not None else None)
+    else:
+        edges = service.edges_from_image(service.check_image(upload, "uploaded image"))
+    if item is not None and colour == ANY and fill == ANY and background == ANY:
+        first = (item.params.colour, item.params.fill, item.params.background)  # the test item's own attributes
+    else:
+        first = service.attrs_from(colour, fill, background, seed)
+    attrs = [first] + [service.attrs_from(colour, fill, background, seed + i) for i in range(1, n)]
+    outs = service.pix2pix_run(G, edges, attrs)
+    caps = [f"{shapes.COLOUR_NAMES[c]} {shapes.FILLS[f]}, {shapes.BACKGROUNDS[b]}" for c, f, b in attrs]
+    from ...scoring.backbones import get_backbone
+    from ...scoring.edges import edge_f1
+
+    pred = get_backbone("shapes").attribute_predictions(outs)
+    f1 = edge_f1(outs, np.repeat(edges[None], n, 0))
+    rows = [{"metric": "edge F1, input vs output (mean)", "value": float(f1.mean()), "higher_is_better": True},
+            {"metric": "colour as asked", "value": float((pred["colour"] == [a[0] for a in attrs]).mean()),
+             "higher_is_better": True},
+            {"metric": "fill as asked", "value": float((pred["fill"] == [a[1] for a in attrs]).mean()),
+             "higher_is_better": True},
+            {"metric": "shape read by the scoring classifier", "value": shapes.SHAPES[int(np.bincount(
+                pred["shape"]).argmax())]}]
+    slider = None
+    if truth is not None:
+        rows.insert(0, {"metric": f"shape recognised (asked: {shapes.SHAPES[item.params.shape]})",
+                        "value": float((pred["shape"] == item.params.shape).mean()), "higher_is_better": True})
+        rows += _pair_rows(outs[0], truth)
+        slider = (_big(outs[0]), _big(truth))
+    table = readout_table({"pix2pix": rows}, "Scoring module: Canny edges with 1-px tolerance, shapes classifier; "
+                          "pair metrics for the first sample (the test item's own colour / fill / background when "
+                          "all three are 'any').")
+    msg = " ".join(x for x in (note, f"{n} sample(s); 'any' attributes are drawn from the seed.") if x)
+    return _big(_edge_img(edges)), [(_big(o), c) for o, c in zip(outs, caps)], slider, table, msg
+
+
+# --------------------------------------------------------------------------------------------------- CycleGAN
+@user_errors
+def img2img_cyclegan(source: str, mode: str, index, upload, direction: str):
+    if direction not in ("A→B", "B→A"):
+        raise ValueError(f"Direction must be A→B or B→A, got {direction!r}.")
+    if mode not in ("Test item", "Upload"):
+        raise ValueError(f"Input must be 'Test item' or 'Upload', got {mode!r}.")
+    embedded = (source or "embedded").strip() == "embedded"
+    pair = service.load_cyclegan(source)
+    d = "AB" if direction == "A→B" else "BA"
+    size = service.working_size(pair.G_AB, embedded)
+    twin = item = None
+    if mode == "Test item":
+        item = service.test_item(_index(index))
+        x = item.image if size == 32 else service.square(Image.fromarray(item.image), size)
+        twin = item.twin if size == 32 else None
+    else:
+        x = service.square(service.check_image(upload, "uploaded image"), size)
+    fwd = pair.G_AB if d == "AB" else pair.G_BA
+    back = pair.G_BA if d == "AB" else pair.G_AB
+    y = service.translate(fwd, x)
+    rec = service.translate(back, y)
+    from ...scoring.pixel import psnr
+
+    rows = [{"metric": "cycle PSNR, x vs F(G(x)) (dB)", "value": psnr(rec, x), "higher_is_better": True}]
+    notes = []
+    if embedded:
+        from ...scoring.backbones import get_backbone
+
+        pred = get_backbone("shapes").attribute_predictions(np.stack([x, y]))
+        target = "striped" if d == "AB" else "solid"
+        rows.insert(0, {"metric": f"output reads as {target}", "value": float(pred["fill"][1] == shapes.FILLS.index(
+            target)), "higher_is_better": True})
+        rows.insert(1, {"metric": "shape kept", "value": float(pred["shape"][1] == pred["shape"][0]),
+                        "higher_is_better": True})
+        rows.insert(2, {"metric": "colour kept", "value": float(pred["colour"][1] == pred["colour"][0]),
+                        "higher_is_better": True})
+        if item is not None and shapes.FILLS[item.params.fill] != ("solid" if d == "AB" else "striped"):
+            notes.append(f"Test item {item.params.index} is {shapes.FILLS[item.params.fill]}: A→B expects a solid "
+                         "input, B→A a striped one.")
+    if twin is not None:
+        rows += _pair_rows(y, twin)
+        rows = [dict(r, metric=r["metric"].replace("ground truth", "twin")) for r in rows]
+    scale = SCALE if size == 32 else 1
+    table = readout_table({f"CycleGAN {direction}": rows}, "Twin = the same scene rendered in the other fill (ground "
+                          "truth the model never saw in training); scoring module.")
+    return (_big(x, scale), _big(y, scale), _big(rec, scale), _big(twin, scale) if twin is not None else None, table,
+            " ".join(notes) or f"{direction}: {'solid → striped' if d == 'AB' else 'striped → solid'}.")
+
+
+# ----------------------------------------------------------------------------------------------- style transfer
+def _bundled(name: str) -> np.ndarray:
+    from skimage import data
+
+    if name not in STYLE_EXAMPLES:
+        raise ValueError(f"Unknown bundled image {name!r}; choose one of {', '.join(STYLE_EXAMPLES)}.")
+    a = getattr(data, name)()
+    return np.stack([a] * 3, -1) if a.ndim == 2 else a[..., :3]
+
+
+def _style_input(upload, bundled: str, what: str, size: int) -> np.ndarray:
+    img = service.check_image(upload, what) if upload is not None else Image.fromarray(_bundled(bundled))
+    return service.square(img, size)
+
+
+def _number(value, what: str, lo: float, hi: float) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise gr.Error(f"The {what} must be a number, got {value!r}.") from None
+    if v != v or math.isinf(v):
+        raise gr.Error(f"The {what} must be a finite number, got {value!r}.")
+    if not lo <= v <= hi:
+        raise gr.Error(f"The {what} must be between {lo:g} and {hi:g}, got {v:g}.")
+    return v
+
+
+@user_errors
+def img2img_style(content_upload, content_name: str, style_upload, style_name: str, size, iterations,
+                  log_style_weight, content_weight, network: str, progress=gr.Progress()):
+    from ...scoring.perceptual import style_distance
+    from .style import feature_net, transfer
+
+    size = int(_number(size, "size", 32, 256))
+    iters = int(_number(iterations, "number of iterations", 1, 500))
+    sw = 10 ** _number(log_style_weight, "style weight (log10)", 0, 9)
+    cw = _number(content_weight, "content weight", 0, 100)
+    nets = {"auto": "auto", "random multi-scale (offline)": "random", "VGG-19 (cached weights)": "vgg19"}
+    if network not in nets:
+        raise ValueError(f"Unknown feature network {network!r}; choose one of {', '.join(nets)}.")
+    c = _style_input(content_upload, content_name, "content image", size)
+    s = _style_input(style_upload, style_name, "style image", size)
+    net = feature_net(nets[network])
+    d0 = float(style_distance(c[None], s[None])[0])
+    step = None
+    for step in transfer(c, s, iterations=iters, style_weight=sw, content_weight=cw, net=net, every=10):
+        progress(step.iteration / iters, desc=f"iteration {step.iteration} / {iters}")
+        yield step.image, None, f"Iteration {step.iteration} / {iters} · {step.seconds:.1f} s · {net.name}"
+    d1 = float(style_distance(step.image[None], s[None])[0])
+    rows = [{"metric": "style distance to the style image, content image (start)", "value": d0,
+             "higher_is_better": False},
+            {"metric": "style distance to the style image, result", "value": d1, "higher_is_better": False},
+            {"metric": "fall (start / result)", "value": d0 / max(d1, 1e-12), "higher_is_better": True},
+            {"metric": "style loss on the optimised network (last)", "value": step.style_loss,
+             "higher_is_better": False},
+            {"metric": "content loss (last)", "value": step.content_loss, "higher_is_better": False},
+            {"metric": "wall time (s)", "value": step.seconds, "higher_is_better": False}]
+    table = readout_table({"style transfer": rows}, "Style distance: the scoring module's Gram-matrix distance on the "
+                          "shapes backbone (images resized to 32×32) — a different network from the one optimised. "
+                          f"Feature network optimised: {net.name}.")
+    yield step.image, table, f"Done: {iters} iterations in {step.seconds:.1f} s · {net.name}"
+
+
+def style_final(*args):
+    """The last value of the streamed style transfer (for the first-open default)."""
+    last = None
+    for last in img2img_style(*args, progress=lambda *a, **k: None):
+        pass
+    return last
+
+
+# ------------------------------------------------------------------------------------------------------- layout
+def build_tab(ctx) -> None:
+    how_it_works(FAMILY.summary, FAMILY.papers)
+    with gr.Accordion("Weights", open=False):
+        with gr.Row():
+            p_source = gr.Textbox("embedded", label="pix2pix: 'embedded', a folder (save_pretrained) or a reference "
+                                  "latest_net_G.pth / .safetensors")
+            c_source = gr.Textbox("embedded", label="CycleGAN: 'embedded', a folder with G_A/ + G_B/, or a reference "
+                                  "latest_net_G_A.pth (its G_B sibling is loaded too)")
+    with gr.Tabs():
+        with gr.Tab("pix2pix", id="img2img-pix2pix"):
+            with gr.Row():
+                with gr.Column(scale=1, min_width=300):
+                    mode = gr.Radio(list(INPUTS), value="Test item", label="Input", elem_id="p2p-mode")
+                    index = gr.Number(2, label="Test item (0 … 1999)", precision=0, elem_id="p2p-index")
+                    sketch = gr.Sketchpad(value=default_sketch(), label="Draw an outline (black on white)",
+                                          canvas_size=(256, 256), type="numpy", image_mode="RGBA",
+                                          brush=gr.Brush(default_size=6, colors=["#000000"], color_mode="fixed"),
+                                          elem_id="p2p-sketch")
+                    upload = gr.Image(label="Upload: its edges are detected (Canny, scoring module)", type="pil",
+                                      elem_id="p2p-upload")
+                    with gr.Row():
+                        colour = gr.Dropdown([ANY, *shapes.COLOUR_NAMES], value=ANY, label="Colour")
+                        fill = gr.Dropdown([ANY, *shapes.FILLS], value=ANY, label="Fill")
+                        background = gr.Dropdown([ANY, *shapes.BACKGROUNDS], value=ANY, label="Background")
+                    count = gr.Slider(1, 8, value=4, step=1, label="Samples")
+                    seed = seed_row(0)
+                    go = gr.Button("Translate", variant="primary", elem_id="p2p-btn")
+                with gr.Column(scale=2):
+                    note = gr.Markdown(elem_id="p2p-note")
+                    with gr.Row():
+                        edge_view = gr.Image(label="Edge map fed to G", format="png", elem_id="p2p-edges")
+                        slider = gr.ImageSlider(label="Output | ground truth", format="png", elem_id="p2p-slider")
+                    gallery = gr.Gallery(label="Outputs", columns=4, height="auto", format="png",
+                                         elem_id="p2p-gallery")
+                    table = gr.HTML(elem_id="p2p-readouts")
+            p_inputs = [p_source, mode, index, sketch, upload, colour, fill, background, count, seed]
+            p_outputs = [edge_view, gallery, slider, table, note]
+            go.click(img2img_pix2pix, p_inputs, p_outputs, api_name="img2img_pix2pix")
+            on_open(img2img_pix2pix, p_outputs, p_inputs, cancel_on=[go])
+            gr.Examples([["embedded", "Test item", 5, None, None, ANY, ANY, ANY, 4, 0],
+                         ["embedded", "Test item", 14, None, None, "blue", ANY, "dark", 8, 2],
+                         ["embedded", "Sketch", 0, None, None, "red", "striped", "light", 4, 1]], p_inputs)
+        with gr.Tab("CycleGAN", id="img2img-cyclegan"):
+            with gr.Row():
+                with gr.Column(scale=1, min_width=300):
+                    c_mode = gr.Radio(["Test item", "Upload"], value="Test item", label="Input", elem_id="cg-mode")
+                    c_index = gr.Number(2, label="Test item (0 … 1999)", precision=0, elem_id="cg-index")
+                    c_upload = gr.Image(label="Upload", type="pil", elem_id="cg-upload")
+                    direction = gr.Radio(["A→B", "B→A"], value="A→B", label="Direction (A = solid, B = striped)",
+                                         elem_id="cg-direction")
+                    c_go = gr.Button("Translate", variant="primary", elem_id="cg-btn")
+                with gr.Column(scale=2):
+                    c_note = gr.Markdown(elem_id="cg-note")
+                    with gr.Row():
+                        c_in = gr.Image(label="Input x", format="png", elem_id="cg-in")
+                        c_out = gr.Image(label="G(x)", format="png", elem_id="cg-out")
+                        c_rec = gr.Image(label="Cycle F(G(x))", format="png", elem_id="cg-rec")
+                        c_twin = gr.Image(label="Ground-truth twin", format="png", elem_id="cg-twin")
+                    c_table = gr.HTML(elem_id="cg-readouts")
+            c_inputs = [c_source, c_mode, c_index, c_upload, direction]
+            c_outputs = [c_in, c_out, c_rec, c_twin, c_table, c_note]
+            c_go.click(img2img_cyclegan, c_inputs, c_outputs, api_name="img2img_cyclegan")
+            on_open(img2img_cyclegan, c_outputs, c_inputs, cancel_on=[c_go])
+            gr.Examples([["embedded", "Test item", 24, None, "A→B"], ["embedded", "Test item", 6, None, "B→A"],
+                         ["embedded", "Test item", 38, None, "B→A"]],
+                        c_inputs)
+        with gr.Tab("Style transfer", id="img2img-style"):
+            with gr.Row():
+                with gr.Column(scale=1, min_width=300):
+                    with gr.Row():
+                        s_content_name = gr.Dropdown(list(STYLE_EXAMPLES), value="astronaut", label="Content (bundled)")
+                        s_style_name = gr.Dropdown(list(STYLE_EXAMPLES), value="brick", label="Style (bundled)")
+                    with gr.Row():
+                        s_content = gr.Image(label="…or upload a content image", type="pil", elem_id="st-content")
+                        s_style = gr.Image(label="…or upload a style image", type="pil", elem_id="st-style")
+                    s_size = gr.Slider(32, 256, value=128, step=32, label="Size (pixels)")
+                    s_iters = gr.Slider(10, 500, value=100, step=10, label="L-BFGS iterations")
+                    s_sw = gr.Slider(0, 9, value=6, step=0.5, label="Style weight (log10)")
+                    s_cw = gr.Slider(0, 10, value=1, step=0.1, label="Content weight")
+                    s_net = gr.Radio(["auto", "random multi-scale (offline)", "VGG-19 (cached weights)"],
+                                     value="auto", label="Feature network")
+                    s_go = gr.Button("Transfer", variant="primary", elem_id="st-btn")
+                with gr.Column(scale=2):
+                    s_note = gr.Markdown(elem_id="st-note")
+                    s_out = gr.Image(label="Result (updates while it is optimised)", format="png", elem_id="st-out")
+                    s_table = gr.HTML(elem_id="st-readouts")
+            s_inputs = [s_content, s_content_name, s_style, s_style_name, s_size, s_iters, s_sw, s_cw, s_net]
+            s_outputs = [s_out, s_table, s_note]
+            s_go.click(img2img_style, s_inputs, s_outputs, api_name="img2img_style")
+            on_open(style_final, s_outputs, s_inputs, cancel_on=[s_go], slow=True)

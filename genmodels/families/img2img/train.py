@@ -1,0 +1,313 @@
+"""Training of the embedded pix2pix and CycleGAN models (and of either on a user's folder).
+
+- pix2pix (Isola et al. 2017, arXiv:1611.07004): G minimises the conditional GAN loss + λ·L1 (λ = 100); D is a
+  PatchGAN on (input, image) pairs; the paper's Adam(2e-4, β1 = 0.5) and its halving of D's objective.
+- CycleGAN (Zhu et al. 2017, arXiv:1703.10593): least-squares GAN (Mao et al. 2017, arXiv:1611.04076) for both
+  directions, cycle loss λ = 10, identity loss 0.5·λ, a history pool of 50 generated images for each D
+  (Shrivastava et al. 2017, arXiv:1612.07828), Adam(2e-4, β1 = 0.5), linear decay over the second half.
+
+What differs from the paper for our CPU budget: 32×32 images, batches of 16–32 (batch norm in pix2pix's nets, as the
+paper's batch > 1 runs), narrower networks (``RECIPES``), and a 2-layer PatchGAN (the 3-layer one sees 70×70 patches,
+more than a 32×32 image). Every ``monitor_every`` steps the held-out numbers the acceptance asks for are appended to
+``run_dir/monitor.jsonl``: shape recognised and edge F1 (pix2pix); target-fill accuracy, shape / colour kept, SSIM vs
+the twin and cycle PSNR (CycleGAN) — scoring classifier, which never took part in training.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from .networks import NLayerDiscriminator, ResnetGenerator, UnetGenerator
+
+WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
+
+
+@dataclass
+class Recipe:
+    steps: int
+    batch: int
+    ngf: int
+    ndf: int = 32
+    n_layers_d: int = 2
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    n_train: int = 20_000
+    monitor_every: int = 200
+    monitor_n: int = 300
+    # pix2pix
+    l1: float = 100.0
+    # CycleGAN
+    n_blocks: int = 6
+    cycle: float = 10.0
+    identity: float = 0.5
+    pool: int = 50
+
+
+RECIPES = {"pix2pix": Recipe(steps=16_000, batch=32, ngf=16, n_train=20_000),
+           "cyclegan": Recipe(steps=3000, batch=16, ngf=24, n_blocks=6, n_train=20_000)}
+
+
+class ImagePool:
+    """The reference's history buffer: with probability 1/2 a generated image is swapped for an older one."""
+
+    def __init__(self, size: int, seed: int = 0):
+        self.size, self.items = size, []
+        self.rng = random.Random(seed)
+
+    def query(self, images: torch.Tensor) -> torch.Tensor:
+        if self.size == 0:
+            return images
+        out = []
+        for im in images.detach():
+            if len(self.items) < self.size:
+                self.items.append(im.clone())
+                out.append(im)
+            elif self.rng.random() < 0.5:
+                j = self.rng.randrange(self.size)
+                out.append(self.items[j].clone())
+                self.items[j] = im.clone()
+            else:
+                out.append(im)
+        return torch.stack(out)
+
+
+def _save_ckpt(path: Path, nets: dict, opts: dict, step: int, wall: float, extra: dict | None = None) -> None:
+    st = {f"net.{k}": v.state_dict() for k, v in nets.items()}
+    st.update({f"opt.{k}": v.state_dict() for k, v in opts.items()})
+    st.update(step=torch.tensor(step), wall=torch.tensor(wall), **(extra or {}))
+    tmp = path.with_suffix(".tmp")
+    torch.save(st, tmp)
+    tmp.replace(path)
+
+
+def _load_ckpt(path: Path, nets: dict, opts: dict) -> tuple[int, float]:
+    if not path.exists():
+        return 0, 0.0
+    st = torch.load(path, map_location="cpu", weights_only=True)
+    for k, v in nets.items():
+        v.load_state_dict(st[f"net.{k}"])
+    for k, v in opts.items():
+        v.load_state_dict(st[f"opt.{k}"])
+    return int(st["step"]), float(st["wall"])
+
+
+def _log(run: Path, rec: dict) -> None:
+    with open(run / "monitor.jsonl", "a") as f:
+        f.write(json.dumps(rec) + "\n")
+
+
+def _gan_loss(logits: torch.Tensor, real: bool, kind: str) -> torch.Tensor:
+    if kind == "lsgan":
+        return F.mse_loss(logits, torch.full_like(logits, 1.0 if real else 0.0))
+    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, 1.0 if real else 0.0))
+
+
+# ---------------------------------------------------------------------------------------------------- pix2pix
+def build_pix2pix(recipe: Recipe, input_nc: int, output_nc: int = 3):
+    G = UnetGenerator(input_nc, output_nc, num_downs=5, ngf=recipe.ngf, norm="batch")
+    D = NLayerDiscriminator(input_nc + output_nc, recipe.ndf, recipe.n_layers_d, norm="batch")
+    return G, D
+
+
+def train_pix2pix(steps: int | None = None, data: str | None = None, out: str | None = None,
+                  run_dir: str | None = None, seed: int = 0, eval_n: int = 1000) -> dict:
+    from accelerate.utils import set_seed
+
+    from ...training import accelerator, infinite_batches, out_of_time
+    from .data import PIX2PIX_IN, paired_folder, shapes_paired
+
+    recipe = RECIPES["pix2pix"]
+    steps = steps or recipe.steps
+    set_seed(seed)
+    acc = accelerator()
+    if data:
+        x, y = paired_folder(data)
+        input_nc = 3
+    else:
+        d = shapes_paired("train", recipe.n_train)
+        x, y, input_nc = d["x"], d["y"], PIX2PIX_IN
+    G, D = build_pix2pix(recipe, input_nc)
+    opt_g = torch.optim.Adam(G.parameters(), lr=recipe.lr, betas=recipe.betas)
+    opt_d = torch.optim.Adam(D.parameters(), lr=recipe.lr, betas=recipe.betas)
+    run = Path(run_dir or "runs/pix2pix")
+    run.mkdir(parents=True, exist_ok=True)
+    ckpt = run / "ckpt.pt"
+    step, wall = _load_ckpt(ckpt, {"G": G, "D": D}, {"G": opt_g, "D": opt_d})
+    if step:
+        acc.print(f"resuming pix2pix from step {step} ({wall / 60:.1f} min so far)")
+    G, D, opt_g, opt_d = acc.prepare(G, D, opt_g, opt_d)
+    get = infinite_batches((x, y), recipe.batch, seed)
+    bar = tqdm(total=steps, initial=step, desc="pix2pix")
+    logs = {}
+    while step < steps and not out_of_time():
+        t0 = time.perf_counter()
+        xb, yb = (t.to(acc.device) for t in get(step))
+        fake = G(xb)
+        # D: real pairs vs fake pairs, objective halved (the paper slows D relative to G this way)
+        d_loss = 0.5 * (_gan_loss(D(torch.cat([xb, fake.detach()], 1)), False, "vanilla")
+                        + _gan_loss(D(torch.cat([xb, yb], 1)), True, "vanilla"))
+        opt_d.zero_grad(set_to_none=True)
+        acc.backward(d_loss)
+        opt_d.step()
+        g_gan = _gan_loss(D(torch.cat([xb, fake], 1)), True, "vanilla")
+        g_l1 = F.l1_loss(fake, yb)
+        g_loss = g_gan + recipe.l1 * g_l1
+        opt_g.zero_grad(set_to_none=True)
+        acc.backward(g_loss)
+        opt_g.step()
+        step += 1
+        wall += time.perf_counter() - t0
+        bar.update(1)
+        logs = {"d": float(d_loss), "g_gan": float(g_gan), "l1": float(g_l1)}
+        if step % 50 == 0:
+            bar.set_postfix({k: f"{v:.3f}" for k, v in logs.items()})
+        if step % 200 == 0 or step == steps:
+            _save_ckpt(ckpt, {"G": acc.unwrap_model(G), "D": acc.unwrap_model(D)}, {"G": opt_g, "D": opt_d},
+                       step, wall)
+        if recipe.monitor_every and step % recipe.monitor_every == 0 and not data:
+            from .evaluate import evaluate_pix2pix
+
+            net = copy.deepcopy(acc.unwrap_model(G)).cpu().eval()
+            _log(run, {"step": step, "wall_min": round(wall / 60, 2), **logs,
+                       **evaluate_pix2pix(net, recipe.monitor_n, quick=True)})
+            G.train()
+    bar.close()
+    _save_ckpt(ckpt, {"G": acc.unwrap_model(G), "D": acc.unwrap_model(D)}, {"G": opt_g, "D": opt_d}, step, wall)
+    G = acc.unwrap_model(G).cpu().eval()
+    out = Path(out or WEIGHTS / "pix2pix")
+    G.save_pretrained(out)
+    from .evaluate import write_card
+
+    return write_card("pix2pix", out, run, recipe, steps=step, wall_s=wall, data=data, eval_n=eval_n)
+
+
+# --------------------------------------------------------------------------------------------------- CycleGAN
+def build_cyclegan(recipe: Recipe):
+    def g():
+        return ResnetGenerator(3, 3, recipe.ngf, norm="instance", n_blocks=recipe.n_blocks)
+
+    def d():
+        return NLayerDiscriminator(3, recipe.ndf, recipe.n_layers_d, norm="instance")
+
+    return g(), g(), d(), d()
+
+
+def _linear_decay(step: int, steps: int) -> float:
+    """The reference's schedule: constant for the first half, then linear to 0."""
+    half = steps // 2
+    return 1.0 if step < half else max(0.0, 1.0 - (step - half) / max(1, steps - half))
+
+
+def train_cyclegan(steps: int | None = None, data: str | None = None, out: str | None = None,
+                   run_dir: str | None = None, seed: int = 0, eval_n: int = 1000) -> dict:
+    from accelerate.utils import set_seed
+
+    from ...training import accelerator, infinite_batches, out_of_time
+    from .data import shapes_unpaired, unpaired_folder
+
+    recipe = RECIPES["cyclegan"]
+    steps = steps or recipe.steps
+    set_seed(seed)
+    acc = accelerator()
+    A, B = unpaired_folder(data) if data else shapes_unpaired(recipe.n_train)
+    G_AB, G_BA, D_A, D_B = build_cyclegan(recipe)
+    opt_g = torch.optim.Adam(list(G_AB.parameters()) + list(G_BA.parameters()), lr=recipe.lr, betas=recipe.betas)
+    opt_d = torch.optim.Adam(list(D_A.parameters()) + list(D_B.parameters()), lr=recipe.lr, betas=recipe.betas)
+    run = Path(run_dir or "runs/cyclegan")
+    run.mkdir(parents=True, exist_ok=True)
+    ckpt = run / "ckpt.pt"
+    nets = {"G_AB": G_AB, "G_BA": G_BA, "D_A": D_A, "D_B": D_B}
+    step, wall = _load_ckpt(ckpt, nets, {"G": opt_g, "D": opt_d})
+    start = step  # the schedule counts from the first step of this sitting
+    sched = [torch.optim.lr_scheduler.LambdaLR(o, lambda s: _linear_decay(start + s, steps)) for o in (opt_g, opt_d)]
+    if step:
+        acc.print(f"resuming cyclegan from step {step} ({wall / 60:.1f} min so far)")
+    G_AB, G_BA, D_A, D_B, opt_g, opt_d = acc.prepare(G_AB, G_BA, D_A, D_B, opt_g, opt_d)
+    get_a = infinite_batches((A,), recipe.batch, seed)
+    get_b = infinite_batches((B,), recipe.batch, seed + 1)
+    pool_a, pool_b = ImagePool(recipe.pool, seed), ImagePool(recipe.pool, seed + 1)
+    lam, lam_id = recipe.cycle, recipe.cycle * recipe.identity
+    bar = tqdm(total=steps, initial=step, desc="cyclegan")
+    logs = {}
+    while step < steps and not out_of_time():
+        t0 = time.perf_counter()
+        (a,), (b,) = get_a(step), get_b(step)
+        a, b = a.to(acc.device), b.to(acc.device)
+        # G: adversarial (LSGAN) + cycle + identity, both directions
+        fake_b, fake_a = G_AB(a), G_BA(b)
+        rec_a, rec_b = G_BA(fake_b), G_AB(fake_a)
+        g_adv = _gan_loss(D_B(fake_b), True, "lsgan") + _gan_loss(D_A(fake_a), True, "lsgan")
+        g_cyc = F.l1_loss(rec_a, a) + F.l1_loss(rec_b, b)
+        g_id = F.l1_loss(G_AB(b), b) + F.l1_loss(G_BA(a), a) if lam_id else torch.zeros(())
+        g_loss = g_adv + lam * g_cyc + lam_id * g_id
+        opt_g.zero_grad(set_to_none=True)
+        acc.backward(g_loss)
+        opt_g.step()
+        # D: real vs pooled fakes, halved
+        fb, fa = pool_b.query(fake_b), pool_a.query(fake_a)
+        d_loss = 0.5 * (_gan_loss(D_B(b), True, "lsgan") + _gan_loss(D_B(fb), False, "lsgan")) \
+            + 0.5 * (_gan_loss(D_A(a), True, "lsgan") + _gan_loss(D_A(fa), False, "lsgan"))
+        opt_d.zero_grad(set_to_none=True)
+        acc.backward(d_loss)
+        opt_d.step()
+        for s in sched:
+            s.step()
+        step += 1
+        wall += time.perf_counter() - t0
+        bar.update(1)
+        logs = {"d": float(d_loss), "g_adv": float(g_adv), "cycle": float(g_cyc), "identity": float(g_id)}
+        if step % 50 == 0:
+            bar.set_postfix({k: f"{v:.3f}" for k, v in logs.items()})
+        if step % 200 == 0 or step == steps:
+            _save_ckpt(ckpt, {k: acc.unwrap_model(v) for k, v in nets.items()}, {"G": opt_g, "D": opt_d}, step, wall)
+        if recipe.monitor_every and step % recipe.monitor_every == 0 and not data:
+            from .evaluate import evaluate_cyclegan
+
+            pair = CycleGAN(copy.deepcopy(acc.unwrap_model(G_AB)).cpu(), copy.deepcopy(acc.unwrap_model(G_BA)).cpu())
+            _log(run, {"step": step, "wall_min": round(wall / 60, 2), **logs,
+                       **evaluate_cyclegan(pair, recipe.monitor_n, quick=True)})
+            G_AB.train(), G_BA.train()
+    bar.close()
+    _save_ckpt(ckpt, {k: acc.unwrap_model(v) for k, v in nets.items()}, {"G": opt_g, "D": opt_d}, step, wall)
+    pair = CycleGAN(acc.unwrap_model(G_AB).cpu(), acc.unwrap_model(G_BA).cpu())
+    out = Path(out or WEIGHTS / "cyclegan")
+    pair.save(out, recipe)
+    from .evaluate import write_card
+
+    return write_card("cyclegan", out, run, recipe, steps=step, wall_s=wall, data=data, eval_n=eval_n)
+
+
+class CycleGAN:
+    """The two generators of a CycleGAN: ``G_AB`` (A → B; on shapes solid → striped) and ``G_BA``. Saved as
+    ``G_A/`` and ``G_B/`` sub-folders (each ``config.json`` + ``model.safetensors``), the reference's
+    ``latest_net_G_A`` / ``latest_net_G_B`` naming."""
+
+    def __init__(self, G_AB: ResnetGenerator, G_BA: ResnetGenerator):
+        self.G_AB, self.G_BA = G_AB.eval(), G_BA.eval()
+
+    def save(self, folder: str | Path, recipe: Recipe | None = None) -> None:
+        folder = Path(folder)
+        self.G_AB.save_pretrained(folder / "G_A")
+        self.G_BA.save_pretrained(folder / "G_B")
+        if recipe is not None:
+            (folder / "recipe.json").write_text(json.dumps(asdict(recipe), indent=1))
+
+    @classmethod
+    def load(cls, folder: str | Path) -> "CycleGAN":
+        folder = Path(folder)
+        return cls(ResnetGenerator.from_pretrained(folder / "G_A"), ResnetGenerator.from_pretrained(folder / "G_B"))
+
+    @torch.no_grad()
+    def translate(self, x: torch.Tensor, direction: str = "AB") -> torch.Tensor:
+        if direction not in ("AB", "BA"):
+            raise ValueError(f"direction must be 'AB' or 'BA', got {direction!r}")
+        return (self.G_AB if direction == "AB" else self.G_BA)(x)
