@@ -127,6 +127,8 @@ TRAINERS = {
     "controlnet": ("genmodels.families.diffusion.train", "train_controlnet", {}),
     "noisy-classifier": ("genmodels.families.diffusion.train", "train_noisy_classifier", {}),
     "noisy-clip": ("genmodels.families.diffusion.train", "train_noisy_clip", {}),
+    "pix2pix": ("genmodels.families.img2img.train", "train_pix2pix", {}),
+    "cyclegan": ("genmodels.families.img2img.train", "train_cyclegan", {}),
 }
 
 
@@ -135,7 +137,7 @@ TRAINERS = {
 # --budget-minutes (proportional to what it got on the CPU budget).
 TRAIN_ALL = (("shapes-classifier", 1), ("shapes-clip", 1), ("gan-guide", 1), ("dcgan", 2), ("cgan", 3),
              ("stylegan", 4), ("sd-vae", 2), ("sd-vae-decoder", 2), ("sd-text", 1), ("sd-unet", 8),
-             ("controlnet", 3), ("noisy-classifier", 1), ("noisy-clip", 1))
+             ("controlnet", 3), ("noisy-classifier", 1), ("noisy-clip", 1), ("pix2pix", 2), ("cyclegan", 3))
 
 
 def _set_device(device: str | None) -> None:
@@ -284,7 +286,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int)
     t.add_argument("--out", help="output folder (default: genmodels/weights/<model>)")
     t.add_argument("--run-dir", help="checkpoint folder (default: runs/<model>)")
-    t.add_argument("--data", help="train on this image folder or zip instead of the shapes domain (GANs)")
+    t.add_argument("--data", help="train on this image folder or zip instead of the shapes domain (GANs; "
+                   "pix2pix: A/ + B/ or side-by-side AB images; cyclegan: trainA/ + trainB/)")
     t.set_defaults(fn=cmd_train)
 
     sm = sub.add_parser("sample", help="draw a grid of images from a GAN (seed s + i for image i)")

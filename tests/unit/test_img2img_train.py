@@ -20,7 +20,8 @@ def tiny(monkeypatch):
     monkeypatch.setitem(T.RECIPES, "pix2pix", dataclasses.replace(T.RECIPES["pix2pix"], n_train=64, batch=8,
                                                                     monitor_every=2, monitor_n=16))
     monkeypatch.setitem(T.RECIPES, "cyclegan", dataclasses.replace(T.RECIPES["cyclegan"], n_train=64, batch=4, ngf=8,
-                                                                     n_blocks=2, monitor_every=2, monitor_n=16))
+                                                                     n_blocks=2, monitor_every=2, monitor_n=16,
+                                                                     warmup_identity=1))
 
 
 def test_pix2pix_input_planes():
@@ -70,6 +71,16 @@ def test_cyclegan_trains_resumes_and_saves(tiny, tmp_path):
     assert pair.translate(x, "AB").shape == x.shape and pair.translate(x, "BA").shape == x.shape
     with pytest.raises(ValueError):
         pair.translate(x, "AC")
+
+
+def test_cyclegan_resnet_generators_train_too(tiny, monkeypatch, tmp_path):
+    monkeypatch.setitem(T.RECIPES, "cyclegan", dataclasses.replace(T.RECIPES["cyclegan"], net_g="resnet",
+                                                                     save_half=False))
+    T.train_cyclegan(steps=2, out=str(tmp_path / "w"), run_dir=str(tmp_path / "run"), eval_n=16)
+    pair = T.CycleGAN.load(tmp_path / "w")
+    from genmodels.families.img2img.networks import ResnetGenerator
+
+    assert isinstance(pair.G_AB, ResnetGenerator) and pair.G_AB.model[1].weight.dtype == torch.float32
 
 
 def test_image_pool_mixes_history():

@@ -41,17 +41,22 @@ def filled(edges) -> np.ndarray:
 def pix2pix_input(edges, attrs) -> torch.Tensor:
     """Edges (N, H, W) and attribute indices (N, 3) = (colour, fill, background) -> (N, PIX2PIX_IN, H, W):
     edge plane, filled interior, one-hot attribute planes, all in {-1, 1}."""
-    e = edge_plane(edges)
-    a = torch.as_tensor(np.asarray(attrs), dtype=torch.long)
-    if a.ndim != 2 or a.shape[1] != 3 or len(a) != len(e):
-        raise ValueError(f"attributes must be (N, 3) colour / fill / background indices, got {tuple(a.shape)}")
-    planes = [e, edge_plane(filled(edges))]
+    e = np.asarray(edges, bool)
+    a = np.asarray(attrs, dtype=np.int64)
+    if e.ndim != 3 or a.ndim != 2 or a.shape[1] != 3 or len(a) != len(e):
+        raise ValueError(f"attributes must be (N, 3) colour / fill / background indices for (N, H, W) edges, got "
+                         f"{a.shape} and {e.shape}")
     for i, k in enumerate(ATTR_SIZES):
         if (a[:, i] < 0).any() or (a[:, i] >= k).any():
             raise ValueError(f"{ATTRS[i]} index out of range 0..{k - 1}")
-        planes.append(torch.nn.functional.one_hot(a[:, i], k).float()[:, :, None, None]
-                      .expand(-1, -1, *e.shape[-2:]) * 2 - 1)
-    return torch.cat(planes, 1)
+    n, h, w = e.shape
+    x = np.full((n, PIX2PIX_IN, h, w), -1.0, dtype=np.float32)
+    x[:, 0][e] = 1.0
+    x[:, 1][filled(e)] = 1.0
+    offsets = np.cumsum((2, *ATTR_SIZES[:-1]))  # first plane of each attribute's one-hot block
+    for i, off in enumerate(offsets):
+        x[np.arange(n), off + a[:, i]] = 1.0
+    return torch.from_numpy(x)
 
 
 def shapes_attrs(labels: np.ndarray) -> np.ndarray:

@@ -94,9 +94,11 @@ def evaluate_cyclegan(pair, n: int = 1000, quick: bool = False) -> dict:
 WHAT = {"pix2pix": "pix2pix (Isola et al. 2017, arXiv:1611.07004): U-Net G (reference layout, `UnetGenerator`, "
                    "5 downsamplings, batch norm) + 2-layer PatchGAN D; input = exact edge map + its hole-filled "
                    "interior + one-hot colour / fill / background planes (13 channels), output the 32×32 image",
-        "cyclegan": "CycleGAN (Zhu et al. 2017, arXiv:1703.10593): two ResNet generators (reference layout, "
-                    "`ResnetGenerator`, instance norm) + two 2-layer PatchGAN Ds, LSGAN, cycle 10, identity 5, image "
-                    "pool 50; A = solid, B = striped, trained unpaired on disjoint train indices"}
+        "cyclegan": "CycleGAN (Zhu et al. 2017, arXiv:1703.10593): two U-Net generators (reference layout, "
+                    "`UnetGenerator`, 5 downsamplings, batch norm — the reference's `--netG unet_*` option; the "
+                    "ResNet G blurred at this budget, see docs/experiments) + two 2-layer PatchGAN Ds (instance "
+                    "norm), LSGAN, cycle 10, identity 5, image pool 50, 300 identity warm-up steps; A = solid, "
+                    "B = striped, trained unpaired on disjoint train indices; weights stored in float16"}
 
 
 def write_card(kind: str, out: Path, run: Path, recipe, steps: int, wall_s: float, data: str | None,

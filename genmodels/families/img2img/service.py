@@ -124,7 +124,9 @@ def working_size(net: torch.nn.Module, embedded: bool) -> int:
 
 
 # ------------------------------------------------------------------------------------------------ conditions
+@lru_cache(maxsize=512)
 def test_item(index: int):
+    """Test item ``index`` (rendered once, then cached: the 2,000 test scenes are fixed)."""
     if not 0 <= int(index) < shapes.TEST_SPLIT_SIZE:
         raise ValueError(f"test item must be in 0 … {shapes.TEST_SPLIT_SIZE - 1}, got {index}")
     return shapes.item("test", int(index))

@@ -14,14 +14,15 @@ from . import service
 from .family import FAMILY
 
 ANY = "any"
-SCALE = 6  # display upscaling of 32×32 results (nearest)
 INPUTS = ("Test item", "Sketch", "Upload")
 STYLE_EXAMPLES = ("astronaut", "chelsea", "coffee", "rocket", "brick", "grass", "gravel")
 
 
-def _big(a: np.ndarray, scale: int = SCALE) -> Image.Image:
-    img = Image.fromarray(np.asarray(a))
-    return img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST)
+def _show(a: np.ndarray | None, k: int = 6) -> np.ndarray | None:
+    """A 32×32 result enlarged k× by pixel repetition for the single-image boxes (the gallery scales by CSS)."""
+    if a is None or a.shape[0] > 64:
+        return a
+    return np.repeat(np.repeat(a, k, 0), k, 1)
 
 
 def _edge_img(e: np.ndarray) -> np.ndarray:
@@ -79,16 +80,15 @@ def _pair_rows(out: np.ndarray, ref: np.ndarray) -> list[dict]:
 
 
 # ---------------------------------------------------------------------------------------------------- pix2pix
-@user_errors
-def img2img_pix2pix(source: str, mode: str, index, sketch, upload, colour: str, fill: str, background: str,
-                    count, seed):
+# The handlers return the images only (native 32×32 arrays, shown crisp by CSS); the readouts are a follow-up event
+# that recomputes the same deterministic result, so the images show as soon as G has run (tab / bare ≤ 1.2×).
+def _pix2pix_core(source, mode, index, sketch, upload, colour, fill, background, count, seed) -> dict:
     seed = parse_seed(seed)
     n, note = clamp_count(count, 1, 8, "number of samples")
     if mode not in INPUTS:
         raise ValueError(f"Input must be one of {', '.join(INPUTS)}, got {mode!r}.")
     embedded = (source or "embedded").strip() == "embedded"
     G = service.load_pix2pix(source)
-    truth, item = None, None
     if G.model.model[0].in_channels == 3:  # a foreign image → image pix2pix: the input image goes in as it is
         size = service.working_size(G, embedded)
         if mode == "Test item":
@@ -96,18 +96,16 @@ def img2img_pix2pix(source: str, mode: str, index, sketch, upload, colour: str, 
         elif mode == "Upload":
             img = service.check_image(upload, "uploaded image")
         else:
-            raw = _sketch_array(sketch)
-            img = service.check_image(raw, "sketch")
+            img = service.check_image(_sketch_array(sketch), "sketch")
         x = service.square(img, size)
-        out = service.translate(G, x)
-        table = readout_table({"this model": [{"metric": "input → output", "value": f"{size}×{size}"}]})
-        return x, [(out, "output")], None, table, "A 3-channel pix2pix: the image is its input."
+        return {"foreign": True, "input": x, "outs": service.translate(G, x)[None], "caps": ["output"],
+                "truth": None, "item": None, "note": f"A 3-channel pix2pix at {size}×{size}: the image is its input."}
+    item = truth = None
     if mode == "Test item":
         item = service.test_item(_index(index))
-        edges = item.edges
-        truth = item.image
+        edges, truth = item.edges, item.image
     elif mode == "Sketch":
-        edges = service.edges_from_sketch(_sketch_array(sketch) if sketch is not None else None)
+        edges = service.edges_from_sketch(_sketch_array(sketch))
     else:
         edges = service.edges_from_image(service.check_image(upload, "uploaded image"))
     if item is not None and colour == ANY and fill == ANY and background == ANY:
@@ -117,11 +115,32 @@ def img2img_pix2pix(source: str, mode: str, index, sketch, upload, colour: str, 
     attrs = [first] + [service.attrs_from(colour, fill, background, seed + i) for i in range(1, n)]
     outs = service.pix2pix_run(G, edges, attrs)
     caps = [f"{shapes.COLOUR_NAMES[c]} {shapes.FILLS[f]}, {shapes.BACKGROUNDS[b]}" for c, f, b in attrs]
+    msg = " ".join(x for x in (note, f"{n} sample(s); 'any' attributes are drawn from the seed.") if x)
+    return {"foreign": False, "input": _edge_img(edges), "edges": edges, "attrs": attrs, "outs": outs, "caps": caps,
+            "truth": truth, "item": item, "note": msg}
+
+
+@user_errors
+def img2img_pix2pix(source: str, mode: str, index, sketch, upload, colour: str, fill: str, background: str,
+                    count, seed):
+    r = _pix2pix_core(source, mode, index, sketch, upload, colour, fill, background, count, seed)
+    slider = (_show(r["outs"][0]), _show(r["truth"])) if r["truth"] is not None else None
+    return _show(r["input"]), list(zip(r["outs"], r["caps"])), slider, r["note"]
+
+
+@user_errors
+def img2img_pix2pix_readouts(source: str, mode: str, index, sketch, upload, colour: str, fill: str, background: str,
+                             count, seed):
     from ...scoring.backbones import get_backbone
     from ...scoring.edges import edge_f1
 
+    r = _pix2pix_core(source, mode, index, sketch, upload, colour, fill, background, count, seed)
+    if r["foreign"]:
+        return readout_table({"this model": [{"metric": "input → output size", "value": f"{len(r['input'])} px"}]},
+                             "A foreign pix2pix: no ground truth for its domain.")
+    outs, attrs, item = r["outs"], r["attrs"], r["item"]
     pred = get_backbone("shapes").attribute_predictions(outs)
-    f1 = edge_f1(outs, np.repeat(edges[None], n, 0))
+    f1 = edge_f1(outs, np.repeat(r["edges"][None], len(outs), 0))
     rows = [{"metric": "edge F1, input vs output (mean)", "value": float(f1.mean()), "higher_is_better": True},
             {"metric": "colour as asked", "value": float((pred["colour"] == [a[0] for a in attrs]).mean()),
              "higher_is_better": True},
@@ -129,22 +148,22 @@ def img2img_pix2pix(source: str, mode: str, index, sketch, upload, colour: str, 
              "higher_is_better": True},
             {"metric": "shape read by the scoring classifier", "value": shapes.SHAPES[int(np.bincount(
                 pred["shape"]).argmax())]}]
-    slider = None
-    if truth is not None:
+    if item is not None:
         rows.insert(0, {"metric": f"shape recognised (asked: {shapes.SHAPES[item.params.shape]})",
                         "value": float((pred["shape"] == item.params.shape).mean()), "higher_is_better": True})
-        rows += _pair_rows(outs[0], truth)
-        slider = (_big(outs[0]), _big(truth))
-    table = readout_table({"pix2pix": rows}, "Scoring module: Canny edges with 1-px tolerance, shapes classifier; "
-                          "pair metrics for the first sample (the test item's own colour / fill / background when "
-                          "all three are 'any').")
-    msg = " ".join(x for x in (note, f"{n} sample(s); 'any' attributes are drawn from the seed.") if x)
-    return _big(_edge_img(edges)), [(_big(o), c) for o, c in zip(outs, caps)], slider, table, msg
+        rows += _pair_rows(outs[0], r["truth"])
+    return readout_table({"pix2pix": rows}, "Scoring module: Canny edges with 1-px tolerance, shapes classifier; "
+                         "pair metrics for the first sample (the test item's own colour / fill / background when "
+                         "all three are 'any').")
+
+
+def pix2pix_with_readouts(*args):
+    """The images and their readouts in one call (what the tab shows on open)."""
+    return (*img2img_pix2pix(*args), img2img_pix2pix_readouts(*args))
 
 
 # --------------------------------------------------------------------------------------------------- CycleGAN
-@user_errors
-def img2img_cyclegan(source: str, mode: str, index, upload, direction: str):
+def _cyclegan_core(source: str, mode: str, index, upload, direction: str) -> dict:
     if direction not in ("A→B", "B→A"):
         raise ValueError(f"Direction must be A→B or B→A, got {direction!r}.")
     if mode not in ("Test item", "Upload"):
@@ -160,36 +179,48 @@ def img2img_cyclegan(source: str, mode: str, index, upload, direction: str):
         twin = item.twin if size == 32 else None
     else:
         x = service.square(service.check_image(upload, "uploaded image"), size)
-    fwd = pair.G_AB if d == "AB" else pair.G_BA
-    back = pair.G_BA if d == "AB" else pair.G_AB
-    y = service.translate(fwd, x)
-    rec = service.translate(back, y)
+    y = service.translate(pair.G_AB if d == "AB" else pair.G_BA, x)
+    rec = service.translate(pair.G_BA if d == "AB" else pair.G_AB, y)
+    note = f"{direction}: {'solid → striped' if d == 'AB' else 'striped → solid'}."
+    if item is not None and embedded and shapes.FILLS[item.params.fill] != ("solid" if d == "AB" else "striped"):
+        note += (f" Test item {item.params.index} is {shapes.FILLS[item.params.fill]}: A→B expects a solid input, "
+                 "B→A a striped one.")
+    return {"x": x, "y": y, "rec": rec, "twin": twin, "embedded": embedded, "d": d, "note": note}
+
+
+@user_errors
+def img2img_cyclegan(source: str, mode: str, index, upload, direction: str):
+    r = _cyclegan_core(source, mode, index, upload, direction)
+    return _show(r["x"]), _show(r["y"]), _show(r["rec"]), _show(r["twin"]), r["note"]
+
+
+@user_errors
+def img2img_cyclegan_readouts(source: str, mode: str, index, upload, direction: str):
     from ...scoring.pixel import psnr
 
-    rows = [{"metric": "cycle PSNR, x vs F(G(x)) (dB)", "value": psnr(rec, x), "higher_is_better": True}]
-    notes = []
-    if embedded:
+    r = _cyclegan_core(source, mode, index, upload, direction)
+    x, y = r["x"], r["y"]
+    rows = [{"metric": "cycle PSNR, x vs F(G(x)) (dB)", "value": psnr(r["rec"], x), "higher_is_better": True}]
+    if r["embedded"]:
         from ...scoring.backbones import get_backbone
 
         pred = get_backbone("shapes").attribute_predictions(np.stack([x, y]))
-        target = "striped" if d == "AB" else "solid"
-        rows.insert(0, {"metric": f"output reads as {target}", "value": float(pred["fill"][1] == shapes.FILLS.index(
-            target)), "higher_is_better": True})
-        rows.insert(1, {"metric": "shape kept", "value": float(pred["shape"][1] == pred["shape"][0]),
-                        "higher_is_better": True})
-        rows.insert(2, {"metric": "colour kept", "value": float(pred["colour"][1] == pred["colour"][0]),
-                        "higher_is_better": True})
-        if item is not None and shapes.FILLS[item.params.fill] != ("solid" if d == "AB" else "striped"):
-            notes.append(f"Test item {item.params.index} is {shapes.FILLS[item.params.fill]}: A→B expects a solid "
-                         "input, B→A a striped one.")
-    if twin is not None:
-        rows += _pair_rows(y, twin)
-        rows = [dict(r, metric=r["metric"].replace("ground truth", "twin")) for r in rows]
-    scale = SCALE if size == 32 else 1
-    table = readout_table({f"CycleGAN {direction}": rows}, "Twin = the same scene rendered in the other fill (ground "
-                          "truth the model never saw in training); scoring module.")
-    return (_big(x, scale), _big(y, scale), _big(rec, scale), _big(twin, scale) if twin is not None else None, table,
-            " ".join(notes) or f"{direction}: {'solid → striped' if d == 'AB' else 'striped → solid'}.")
+        target = "striped" if r["d"] == "AB" else "solid"
+        rows = [{"metric": f"output reads as {target}",
+                 "value": float(pred["fill"][1] == shapes.FILLS.index(target)), "higher_is_better": True},
+                {"metric": "shape kept", "value": float(pred["shape"][1] == pred["shape"][0]),
+                 "higher_is_better": True},
+                {"metric": "colour kept", "value": float(pred["colour"][1] == pred["colour"][0]),
+                 "higher_is_better": True}] + rows
+    if r["twin"] is not None:
+        rows += [dict(row, metric=row["metric"].replace("ground truth", "twin")) for row in _pair_rows(y, r["twin"])]
+    return readout_table({f"CycleGAN {direction}": rows}, "Twin = the same scene rendered in the other fill (ground "
+                         "truth the model never saw in training); scoring module.")
+
+
+def cyclegan_with_readouts(*args):
+    out = img2img_cyclegan(*args)
+    return (*out[:4], img2img_cyclegan_readouts(*args), out[4])
 
 
 # ----------------------------------------------------------------------------------------------- style transfer
@@ -294,15 +325,17 @@ def build_tab(ctx) -> None:
                 with gr.Column(scale=2):
                     note = gr.Markdown(elem_id="p2p-note")
                     with gr.Row():
-                        edge_view = gr.Image(label="Edge map fed to G", format="png", elem_id="p2p-edges")
-                        slider = gr.ImageSlider(label="Output | ground truth", format="png", elem_id="p2p-slider")
+                        edge_view = gr.Image(label="Edge map fed to G", format="png", elem_id="p2p-edges",
+                                             elem_classes=["gm-pixelated"])
+                        slider = gr.ImageSlider(label="Output | ground truth", format="png", elem_id="p2p-slider",
+                                                elem_classes=["gm-pixelated"])
                     gallery = gr.Gallery(label="Outputs", columns=4, height="auto", format="png",
-                                         elem_id="p2p-gallery")
+                                         elem_id="p2p-gallery", elem_classes=["gm-pixelated"])
                     table = gr.HTML(elem_id="p2p-readouts")
             p_inputs = [p_source, mode, index, sketch, upload, colour, fill, background, count, seed]
-            p_outputs = [edge_view, gallery, slider, table, note]
-            go.click(img2img_pix2pix, p_inputs, p_outputs, api_name="img2img_pix2pix")
-            on_open(img2img_pix2pix, p_outputs, p_inputs, cancel_on=[go])
+            go.click(img2img_pix2pix, p_inputs, [edge_view, gallery, slider, note], api_name="img2img_pix2pix").success(
+                img2img_pix2pix_readouts, p_inputs, table, api_name="img2img_pix2pix_readouts")
+            on_open(pix2pix_with_readouts, [edge_view, gallery, slider, note, table], p_inputs, cancel_on=[go])
             gr.Examples([["embedded", "Test item", 5, None, None, ANY, ANY, ANY, 4, 0],
                          ["embedded", "Test item", 14, None, None, "blue", ANY, "dark", 8, 2],
                          ["embedded", "Sketch", 0, None, None, "red", "striped", "light", 4, 1]], p_inputs)
@@ -318,15 +351,18 @@ def build_tab(ctx) -> None:
                 with gr.Column(scale=2):
                     c_note = gr.Markdown(elem_id="cg-note")
                     with gr.Row():
-                        c_in = gr.Image(label="Input x", format="png", elem_id="cg-in")
-                        c_out = gr.Image(label="G(x)", format="png", elem_id="cg-out")
-                        c_rec = gr.Image(label="Cycle F(G(x))", format="png", elem_id="cg-rec")
-                        c_twin = gr.Image(label="Ground-truth twin", format="png", elem_id="cg-twin")
+                        c_in = gr.Image(label="Input x", format="png", elem_id="cg-in", elem_classes=["gm-pixelated"])
+                        c_out = gr.Image(label="G(x)", format="png", elem_id="cg-out", elem_classes=["gm-pixelated"])
+                        c_rec = gr.Image(label="Cycle F(G(x))", format="png", elem_id="cg-rec",
+                                         elem_classes=["gm-pixelated"])
+                        c_twin = gr.Image(label="Ground-truth twin", format="png", elem_id="cg-twin",
+                                          elem_classes=["gm-pixelated"])
                     c_table = gr.HTML(elem_id="cg-readouts")
             c_inputs = [c_source, c_mode, c_index, c_upload, direction]
-            c_outputs = [c_in, c_out, c_rec, c_twin, c_table, c_note]
-            c_go.click(img2img_cyclegan, c_inputs, c_outputs, api_name="img2img_cyclegan")
-            on_open(img2img_cyclegan, c_outputs, c_inputs, cancel_on=[c_go])
+            c_go.click(img2img_cyclegan, c_inputs, [c_in, c_out, c_rec, c_twin, c_note],
+                       api_name="img2img_cyclegan").success(img2img_cyclegan_readouts, c_inputs, c_table,
+                                                             api_name="img2img_cyclegan_readouts")
+            on_open(cyclegan_with_readouts, [c_in, c_out, c_rec, c_twin, c_table, c_note], c_inputs, cancel_on=[c_go])
             gr.Examples([["embedded", "Test item", 24, None, "A→B"], ["embedded", "Test item", 6, None, "B→A"],
                          ["embedded", "Test item", 38, None, "B→A"]],
                         c_inputs)
