@@ -187,3 +187,23 @@ def test_the_architecture_is_read_from_the_keys(net):
     built = infer_reference_generator(sd)
     assert type(built) is type(net) and built.state_dict().keys() == sd.keys()
     assert all(built.state_dict()[k].shape == v.shape for k, v in sd.items())
+
+
+def test_a_reference_cyclegan_pair_and_a_3_channel_pix2pix_load_in_the_tab(tmp_path):
+    import numpy as np
+
+    from genmodels.families.img2img import service, tab
+
+    ga, gb = ResnetGenerator(3, 3, 4, n_blocks=1), ResnetGenerator(3, 3, 4, n_blocks=1)
+    torch.save(_randomise(ga, 3), tmp_path / "latest_net_G_A.pth")
+    torch.save(_randomise(gb, 4), tmp_path / "latest_net_G_B.pth")
+    pair = service.load_cyclegan(str(tmp_path / "latest_net_G_A.pth"))
+    assert torch.equal(pair.G_AB.model[1].weight, _randomise(ga, 3)["model.1.weight"])
+    assert torch.equal(pair.G_BA.model[1].weight, _randomise(gb, 4)["model.1.weight"])
+    x, y, rec, twin, note = tab.img2img_cyclegan(str(tmp_path / "latest_net_G_B.pth"), "Test item", 2, None, "A→B")
+    assert twin is None and x.shape == y.shape == (256, 256, 3)  # a foreign model runs at 256², no twin there
+    torch.save(_randomise(UnetGenerator(3, 3, 5, 4), 5), tmp_path / "p2p.pth")
+    edges, gallery, slider, note = tab.img2img_pix2pix(str(tmp_path / "p2p.pth"), "Test item", 2, None, None, "any",
+                                                       "any", "any", 1, 0)
+    assert len(gallery) == 1 and gallery[0][0].shape == (32, 32, 3) and slider is None and "3-channel" in note
+    assert isinstance(edges, np.ndarray)
