@@ -44,22 +44,26 @@ def build_vae(small: bool = False):
     return AutoencoderKL(**vae_config(small))
 
 
-def unet_config(small: bool = False, cross_dim: int = TEXT_DIM) -> dict:
+def unet_config(small: bool = False, cross_dim: int = TEXT_DIM, text_time: bool = False) -> dict:
     """16x16 level without attention (self-attention over 256 tokens cost 5x the step here), cross-attention at
-    8x8 and 4x4 and in the mid block."""
+    8x8 and 4x4 and in the mid block. ``text_time``: the caption also enters every resnet block through the time
+    embedding (diffusers' ``addition_embed_type="text"``: attention-pooled text states added to the timestep
+    embedding, as unCLIP / Kandinsky do), a global conditioning path beside cross-attention that a plain
+    ``StableDiffusionPipeline`` feeds with no extra input."""
     ch = (16, 32) if small else (32, 64, 96)
     down = ("DownBlock2D",) + ("CrossAttnDownBlock2D",) * (len(ch) - 1)
     up = ("CrossAttnUpBlock2D",) * (len(ch) - 1) + ("UpBlock2D",)
     return dict(sample_size=LATENT_SIZE, in_channels=LATENT_CHANNELS, out_channels=LATENT_CHANNELS,
                 down_block_types=down, up_block_types=up, block_out_channels=ch, layers_per_block=1,
                 cross_attention_dim=cross_dim, attention_head_dim=8 if small else 32,
-                norm_num_groups=8 if small else 16)
+                norm_num_groups=8 if small else 16,
+                **(dict(addition_embed_type="text", addition_embed_type_num_heads=4) if text_time else {}))
 
 
-def build_unet(small: bool = False, cross_dim: int = TEXT_DIM):
+def build_unet(small: bool = False, cross_dim: int = TEXT_DIM, text_time: bool = False):
     from diffusers import UNet2DConditionModel
 
-    return UNet2DConditionModel(**unet_config(small, cross_dim))
+    return UNet2DConditionModel(**unet_config(small, cross_dim, text_time))
 
 
 @torch.no_grad()

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from ...data import shapes
 from ...data.dataset import shapes_arrays, to_tensor
-from ...training import TrainConfig, infinite_batches, train
+from ...training import TrainConfig, accelerator, infinite_batches, train
 from . import tiny_sd
 
 WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
@@ -338,7 +338,8 @@ def conditioning_monitor(unet, vae, text_encoder, tokenizer, n: int = 96, steps:
 
 
 def train_sd_unet(steps: int = 6000, batch: int = 64, n_train: int = 60_000, seed: int = 0, out=None,
-                  run_dir=None, monitor_every: int = 500, guide_weight: float = 0.0, init: str | None = None) -> dict:
+                  run_dir=None, monitor_every: int = 500, guide_weight: float = 0.0, init: str | None = None,
+                  text_time: bool = False, lr: float | None = None) -> dict:
     """The UNet with the v-prediction / min-SNR loss. ``guide_weight`` > 0 adds a reward on the one-step clean
     estimate, as in ReFL (Xu et al. 2023, "ImageReward", arXiv:2304.05977): x0 = sqrt(abar) z_t - sqrt(1-abar) v is
     decoded by the frozen VAE and the frozen *gan-guide* network (never the scoring classifier) must read the
@@ -355,7 +356,8 @@ def train_sd_unet(steps: int = 6000, batch: int = 64, n_train: int = 60_000, see
     empty = len(uniq)
     sched = tiny_sd.default_scheduler()
     abar_all = sched.alphas_cumprod.float()
-    unet = load_part("unet", WEIGHTS / PIPE if init == "embedded" else init) if init else tiny_sd.build_unet()
+    unet = load_part("unet", WEIGHTS / PIPE if init == "embedded" else init) if init else \
+        tiny_sd.build_unet(text_time=text_time)
     guide = None
     if guide_weight:
         from ..gan.projected import GUIDE_HEADS, load_guide
@@ -392,15 +394,17 @@ def train_sd_unet(steps: int = 6000, batch: int = 64, n_train: int = 60_000, see
 
     log = run / "monitor.jsonl"
 
-    def hook(step, net, wall):
-        r = conditioning_monitor(net.eval(), vae, text_encoder, tokenizer)
+    def hook(step, net, wall):  # on a CPU copy: the VAE and text encoder stay on the CPU
+        import copy
+
+        r = conditioning_monitor(copy.deepcopy(net).cpu().eval(), vae, text_encoder, tokenizer)
         r.update(step=step, wall_min=round(wall / 60, 1))
         with open(log, "a") as f:
             f.write(json.dumps(r) + "\n")
         print("monitor", r, flush=True)
 
     # a fine-tune (``init``) starts at a third of the learning rate with a shorter EMA
-    cfg = TrainConfig(steps=steps, lr=3e-4 if init else 1e-3, weight_decay=0.01, warmup=50 if init else 200,
+    cfg = TrainConfig(steps=steps, lr=lr or (3e-4 if init else 1e-3), weight_decay=0.01, warmup=50 if init else 200,
                       ckpt_every=100, seed=seed, ema=0.995 if init else 0.999)
     res = train(unet, loss_fn, infinite_batches((lat, cap_ids, attrs), batch, seed), cfg, run, desc="sd-unet",
                 hook=hook, hook_every=monitor_every)
@@ -410,8 +414,11 @@ def train_sd_unet(steps: int = 6000, batch: int = 64, n_train: int = 60_000, see
     base = folder / "unet" / "train.json"
     previous = json.loads(base.read_text()) if (init and base.exists()) else None
     tiny_sd.save_pipeline(folder, vae, unet, text_encoder, tokenizer, fp16=True)
-    metrics = {"steps": res["steps"], "wall_min": round(res["wall_s"] / 60, 1),
-               "params_M": round(sum(p.numel() for p in unet.parameters()) / 1e6, 3)}
+    metrics = {"steps": res["steps"], "wall_min": round(res["wall_s"] / 60, 1), "batch": batch, "lr": cfg.lr,
+               "params_M": round(sum(p.numel() for p in unet.parameters()) / 1e6, 3),
+               "device": str(accelerator().device)}
+    if text_time:
+        metrics["text_time_embedding"] = True
     if guide_weight:
         metrics["guide reward weight (gan-guide, ReFL-style)"] = guide_weight
     if previous is not None:  # a fine-tune: keep the record of the run it started from
@@ -547,11 +554,12 @@ def build_controlnet(unet, small: bool = False):
 
 
 def train_controlnet(steps: int = 2000, batch: int = 64, n_train: int = 60_000, seed: int = 0, out=None,
-                     run_dir=None) -> dict:
+                     run_dir=None, pipe=None, lr: float = 1e-3) -> dict:
     """ControlNet (Zhang et al. 2023) on exact edge maps, the UNet frozen; 10 % empty captions so it also works
-    without a prompt; zero-initialised output convs (``from_unet``) so training starts from the plain UNet."""
+    without a prompt; zero-initialised output convs (``from_unet``) so training starts from the plain UNet.
+    ``pipe``: the pipeline folder whose UNet it controls (default: the embedded one)."""
     torch.manual_seed(seed)
-    folder = _out(PIPE, None)
+    folder = Path(pipe) if pipe else _out(PIPE, None)
     vae, text_encoder, tokenizer, unet = (load_part(p, folder) for p in ("vae", "text_encoder", "tokenizer", "unet"))
     unet.requires_grad_(False)
     uniq, cap_ids, _ = caption_table(n_train)
@@ -565,26 +573,31 @@ def train_controlnet(steps: int = 2000, batch: int = 64, n_train: int = 60_000, 
 
     def loss_fn(m, b, step):
         z0, cid, ctrl = b
+        dev = z0.device
+        unet.to(dev)
         g = torch.Generator().manual_seed(seed * 7919 + step)
-        cid = torch.where(torch.rand(len(cid), generator=g) < 0.1, torch.full_like(cid, empty), cid)
-        t = torch.randint(0, sched.config.num_train_timesteps, (len(z0),), generator=g)
-        noise = torch.randn(z0.shape, generator=g)
-        abar = abar_all[t].view(-1, 1, 1, 1)
+        drop = (torch.rand(len(cid), generator=g) < 0.1).to(dev)
+        cid = torch.where(drop, torch.full_like(cid, empty), cid)
+        t = torch.randint(0, sched.config.num_train_timesteps, (len(z0),), generator=g).to(dev)
+        noise = torch.randn(z0.shape, generator=g).to(dev)
+        abar = abar_all.to(dev)[t].view(-1, 1, 1, 1)
         zt = abar.sqrt() * z0 + (1 - abar).sqrt() * noise
         v = abar.sqrt() * noise - (1 - abar).sqrt() * z0
-        down, mid = m(zt, t, encoder_hidden_states=hid[cid], controlnet_cond=ctrl, return_dict=False)
-        pred = unet(zt, t, encoder_hidden_states=hid[cid], down_block_additional_residuals=down,
+        states = hid.to(dev)[cid]
+        down, mid = m(zt, t, encoder_hidden_states=states, controlnet_cond=ctrl, return_dict=False)
+        pred = unet(zt, t, encoder_hidden_states=states, down_block_additional_residuals=down,
                     mid_block_additional_residual=mid).sample
         loss = (min_snr_weight(abar.flatten()) * (pred - v).pow(2).mean((1, 2, 3))).mean()
         return loss, {"loss": loss.detach()}
 
-    cfg = TrainConfig(steps=steps, lr=1e-3, weight_decay=0.01, warmup=100, ckpt_every=100, seed=seed, ema=0.999)
+    cfg = TrainConfig(steps=steps, lr=lr, weight_decay=0.01, warmup=100, ckpt_every=100, seed=seed, ema=0.999)
     res = train(net, loss_fn, infinite_batches((lat, cap_ids, edges), batch, seed), cfg,
                 run_dir or RUNS / "controlnet", desc="controlnet")
     net.load_state_dict(res["state_dict"])
     dest = _out("tiny-sd-controlnet-edges", out)
     tiny_sd.save_fp16(net, dest)
-    metrics = {"steps": res["steps"], "wall_min": round(res["wall_s"] / 60, 1),
-               "params_M": round(sum(p.numel() for p in net.parameters()) / 1e6, 3)}
+    metrics = {"steps": res["steps"], "wall_min": round(res["wall_s"] / 60, 1), "batch": batch, "lr": lr,
+               "params_M": round(sum(p.numel() for p in net.parameters()) / 1e6, 3),
+               "device": str(accelerator().device)}
     (dest / "train.json").write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
