@@ -113,6 +113,7 @@ TRAINERS = {
     "shapes-classifier": ("genmodels.scoring.train", "train_classifier", {}),
     "shapes-clip": ("genmodels.scoring.train", "train_clip", {}),
     "gan-guide": ("genmodels.families.gan.projected", "train_guide", {}),
+    "gan-guide-robust": ("genmodels.families.gan.projected", "train_robust_guide", {}),
     "dcgan": ("genmodels.families.gan.train", "train_gan", {"kind": "dcgan"}),
     "cgan": ("genmodels.families.gan.train", "train_gan", {"kind": "cgan"}),
     "stylegan": ("genmodels.families.gan.train", "train_gan", {"kind": "stylegan"}),
@@ -135,7 +136,8 @@ TRAINERS = {
 # `train all`: every embedded model in dependency order (backbones first: the GAN recipes need gan-guide, the
 # UNet needs sd-vae + sd-text, ControlNet and the guidance nets need the pipeline), with each model's share of
 # --budget-minutes (proportional to what it got on the CPU budget).
-TRAIN_ALL = (("shapes-classifier", 1), ("shapes-clip", 1), ("gan-guide", 1), ("dcgan", 2), ("cgan", 3),
+TRAIN_ALL = (("shapes-classifier", 1), ("shapes-clip", 1), ("gan-guide", 1), ("gan-guide-robust", 1),
+             ("dcgan", 2), ("cgan", 3),
              ("stylegan", 4), ("sd-vae", 2), ("sd-vae-decoder", 2), ("sd-text", 1), ("sd-unet", 8),
              ("controlnet", 3), ("noisy-classifier", 1), ("noisy-clip", 1), ("pix2pix", 2), ("cyclegan", 3))
 

@@ -79,6 +79,13 @@ def evaluate(kind: str, G, n: int = N_EVAL, seed: int = 12345) -> dict:
     return res
 
 
+def _cell(v) -> str:
+    """A monitor value for the card's table: numbers to 3 decimals, per-class lists joined with '/'."""
+    if isinstance(v, (list, tuple)):
+        return " / ".join(f"{float(x):.2f}" for x in v)
+    return "" if v is None else f"{float(v):.3f}"
+
+
 def write_model_card(kind: str, G, out: Path, steps: int, wall_s: float, n_train: int, data: str | None,
                      n_eval: int = N_EVAL) -> dict:
     metrics = evaluate(kind, G, n_eval) if data is None else {}
@@ -94,7 +101,7 @@ def write_model_card(kind: str, G, out: Path, steps: int, wall_s: float, n_train
         cols = [k for k in recs[0] if k not in ("step", "wall_min", "shape_hist")] if recs else []
         curve = ("\n## Monitor during training (scoring classifier, N = 300 EMA samples; `monitor.jsonl`)\n\n"
                  f"| step | wall min | {' | '.join(cols)} |\n|---|---|{'---|' * len(cols)}\n" +
-                 "\n".join(f"| {r['step']} | {r['wall_min']} | " + " | ".join(f"{r[c]:.3f}" for c in cols) + " |"
+                 "\n".join(f"| {r['step']} | {r['wall_min']} | " + " | ".join(_cell(r.get(c)) for c in cols) + " |"
                             for r in recs) + "\n")
     (Path(out) / "README.md").write_text(f"""---
 license: apache-2.0

@@ -53,6 +53,10 @@ class GANRecipe:
     # StyleGAN-XL-style classifier guidance: G also minimises, with this weight, the guide's cross-entropy of the
     # requested shape and colour (conditional kinds) or the CatGAN entropy objective (unconditional: collapsed DCGAN).
     guide_weight: float = 0.0
+    # The network G's guidance term asks (a weights folder under genmodels/weights); None = the guide itself. A
+    # robust (adversarially trained) one answers "square" only for corners a person would call square.
+    reward: str | None = None
+    reward_from: int = 0  # the step from which ``reward`` replaces the guide in G's term (the shipped run's switch)
 
 
 # aux_weight > 0 turns on AC-GAN heads for CGAN; measured worse here after 1,000 steps (requested shape / colour
@@ -220,6 +224,9 @@ def train_gan(kind: str, steps: int = 20_000, n_train: int = 100_000, seed: int 
         from .projected import ProjectedDiscriminator, guide_objective, load_guide
 
         guide = load_guide().to(acc.device)
+    reward = None
+    if recipe.reward and recipe.guide_weight:
+        reward = load_guide(WEIGHTS / recipe.reward).to(acc.device)
     out = Path(out or WEIGHTS / kind)
     run = Path(run_dir or f"runs/{kind}")
     run.mkdir(parents=True, exist_ok=True)
@@ -326,8 +333,9 @@ def train_gan(kind: str, steps: int = 20_000, n_train: int = 100_000, seed: int 
                 seen = view(fake) if (projected or guided) else None
                 g_loss = g_adv_loss(d_of(fake, y, seen))
                 if guided:
-                    g_loss = g_loss + recipe.guide_weight * guide_objective(guide.logits(seen[1]),
-                                                                            y if conditional else None)
+                    robust = reward is not None and step >= recipe.reward_from
+                    logits = reward(seen[0]) if robust else guide.logits(seen[1])
+                    g_loss = g_loss + recipe.guide_weight * guide_objective(logits, y if conditional else None)
         opt_g.zero_grad(set_to_none=True)
         acc.backward(g_loss)
         opt_g.step()

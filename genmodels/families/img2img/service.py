@@ -211,16 +211,21 @@ def attrs_from(colour: str, fill: str, background: str, seed: int) -> tuple[int,
 
 
 @torch.no_grad()
+def _inference(G):
+    """G in eval mode; ``eval()`` walks every module (1.3 ms of a 5 ms pix2pix call), so only when needed."""
+    return G.eval() if G.training else G
+
+
 def pix2pix_run(G, edges: np.ndarray, attrs: list[tuple[int, int, int]]) -> np.ndarray:
     """Edges (H, W) bool + k attribute triples -> k images (k, H, W, 3) uint8 from an embedded-layout pix2pix."""
     x = pix2pix_input(np.repeat(edges[None], len(attrs), 0), np.asarray(attrs))
     if G.model.model[0].in_channels != x.shape[1]:
         raise ValueError(f"this pix2pix takes {G.model.model[0].in_channels} input channels; the edge + attribute "
                          f"input of the shapes task has {x.shape[1]} — use an image upload with a foreign model")
-    return to_uint8(G.eval()(x))
+    return to_uint8(_inference(G)(x))
 
 
 @torch.no_grad()
 def translate(G, img: np.ndarray) -> np.ndarray:
     """One (H, W, 3) uint8 image through an image → image generator."""
-    return to_uint8(G.eval()(to_tensor(img[None])))[0]
+    return to_uint8(_inference(G)(to_tensor(img[None])))[0]

@@ -1,0 +1,450 @@
+"""PixelCNN++ (Salimans, Karpathy, Chen, Kingma 2017, arXiv:1701.05517) and its cached sampler.
+
+Model, as in the paper: a discretized logistic mixture likelihood whose colour channels depend on each other
+linearly (the mean of G moves with R, of B with R and G); two streams of shifted convolutions — ``u`` sees the rows
+above (down-shifted), ``ul`` the rows above and the pixels to the left (down-right-shifted) — so there is no blind
+spot; gated ResNet blocks with concat_elu and dropout; a U-Net of three resolutions (32, 16, 8) with stride-2
+shifted convolutions going down and skip connections from every block of the way down into the way up; an optional
+class embedding added inside every block. One departure: the way up uses nearest-neighbour upsampling followed by
+the same shifted convolution (resize-convolution) instead of transposed convolutions; causality is the same (each
+up-sampled value depends on pixels strictly before its position) and every layer is a plain convolution, which
+keeps the cached sampler below exact with a handful of op types.
+
+Fast sampling (Ramachandran et al. 2017, "Fast Generation for Convolutional Autoregressive Models",
+arXiv:1704.06001): the network is written once against a small op backend. ``Dense`` runs it on whole tensors
+(training, likelihood, naive sampling: one full pass per pixel). ``Graph`` records the same forward as a graph;
+for every op output position it computes when that value becomes *final* — the raster index after which every
+pixel it depends on is known. The cached sampler then computes each position of each op exactly once, at the step
+it becomes final, from the cached maps of its inputs: one full forward pass of work in all, spread over the pixels,
+instead of one per pixel. The teacher-forced test checks that the cached outputs equal the full pass.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from huggingface_hub import PyTorchModelHubMixin
+
+# Shifted convolutions (the reference implementation's down_shifted_conv2d / down_right_shifted_conv2d): zero
+# padding (left, right, top, bottom) so output (r, c) reads rows <= r, and columns around c ("down") or <= c
+# ("downright").
+DOWN, DOWNRIGHT = "down", "downright"
+
+
+def shifted_pad(kind: str, kh: int, kw: int) -> tuple[int, int, int, int]:
+    if kind == DOWN:
+        return ((kw - 1) // 2, (kw - 1) // 2, kh - 1, 0)
+    return (kw - 1, 0, kh - 1, 0)
+
+
+# ---------------------------------------------------------------------------------------------------- backends
+class Dense:
+    """Whole-tensor ops (training, likelihood, naive sampling)."""
+
+    def __init__(self, training: bool = False, dropout: float = 0.0):
+        self.training, self.dropout_p = training, dropout
+
+    def conv(self, x, layer: nn.Conv2d, pad=(0, 0, 0, 0), stride: int = 1):
+        return F.conv2d(F.pad(x, pad), layer.weight, layer.bias, stride)
+
+    def concat_elu(self, x):
+        return F.elu(torch.cat([x, -x], 1))
+
+    def elu(self, x):
+        return F.elu(x)
+
+    def add(self, a, b):
+        return a + b
+
+    def cat(self, a, b):
+        return torch.cat([a, b], 1)
+
+    def gate(self, x):
+        a, b = x.chunk(2, 1)
+        return a * torch.sigmoid(b)
+
+    def shift_down(self, x):
+        return F.pad(x, (0, 0, 1, 0))[:, :, :-1]
+
+    def shift_right(self, x):
+        return F.pad(x, (1, 0, 0, 0))[:, :, :, :-1]
+
+    def upsample(self, x):
+        return F.interpolate(x, scale_factor=2, mode="nearest")
+
+    def add_vector(self, x, v):  # v: (N, C) class embedding, broadcast over positions
+        return x + v[:, :, None, None]
+
+    def dropout(self, x):
+        return F.dropout(x, self.dropout_p, self.training) if self.dropout_p else x
+
+
+@dataclass
+class Node:
+    op: str
+    inputs: tuple
+    channels: int
+    size: tuple[int, int]
+    args: dict = field(default_factory=dict)
+    index: int = -1
+
+
+class Graph:
+    """Records the forward as a list of nodes (in execution order) with their channel counts and map sizes."""
+
+    def __init__(self, channels: int, size: int):
+        self.nodes: list[Node] = []
+        self.input = self._add(Node("input", (), channels, (size, size)))
+
+    def _add(self, node: Node) -> Node:
+        node.index = len(self.nodes)
+        self.nodes.append(node)
+        return node
+
+    def conv(self, x, layer, pad=(0, 0, 0, 0), stride: int = 1):
+        kh, kw = layer.kernel_size
+        h = (x.size[0] + pad[2] + pad[3] - kh) // stride + 1
+        w = (x.size[1] + pad[0] + pad[1] - kw) // stride + 1
+        return self._add(Node("conv", (x,), layer.out_channels, (h, w), dict(layer=layer, pad=pad, stride=stride)))
+
+    def _same(self, op, *xs, channels=None, **args):
+        return self._add(Node(op, xs, channels if channels is not None else xs[0].channels, xs[0].size, args))
+
+    def concat_elu(self, x):
+        return self._same("concat_elu", x, channels=2 * x.channels)
+
+    def elu(self, x):
+        return self._same("elu", x)
+
+    def add(self, a, b):
+        return self._same("add", a, b)
+
+    def cat(self, a, b):
+        return self._same("cat", a, b, channels=a.channels + b.channels)
+
+    def gate(self, x):
+        return self._same("gate", x, channels=x.channels // 2)
+
+    def shift_down(self, x):
+        return self._same("shift", x, dr=1, dc=0)
+
+    def shift_right(self, x):
+        return self._same("shift", x, dr=0, dc=1)
+
+    def upsample(self, x):
+        return self._add(Node("upsample", (x,), x.channels, (2 * x.size[0], 2 * x.size[1])))
+
+    def add_vector(self, x, v):
+        return self._same("add_vector", x, key=v)
+
+    def dropout(self, x):
+        return x
+
+
+# ------------------------------------------------------------------------------------------------------ model
+class _GatedResnet(nn.Module):
+    """x + gate(conv(dropout(concat_elu(conv(concat_elu(x)) + nin(concat_elu(a)) [+ class]))))."""
+
+    def __init__(self, c: int, kind: str, skip_channels: int, n_classes: int):
+        super().__init__()
+        kh, kw = (2, 3) if kind == DOWN else (2, 2)
+        self.kind, self.pad = kind, shifted_pad(kind, kh, kw)
+        self.conv_in = nn.Conv2d(2 * c, c, (kh, kw))
+        self.nin_skip = nn.Conv2d(2 * skip_channels, c, 1) if skip_channels else None
+        self.conv_out = nn.Conv2d(2 * c, 2 * c, (kh, kw))
+        self.embed = nn.Embedding(n_classes, 2 * c) if n_classes else None
+
+    def forward(self, ops, x, a=None, y=None):
+        h = ops.conv(ops.concat_elu(x), self.conv_in, self.pad)
+        if a is not None:
+            h = ops.add(h, ops.conv(ops.concat_elu(a), self.nin_skip))
+        h = ops.conv(ops.dropout(ops.concat_elu(h)), self.conv_out, self.pad)
+        if self.embed is not None and y is not None:
+            h = ops.add_vector(h, y)
+        return ops.add(x, ops.gate(h))
+
+
+class PixelCNNpp(nn.Module, PyTorchModelHubMixin):
+    """PixelCNN++ for RGB images in 256 levels. ``forward(x_levels, y)`` -> mixture parameters (N, 10 * mix, H, W)."""
+
+    def __init__(self, filters: int = 64, resnets: int = 2, mix: int = 5, levels_down: int = 3,
+                 dropout: float = 0.5, n_classes: int = 0):
+        super().__init__()
+        self.channels, self.levels, self.mix, self.n_classes = 3, 256, mix, n_classes
+        self.resnets, self.depth, self.dropout = resnets, levels_down, dropout
+        f = filters
+        cin = 4  # RGB in [-1, 1] + a ones channel (tells the zero padding apart from black)
+        self.u_in = nn.Conv2d(cin, f, (2, 3))
+        self.ul_in_v = nn.Conv2d(cin, f, (1, 3))
+        self.ul_in_h = nn.Conv2d(cin, f, (2, 1))
+        self.up_u = nn.ModuleList([_GatedResnet(f, DOWN, 0, n_classes) for _ in range(resnets * levels_down)])
+        self.up_ul = nn.ModuleList([_GatedResnet(f, DOWNRIGHT, f, n_classes) for _ in range(resnets * levels_down)])
+        self.downsize_u = nn.ModuleList([nn.Conv2d(f, f, (2, 3)) for _ in range(levels_down - 1)])
+        self.downsize_ul = nn.ModuleList([nn.Conv2d(f, f, (2, 2)) for _ in range(levels_down - 1)])
+        n_down = [resnets] + [resnets + 1] * (levels_down - 1)
+        self.n_down = n_down
+        self.down_u = nn.ModuleList([_GatedResnet(f, DOWN, f, n_classes) for _ in range(sum(n_down))])
+        self.down_ul = nn.ModuleList([_GatedResnet(f, DOWNRIGHT, 2 * f, n_classes) for _ in range(sum(n_down))])
+        self.upsize_u = nn.ModuleList([nn.Conv2d(f, f, (2, 3)) for _ in range(levels_down - 1)])
+        self.upsize_ul = nn.ModuleList([nn.Conv2d(f, f, (2, 2)) for _ in range(levels_down - 1)])
+        self.out = nn.Conv2d(f, 10 * mix, 1)
+
+    def run(self, ops, x_in, y_blocks=None):
+        """The network against an op backend; ``y_blocks(block)`` gives each block's class vector (or None)."""
+        cond = y_blocks or (lambda block: None)
+        pd, pdr = shifted_pad(DOWN, 2, 3), shifted_pad(DOWNRIGHT, 2, 2)
+        u = ops.shift_down(ops.conv(x_in, self.u_in, pd))
+        ul = ops.add(ops.shift_down(ops.conv(x_in, self.ul_in_v, shifted_pad(DOWN, 1, 3))),
+                     ops.shift_right(ops.conv(x_in, self.ul_in_h, shifted_pad(DOWNRIGHT, 2, 1))))
+        us, uls = [u], [ul]
+        k = 0
+        for level in range(self.depth):
+            for _ in range(self.resnets):
+                u = self.up_u[k](ops, u, y=cond(self.up_u[k]))
+                ul = self.up_ul[k](ops, ul, a=u, y=cond(self.up_ul[k]))
+                us.append(u)
+                uls.append(ul)
+                k += 1
+            if level < self.depth - 1:
+                u = ops.conv(u, self.downsize_u[level], pd, stride=2)
+                ul = ops.conv(ul, self.downsize_ul[level], pdr, stride=2)
+                us.append(u)
+                uls.append(ul)
+        u, ul = us.pop(), uls.pop()
+        k = 0
+        for level in range(self.depth):
+            for _ in range(self.n_down[level]):
+                u = self.down_u[k](ops, u, a=us.pop(), y=cond(self.down_u[k]))
+                ul = self.down_ul[k](ops, ul, a=ops.cat(u, uls.pop()), y=cond(self.down_ul[k]))
+                k += 1
+            if level < self.depth - 1:
+                u = ops.conv(ops.upsample(u), self.upsize_u[level], pd)
+                ul = ops.conv(ops.upsample(ul), self.upsize_ul[level], pdr)
+        return ops.conv(ops.elu(ul), self.out)
+
+    @staticmethod
+    def prepare(x_levels: torch.Tensor) -> torch.Tensor:
+        x = x_levels.float() * (2 / 255) - 1
+        return torch.cat([x, torch.ones_like(x[:, :1])], 1)
+
+    def block_vectors(self, y: torch.Tensor | None):
+        """Each block's class vector (N, 2C), computed once per forward."""
+        if y is None or not self.n_classes:
+            return None
+        cache = {id(b): b.embed(y) for b in self.modules() if isinstance(b, _GatedResnet) and b.embed is not None}
+        return lambda block: cache.get(id(block))
+
+    def forward(self, x_levels: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        ops = Dense(self.training, self.dropout)
+        return self.run(ops, self.prepare(x_levels), self.block_vectors(y))
+
+
+# ------------------------------------------------------------------------------------- discretized logistic mixture
+def _unpack(params: torch.Tensor, mix: int):
+    """(N, 10 * mix, H, W) -> logit_probs (N, mix, H, W), means / log_scales / coeffs (N, 3, mix, H, W)."""
+    n, _, h, w = params.shape
+    logit_probs = params[:, :mix]
+    rest = params[:, mix:].view(n, 3, 3 * mix, h, w)
+    means, log_scales, coeffs = rest[:, :, :mix], rest[:, :, mix:2 * mix].clamp(min=-7.0), \
+        torch.tanh(rest[:, :, 2 * mix:])
+    return logit_probs, means, log_scales, coeffs
+
+
+def mixture_log_prob(params: torch.Tensor, x_levels: torch.Tensor, mix: int) -> torch.Tensor:
+    """log p(x) per pixel (N, H, W) in nats: the discretized logistic mixture of the paper (bins of width 2/255 on
+    [-1, 1], the edge bins open to ±infinity), G's and B's means shifted by coefficients times the R (and G) values."""
+    x = x_levels.float() * (2 / 255) - 1  # (N, 3, H, W)
+    logit_probs, means, log_scales, coeffs = _unpack(params, mix)
+    xs = x[:, :, None]  # (N, 3, 1, H, W)
+    m0 = means[:, 0]
+    m1 = means[:, 1] + coeffs[:, 0] * xs[:, 0]
+    m2 = means[:, 2] + coeffs[:, 1] * xs[:, 0] + coeffs[:, 2] * xs[:, 1]
+    m = torch.stack([m0, m1, m2], 1)
+    centred = xs - m
+    inv_s = torch.exp(-log_scales)
+    plus_in = inv_s * (centred + 1 / 255)
+    min_in = inv_s * (centred - 1 / 255)
+    cdf_plus, cdf_min = torch.sigmoid(plus_in), torch.sigmoid(min_in)
+    log_cdf_plus = plus_in - F.softplus(plus_in)  # log sigmoid: the bin at 0 (x = -1)
+    log_one_minus_cdf_min = -F.softplus(min_in)  # the bin at 255 (x = 1)
+    cdf_delta = cdf_plus - cdf_min
+    mid_in = inv_s * centred
+    log_pdf_mid = mid_in - log_scales - 2 * F.softplus(mid_in)  # for bins whose mass underflows
+    inner = torch.where(cdf_delta > 1e-5, torch.log(cdf_delta.clamp(min=1e-12)), log_pdf_mid - math.log(127.5))
+    log_probs = torch.where(xs < -0.999, log_cdf_plus, torch.where(xs > 0.999, log_one_minus_cdf_min, inner))
+    return torch.logsumexp(log_probs.sum(1) + F.log_softmax(logit_probs, 1), dim=1)
+
+
+def bits_per_dim(params: torch.Tensor, x_levels: torch.Tensor, mix: int) -> torch.Tensor:
+    """(N,) negative log-likelihood in bits per sub-pixel."""
+    lp = mixture_log_prob(params, x_levels, mix)
+    return -lp.flatten(1).sum(1) / (math.log(2) * 3 * lp.shape[1] * lp.shape[2])
+
+
+def sample_pixel(params: torch.Tensor, mix: int, generator: torch.Generator | None = None,
+                 temperature: float = 1.0) -> torch.Tensor:
+    """One pixel per row of params (N, 10 * mix) -> levels (N, 3): mixture component by Gumbel-max, then R, G, B
+    logistic draws with the linear channel dependencies, rounded to the nearest of 256 levels."""
+    p = params[:, :, None, None]
+    logit_probs, means, log_scales, coeffs = (t[..., 0, 0] for t in _unpack(p, mix))
+    n = params.shape[0]
+    u = torch.rand(n, mix, generator=generator).to(params.device).clamp(1e-5, 1 - 1e-5)
+    k = (logit_probs / temperature - torch.log(-torch.log(u))).argmax(1)
+    pick = lambda t: t.gather(2, k.view(n, 1, 1).expand(n, 3, 1))[:, :, 0]  # (N, 3)
+    m, ls, cf = pick(means), pick(log_scales), pick(coeffs)
+    v = torch.rand(n, 3, generator=generator).to(params.device).clamp(1e-5, 1 - 1e-5)
+    noise = torch.exp(ls) * temperature * (torch.log(v) - torch.log(1 - v))
+    x0 = (m[:, 0] + noise[:, 0]).clamp(-1, 1)
+    x1 = (m[:, 1] + cf[:, 0] * x0 + noise[:, 1]).clamp(-1, 1)
+    x2 = (m[:, 2] + cf[:, 1] * x0 + cf[:, 2] * x1 + noise[:, 2]).clamp(-1, 1)
+    return torch.round((torch.stack([x0, x1, x2], 1) + 1) * 127.5).long().clamp(0, 255)
+
+
+# ------------------------------------------------------------------------------------------------ cached sampling
+class CachedSampler:
+    """Ramachandran et al.'s fast generation for this network: every op output position is computed once, at the
+    step it becomes final (see the module docstring). Built once per (model, image size); eval mode only."""
+
+    def __init__(self, model: PixelCNNpp, size: int = 32):
+        self.model, self.size = model, size
+        g = Graph(4, size)
+        self.out = model.run(g, g.input, lambda block: block)
+        self.nodes = g.nodes
+        ready = self._ready_times()
+        hw = size * size
+        last = ready[self.out.index].flatten()
+        if (last > torch.arange(hw)).any():  # the output at q may only wait for pixels before q
+            raise RuntimeError("the network is not causal: an output depends on its own or a later pixel")
+        # schedule[node][t]: flat positions of the node's map that become final at step t
+        self.schedule = []
+        for node, r in zip(self.nodes, ready):
+            flat = r.flatten()
+            order = torch.argsort(flat, stable=True)
+            counts = torch.bincount(flat, minlength=hw + 2)
+            bounds = torch.cumsum(counts, 0).tolist()
+            starts = [0] + bounds[:-1]
+            self.schedule.append([order[a:b] if b > a else None for a, b in zip(starts, bounds)])
+
+    def _ready_times(self) -> list[torch.Tensor]:
+        """Per node, (h, w) long: the first step t (pixels 0 .. t-1 known) at which the value is final."""
+        out: list[torch.Tensor] = []
+        for node in self.nodes:
+            if node.op == "input":
+                h, w = node.size
+                out.append(torch.arange(h * w).view(h, w) + 1)
+                continue
+            ins = [out[i.index].float()[None, None] for i in node.inputs]
+            x = ins[0]
+            if node.op == "conv":
+                layer, pad, stride = node.args["layer"], node.args["pad"], node.args["stride"]
+                r = F.max_pool2d(F.pad(x, pad), layer.kernel_size, stride)
+            elif node.op in ("add", "cat"):
+                r = torch.maximum(x, ins[1])
+            elif node.op == "shift":
+                dr, dc = node.args["dr"], node.args["dc"]
+                r = F.pad(x, (dc, 0, dr, 0))[:, :, :x.shape[2], :x.shape[3]]
+            elif node.op == "upsample":
+                r = F.interpolate(x, scale_factor=2, mode="nearest")
+            else:  # elementwise: concat_elu, elu, gate, add_vector
+                r = x
+            out.append(r[0, 0].long())
+        return out
+
+    def _compute(self, node: Node, pos: torch.Tensor, bufs: list, vectors) -> None:
+        n = bufs[0].shape[0]
+        h, w = node.size
+        ins = [bufs[i.index] for i in node.inputs]
+        flat = lambda b: b.view(b.shape[0], b.shape[1], -1)
+        if node.op == "conv":
+            layer, (pl, _, pt, _), s = node.args["layer"], node.args["pad"], node.args["stride"]
+            kh, kw = layer.kernel_size
+            src = ins[0]
+            H, W = src.shape[2], src.shape[3]
+            rows = (pos // w)[:, None] * s - pt + torch.arange(kh).repeat_interleave(kw)[None]
+            cols = (pos % w)[:, None] * s - pl + torch.arange(kw).repeat(kh)[None]
+            valid = (rows >= 0) & (rows < H) & (cols >= 0) & (cols < W)
+            idx = (rows.clamp(0, H - 1) * W + cols.clamp(0, W - 1))
+            patch = flat(src)[:, :, idx] * valid.to(src.dtype)  # (n, Cin, m, kh*kw)
+            wt = layer.weight.reshape(layer.out_channels, layer.in_channels, kh * kw)
+            val = torch.einsum("ncmk,ock->nom", patch, wt)
+            if layer.bias is not None:
+                val = val + layer.bias[None, :, None]
+        elif node.op == "shift" or node.op == "upsample":
+            src = ins[0]
+            H, W = src.shape[2], src.shape[3]
+            r, c = pos // w, pos % w
+            if node.op == "upsample":
+                val = flat(src)[:, :, (r // 2) * W + c // 2]
+            else:
+                r, c = r - node.args["dr"], c - node.args["dc"]
+                ok = ((r >= 0) & (c >= 0)).to(src.dtype)
+                val = flat(src)[:, :, r.clamp(min=0) * W + c.clamp(min=0)] * ok
+        else:
+            a = flat(ins[0])[:, :, pos]
+            if node.op == "concat_elu":
+                val = F.elu(torch.cat([a, -a], 1))
+            elif node.op == "elu":
+                val = F.elu(a)
+            elif node.op == "gate":
+                x1, x2 = a.chunk(2, 1)
+                val = x1 * torch.sigmoid(x2)
+            elif node.op == "add":
+                val = a + flat(ins[1])[:, :, pos]
+            elif node.op == "cat":
+                val = torch.cat([a, flat(ins[1])[:, :, pos]], 1)
+            elif node.op == "add_vector":
+                val = a + vectors(node.args["key"])[:, :, None]
+            else:
+                raise ValueError(node.op)
+        flat(bufs[node.index])[:, :, pos] = val
+
+    @torch.no_grad()
+    def sample(self, n: int, y: torch.Tensor | None = None, generator: torch.Generator | None = None,
+               x: torch.Tensor | None = None, start: int = 0, temperature: float = 1.0, on_pixel=None,
+               keep_outputs: bool = False) -> torch.Tensor:
+        """Like ``sample`` (the naive sampler) with the same draws for the same generator; ``x`` / ``start``: pixels
+        before raster index ``start`` are taken from ``x`` (``start = H*W``: teacher forcing)."""
+        m, size = self.model, self.size
+        hw = size * size
+        dev = next(m.parameters()).device
+        dtype = next(m.parameters()).dtype
+        bufs = [torch.zeros(n, node.channels, *node.size, device=dev, dtype=dtype) for node in self.nodes]
+        vectors = m.block_vectors(y) or (lambda key: None)
+        out = torch.zeros(n, 3, size, size, dtype=torch.long, device=dev) if x is None else x.clone().to(dev)
+        inp = bufs[0].view(n, 4, -1)
+        inp[:, 3] = 1.0
+        self.params = []
+        for t in range(hw):
+            for node, sched in zip(self.nodes[1:], self.schedule[1:]):
+                pos = sched[t]
+                if pos is not None:
+                    self._compute(node, pos.to(dev), bufs, vectors)
+            i, j = divmod(t, size)
+            params = bufs[self.out.index][:, :, i, j]
+            if keep_outputs:
+                self.params.append(params.clone())
+            if t >= start:
+                out[:, :, i, j] = sample_pixel(params, m.mix, generator, temperature)
+            inp[:, :3, t] = out[:, :, i, j].to(dtype) * (2 / 255) - 1
+            if on_pixel is not None and on_pixel(t, out):
+                break
+        return out
+
+
+@torch.no_grad()
+def sample_naive(model: PixelCNNpp, n: int, size: int = 32, y: torch.Tensor | None = None,
+                 generator: torch.Generator | None = None, x: torch.Tensor | None = None, start: int = 0,
+                 temperature: float = 1.0, on_pixel=None) -> torch.Tensor:
+    """One full forward pass per pixel (what the cached sampler must match draw for draw)."""
+    dev = next(model.parameters()).device
+    out = torch.zeros(n, 3, size, size, dtype=torch.long, device=dev) if x is None else x.clone().to(dev)
+    for t in range(start, size * size):
+        i, j = divmod(t, size)
+        params = model(out, y)[:, :, i, j]
+        out[:, :, i, j] = sample_pixel(params, model.mix, generator, temperature)
+        if on_pixel is not None and on_pixel(t, out):
+            break
+    return out
