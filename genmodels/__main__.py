@@ -130,6 +130,9 @@ TRAINERS = {
     "noisy-clip": ("genmodels.families.diffusion.train", "train_noisy_clip", {}),
     "pix2pix": ("genmodels.families.img2img.train", "train_pix2pix", {}),
     "cyclegan": ("genmodels.families.img2img.train", "train_cyclegan", {}),
+    "pixelcnn": ("genmodels.families.autoregressive.train", "train_ar", {"name": "pixelcnn"}),
+    "gated-pixelcnn": ("genmodels.families.autoregressive.train", "train_ar", {"name": "gated-pixelcnn"}),
+    "pixelcnnpp": ("genmodels.families.autoregressive.train", "train_ar", {"name": "pixelcnnpp"}),
 }
 
 

@@ -156,3 +156,27 @@ def test_discretized_mixture_matches_the_formula_and_normalises():
         logistic.cdf(v1 - 1 / 255, mg, np.exp(max(rest[1, 1], -7)))
     assert np.isclose(total, pr * pg, rtol=1e-4)
     assert torch.isfinite(bits_per_dim(torch.randn(1, 30, 2, 2), torch.full((1, 3, 2, 2), 7), mix)).all()
+
+
+@pytest.mark.parametrize("name", ["pixelcnn", "gated-pixelcnn", "pixelcnnpp"])
+def test_train_command_runs_resumes_and_writes_a_card(tmp_path, monkeypatch, name):
+    import dataclasses
+    import json
+
+    from genmodels.families.autoregressive import train as at
+
+    tiny = {"pixelcnn": dict(hidden=6, blocks=1, out_hidden=12), "gated-pixelcnn": dict(hidden=6, layers=2,
+            kernel=3, out_hidden=12), "pixelcnnpp": dict(filters=4, resnets=1, mix=2, dropout=0.1)}[name]
+    monkeypatch.setitem(at.RECIPES, name, dataclasses.replace(at.RECIPES[name], config=tiny, n_train=64, batch=4,
+                                                              monitor_every=2))
+    monkeypatch.setattr(at, "class_accuracy", lambda model, n, seed=0: 0.5)  # sampling is tested above
+    out, run = tmp_path / "w", tmp_path / "run"
+    m = at.train_ar(name, steps=2, out=str(out), run_dir=str(run), eval_n=8)
+    assert m["test bits/dim"] > 0 and m["PNG bits/dim of the same images"] > 0
+    mon = [json.loads(line) for line in (run / "monitor.jsonl").read_text().splitlines()]
+    assert mon[-1]["step"] == 2 and mon[-1]["test_bpd_256"] > 0
+    at.train_ar(name, steps=3, out=str(out), run_dir=str(run), eval_n=8)  # resumes at step 2, not from 0
+    steps = [json.loads(line)["step"] for line in (run / "monitor.jsonl").read_text().splitlines()]
+    assert steps == [2]
+    assert int(torch.load(run / "ckpt.pt", weights_only=True)["step"]) == 3
+    assert (out / "config.json").exists() and (out / "model.safetensors").exists()
