@@ -318,15 +318,38 @@ class CachedSampler:
         last = ready[self.out.index].flatten()
         if (last > torch.arange(hw)).any():  # the output at q may only wait for pixels before q
             raise RuntimeError("the network is not causal: an output depends on its own or a later pixel")
-        # schedule[node][t]: flat positions of the node's map that become final at step t
-        self.schedule = []
-        for node, r in zip(self.nodes, ready):
+        # plan[t]: the (node, positions, gather indices) that become final at step t, in execution order
+        self.plan: list[list[tuple]] = [[] for _ in range(hw + 1)]
+        for node, r in zip(self.nodes[1:], ready[1:]):
             flat = r.flatten()
             order = torch.argsort(flat, stable=True)
-            counts = torch.bincount(flat, minlength=hw + 2)
-            bounds = torch.cumsum(counts, 0).tolist()
-            starts = [0] + bounds[:-1]
-            self.schedule.append([order[a:b] if b > a else None for a, b in zip(starts, bounds)])
+            counts = torch.bincount(flat, minlength=hw + 1).tolist()
+            a = 0
+            for t, c in enumerate(counts):
+                if c:
+                    pos = order[a:a + c]
+                    self.plan[t].append((node, pos, self._gather(node, pos)))
+                    a += c
+
+    def _gather(self, node: Node, pos: torch.Tensor):
+        """Precomputed source indices (and validity) of a conv / shift / upsample at output positions pos."""
+        h, w = node.size
+        if node.op == "conv":
+            layer, (pl, _, pt, _), s = node.args["layer"], node.args["pad"], node.args["stride"]
+            kh, kw = layer.kernel_size
+            H, W = node.inputs[0].size
+            rows = (pos // w)[:, None] * s - pt + torch.arange(kh).repeat_interleave(kw)[None]
+            cols = (pos % w)[:, None] * s - pl + torch.arange(kw).repeat(kh)[None]
+            valid = (rows >= 0) & (rows < H) & (cols >= 0) & (cols < W)
+            return rows.clamp(0, H - 1) * W + cols.clamp(0, W - 1), valid.float(), bool(valid.all())
+        if node.op == "upsample":
+            W = node.inputs[0].size[1]
+            return ((pos // w) // 2) * W + (pos % w) // 2
+        if node.op == "shift":
+            W = node.inputs[0].size[1]
+            r, c = pos // w - node.args["dr"], pos % w - node.args["dc"]
+            return r.clamp(min=0) * W + c.clamp(min=0), ((r >= 0) & (c >= 0)).float()
+        return None
 
     def _ready_times(self) -> list[torch.Tensor]:
         """Per node, (h, w) long: the first step t (pixels 0 .. t-1 known) at which the value is final."""
@@ -353,37 +376,24 @@ class CachedSampler:
             out.append(r[0, 0].long())
         return out
 
-    def _compute(self, node: Node, pos: torch.Tensor, bufs: list, vectors) -> None:
-        n = bufs[0].shape[0]
-        h, w = node.size
-        ins = [bufs[i.index] for i in node.inputs]
+    def _compute(self, node: Node, pos: torch.Tensor, gather, bufs: list, weights: dict, vectors) -> None:
         flat = lambda b: b.view(b.shape[0], b.shape[1], -1)
+        src = flat(bufs[node.inputs[0].index])
         if node.op == "conv":
-            layer, (pl, _, pt, _), s = node.args["layer"], node.args["pad"], node.args["stride"]
-            kh, kw = layer.kernel_size
-            src = ins[0]
-            H, W = src.shape[2], src.shape[3]
-            rows = (pos // w)[:, None] * s - pt + torch.arange(kh).repeat_interleave(kw)[None]
-            cols = (pos % w)[:, None] * s - pl + torch.arange(kw).repeat(kh)[None]
-            valid = (rows >= 0) & (rows < H) & (cols >= 0) & (cols < W)
-            idx = (rows.clamp(0, H - 1) * W + cols.clamp(0, W - 1))
-            patch = flat(src)[:, :, idx] * valid.to(src.dtype)  # (n, Cin, m, kh*kw)
-            wt = layer.weight.reshape(layer.out_channels, layer.in_channels, kh * kw)
+            idx, valid, full = gather
+            patch = src[:, :, idx]  # (n, Cin, m, kh*kw)
+            if not full:
+                patch = patch * valid
+            wt, bias = weights[node.index]
             val = torch.einsum("ncmk,ock->nom", patch, wt)
-            if layer.bias is not None:
-                val = val + layer.bias[None, :, None]
-        elif node.op == "shift" or node.op == "upsample":
-            src = ins[0]
-            H, W = src.shape[2], src.shape[3]
-            r, c = pos // w, pos % w
-            if node.op == "upsample":
-                val = flat(src)[:, :, (r // 2) * W + c // 2]
-            else:
-                r, c = r - node.args["dr"], c - node.args["dc"]
-                ok = ((r >= 0) & (c >= 0)).to(src.dtype)
-                val = flat(src)[:, :, r.clamp(min=0) * W + c.clamp(min=0)] * ok
+            if bias is not None:
+                val = val + bias[None, :, None]
+        elif node.op == "upsample":
+            val = src[:, :, gather]
+        elif node.op == "shift":
+            val = src[:, :, gather[0]] * gather[1]
         else:
-            a = flat(ins[0])[:, :, pos]
+            a = src[:, :, pos]
             if node.op == "concat_elu":
                 val = F.elu(torch.cat([a, -a], 1))
             elif node.op == "elu":
@@ -392,9 +402,9 @@ class CachedSampler:
                 x1, x2 = a.chunk(2, 1)
                 val = x1 * torch.sigmoid(x2)
             elif node.op == "add":
-                val = a + flat(ins[1])[:, :, pos]
+                val = a + flat(bufs[node.inputs[1].index])[:, :, pos]
             elif node.op == "cat":
-                val = torch.cat([a, flat(ins[1])[:, :, pos]], 1)
+                val = torch.cat([a, flat(bufs[node.inputs[1].index])[:, :, pos]], 1)
             elif node.op == "add_vector":
                 val = a + vectors(node.args["key"])[:, :, None]
             else:
@@ -417,11 +427,16 @@ class CachedSampler:
         inp = bufs[0].view(n, 4, -1)
         inp[:, 3] = 1.0
         self.params = []
+        weights = {}
+        for node in self.nodes:
+            if node.op == "conv":
+                layer = node.args["layer"]
+                kh, kw = layer.kernel_size
+                weights[node.index] = (layer.weight.reshape(layer.out_channels, layer.in_channels, kh * kw),
+                                       layer.bias)
         for t in range(hw):
-            for node, sched in zip(self.nodes[1:], self.schedule[1:]):
-                pos = sched[t]
-                if pos is not None:
-                    self._compute(node, pos.to(dev), bufs, vectors)
+            for node, pos, gather in self.plan[t]:
+                self._compute(node, pos, gather, bufs, weights, vectors)
             i, j = divmod(t, size)
             params = bufs[self.out.index][:, :, i, j]
             if keep_outputs:

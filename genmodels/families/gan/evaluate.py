@@ -79,6 +79,16 @@ def evaluate(kind: str, G, n: int = N_EVAL, seed: int = 12345) -> dict:
     return res
 
 
+def _reward_note(kind: str, data) -> str:
+    from .train import RECIPES
+
+    r = RECIPES.get(kind)
+    if data or r is None or not r.reward:
+        return ""
+    return (f"; G's classifier-guidance term asks `{r.reward}` (adversarially trained, Santurkar et al. 2019, "
+            f"arXiv:1906.09453) from step {r.reward_from:,}, the standard guide before")
+
+
 def _cell(v) -> str:
     """A monitor value for the card's table: numbers to 3 decimals, per-class lists joined with '/'."""
     if isinstance(v, (list, tuple)):
@@ -115,7 +125,7 @@ tags: [genmodels, gan, shapes]
 - **Data:** {f'user folder {data}' if data else f'{n_train:,} rendered items of the shapes train split (32x32)'}
 - **Wall time:** {wall_s / 60:.1f} min of training loop on {torch.get_num_threads()} threads / {os.cpu_count()} CPU cores \
 ({steps} steps; other jobs on the machine: see docs/models.md)
-- **Recipe:** `RECIPES["{kind}"]` in `genmodels/families/gan/train.py` ({"guide recipe: projected.py" if not data else "pixel-space D"})
+- **Recipe:** `RECIPES["{kind}"]` in `genmodels/families/gan/train.py` ({"guide recipe: projected.py" if not data else "pixel-space D"}){_reward_note(kind, data)}
 - **Trained:** {time.strftime('%Y-%m-%d')}
 
 ## Held-out metrics (N = {n_eval} samples vs the 2,000-item test split, domain backbone)
