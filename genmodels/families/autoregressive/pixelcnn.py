@@ -198,22 +198,37 @@ def nll_bits_per_dim(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return nats / math.log(2)
 
 
-@torch.no_grad()
 def sample(model: nn.Module, n: int, size: int = 32, y: torch.Tensor | None = None,
            generator: torch.Generator | None = None, x: torch.Tensor | None = None, start: int = 0,
            temperature: float = 1.0, on_pixel=None) -> torch.Tensor:
     """Naive ancestral sampling: one full forward pass per sub-pixel, in raster order (R, G, B inside a pixel).
     ``x`` / ``start``: a partial image whose pixels before raster index ``start`` are kept (completion).
     ``on_pixel(index, x)`` is called after each pixel (for streaming); returning True stops early."""
-    c = model.channels
+    out = None
+    for t, out in iter_sample(model, n, size, y, generator, x, start, temperature):
+        if on_pixel is not None and on_pixel(t, out):
+            break
+    return out if out is not None else _canvas(model, n, size, x)
+
+
+def _canvas(model, n, size, x):
     dev = next(model.parameters()).device
-    x = torch.zeros(n, c, size, size, dtype=torch.long, device=dev) if x is None else x.clone().to(dev)
+    c = model.channels
+    return torch.zeros(n, c, size, size, dtype=torch.long, device=dev) if x is None else x.clone().to(dev)
+
+
+def iter_sample(model: nn.Module, n: int, size: int = 32, y: torch.Tensor | None = None,
+                generator: torch.Generator | None = None, x: torch.Tensor | None = None, start: int = 0,
+                temperature: float = 1.0):
+    """``sample`` as a generator: yields (raster index, the image so far) after each pixel (a stopped generator
+    stops the work — how a cancelled streaming request ends)."""
+    x = _canvas(model, n, size, x)
+    dev = x.device
     for p in range(start, size * size):
         i, j = divmod(p, size)
-        for ch in range(c):
-            logits = model(x, y)[:, :, ch, i, j] / temperature
-            u = torch.rand(logits.shape, generator=generator).to(dev)  # Gumbel-max with a seeded generator
-            x[:, ch, i, j] = (logits - torch.log(-torch.log(u.clamp(1e-20, 1.0)))).argmax(1)
-        if on_pixel is not None and on_pixel(p, x):
-            break
-    return x
+        with torch.no_grad():
+            for ch in range(model.channels):
+                logits = model(x, y)[:, :, ch, i, j] / temperature
+                u = torch.rand(logits.shape, generator=generator).to(dev)  # Gumbel-max with a seeded generator
+                x[:, ch, i, j] = (logits - torch.log(-torch.log(u.clamp(1e-20, 1.0)))).argmax(1)
+        yield p, x

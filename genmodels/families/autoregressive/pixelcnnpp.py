@@ -411,55 +411,73 @@ class CachedSampler:
                 raise ValueError(node.op)
         flat(bufs[node.index])[:, :, pos] = val
 
-    @torch.no_grad()
     def sample(self, n: int, y: torch.Tensor | None = None, generator: torch.Generator | None = None,
                x: torch.Tensor | None = None, start: int = 0, temperature: float = 1.0, on_pixel=None,
                keep_outputs: bool = False) -> torch.Tensor:
-        """Like ``sample`` (the naive sampler) with the same draws for the same generator; ``x`` / ``start``: pixels
-        before raster index ``start`` are taken from ``x`` (``start = H*W``: teacher forcing)."""
-        m, size = self.model, self.size
-        hw = size * size
-        dev = next(m.parameters()).device
-        dtype = next(m.parameters()).dtype
-        bufs = [torch.zeros(n, node.channels, *node.size, device=dev, dtype=dtype) for node in self.nodes]
-        vectors = m.block_vectors(y) or (lambda key: None)
-        out = torch.zeros(n, 3, size, size, dtype=torch.long, device=dev) if x is None else x.clone().to(dev)
-        inp = bufs[0].view(n, 4, -1)
-        inp[:, 3] = 1.0
-        self.params = []
-        weights = {}
-        for node in self.nodes:
-            if node.op == "conv":
-                layer = node.args["layer"]
-                kh, kw = layer.kernel_size
-                weights[node.index] = (layer.weight.reshape(layer.out_channels, layer.in_channels, kh * kw),
-                                       layer.bias)
-        for t in range(hw):
-            for node, pos, gather in self.plan[t]:
-                self._compute(node, pos, gather, bufs, weights, vectors)
-            i, j = divmod(t, size)
-            params = bufs[self.out.index][:, :, i, j]
-            if keep_outputs:
-                self.params.append(params.clone())
-            if t >= start:
-                out[:, :, i, j] = sample_pixel(params, m.mix, generator, temperature)
-            inp[:, :3, t] = out[:, :, i, j].to(dtype) * (2 / 255) - 1
+        """Like ``sample_naive`` with the same draws for the same generator; ``x`` / ``start``: pixels before raster
+        index ``start`` are taken from ``x`` (``start = H*W``: teacher forcing, ``keep_outputs`` records each
+        step's mixture parameters in ``self.params``)."""
+        out = None
+        for t, out in self.iterate(n, y, generator, x, start, temperature, keep_outputs):
             if on_pixel is not None and on_pixel(t, out):
                 break
         return out
 
+    def iterate(self, n: int, y: torch.Tensor | None = None, generator: torch.Generator | None = None,
+                x: torch.Tensor | None = None, start: int = 0, temperature: float = 1.0,
+                keep_outputs: bool = False):
+        """Generator form: yields (raster index, image so far) after each pixel."""
+        m, size = self.model, self.size
+        hw = size * size
+        dev = next(m.parameters()).device
+        dtype = next(m.parameters()).dtype
+        with torch.no_grad():
+            bufs = [torch.zeros(n, node.channels, *node.size, device=dev, dtype=dtype) for node in self.nodes]
+            vectors = m.block_vectors(y) or (lambda key: None)
+            out = torch.zeros(n, 3, size, size, dtype=torch.long, device=dev) if x is None else x.clone().to(dev)
+            inp = bufs[0].view(n, 4, -1)
+            inp[:, 3] = 1.0
+            self.params = []
+            weights = {}
+            for node in self.nodes:
+                if node.op == "conv":
+                    layer = node.args["layer"]
+                    kh, kw = layer.kernel_size
+                    weights[node.index] = (layer.weight.reshape(layer.out_channels, layer.in_channels, kh * kw),
+                                           layer.bias)
+        for t in range(hw):
+            with torch.no_grad():
+                for node, pos, gather in self.plan[t]:
+                    self._compute(node, pos, gather, bufs, weights, vectors)
+                i, j = divmod(t, size)
+                params = bufs[self.out.index][:, :, i, j]
+                if keep_outputs:
+                    self.params.append(params.clone())
+                if t >= start:
+                    out[:, :, i, j] = sample_pixel(params, m.mix, generator, temperature)
+                inp[:, :3, t] = out[:, :, i, j].to(dtype) * (2 / 255) - 1
+            yield t, out
 
-@torch.no_grad()
+
 def sample_naive(model: PixelCNNpp, n: int, size: int = 32, y: torch.Tensor | None = None,
                  generator: torch.Generator | None = None, x: torch.Tensor | None = None, start: int = 0,
                  temperature: float = 1.0, on_pixel=None) -> torch.Tensor:
     """One full forward pass per pixel (what the cached sampler must match draw for draw)."""
+    out = None
+    for t, out in iter_naive(model, n, size, y, generator, x, start, temperature):
+        if on_pixel is not None and on_pixel(t, out):
+            break
+    return out
+
+
+def iter_naive(model: PixelCNNpp, n: int, size: int = 32, y: torch.Tensor | None = None,
+               generator: torch.Generator | None = None, x: torch.Tensor | None = None, start: int = 0,
+               temperature: float = 1.0):
     dev = next(model.parameters()).device
     out = torch.zeros(n, 3, size, size, dtype=torch.long, device=dev) if x is None else x.clone().to(dev)
     for t in range(start, size * size):
         i, j = divmod(t, size)
-        params = model(out, y)[:, :, i, j]
-        out[:, :, i, j] = sample_pixel(params, model.mix, generator, temperature)
-        if on_pixel is not None and on_pixel(t, out):
-            break
-    return out
+        with torch.no_grad():
+            params = model(out, y)[:, :, i, j]
+            out[:, :, i, j] = sample_pixel(params, model.mix, generator, temperature)
+        yield t, out
