@@ -1,0 +1,25 @@
+"""The "PixelCNN" tab (PixelCNN, Gated PixelCNN, PixelCNN++). Registered in ``genmodels.registry.BUILTIN`` once its
+embedded weights are trained (``python -m genmodels train pixelcnn|gated-pixelcnn|pixelcnnpp``)."""
+from ...registry import Family, lazy_tab, register
+
+FAMILY = register(Family(
+    key="autoregressive",
+    title="PixelCNN",
+    summary=("Images generated one pixel at a time, each pixel's distribution predicted from the pixels before it in "
+             "raster order by convolutions that cannot see ahead. **PixelCNN**: masked convolutions (mask A in the "
+             "first layer hides the current pixel; mask B after it), R → G → B inside a pixel, a 256-way softmax per "
+             "channel. **Gated PixelCNN**: a vertical stack (rows above) feeding a horizontal stack (the row so far) "
+             "removes PixelCNN's blind spot; gated tanh · sigmoid units; the class is added inside every layer. "
+             "**PixelCNN++**: a discretized logistic mixture per pixel with linear dependencies between the colour "
+             "channels, shifted convolutions in two streams, gated ResNet blocks, a three-level U-Net with skip "
+             "connections and dropout. Likelihoods are exact: bits/dim of any image, per pixel. Sampling is slow — "
+             "one network pass per pixel — unless each layer's activations are cached and only what a new pixel "
+             "changes is computed (fast generation), which this tab times against the naive sampler."),
+    papers=("van den Oord, Kalchbrenner, Kavukcuoglu 2016 — Pixel Recurrent Neural Networks, arXiv:1601.06759",
+            "van den Oord et al. 2016 — Conditional Image Generation with PixelCNN Decoders, arXiv:1606.05328",
+            "Salimans, Karpathy, Chen, Kingma 2017 — PixelCNN++, arXiv:1701.05517",
+            "Ramachandran et al. 2017 — Fast Generation for Convolutional Autoregressive Models, arXiv:1704.06001"),
+    build_tab=lazy_tab("genmodels.families.autoregressive.tab"),
+    models=("pixelcnn", "gated-pixelcnn", "pixelcnnpp"),
+    order=25,
+))
