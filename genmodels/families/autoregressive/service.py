@@ -117,7 +117,7 @@ def likelihood(name: str, image: np.ndarray, shape: str | None = None, folder: s
     from .train import png_bits_per_dim
 
     model = load(name, folder)
-    x = torch.from_numpy(np.ascontiguousarray(image[None])).permute(0, 3, 1, 2).long()
+    x = torch.from_numpy(np.array(image[None])).permute(0, 3, 1, 2).long()
     classes = [None] if not model.n_classes else (
         list(range(model.n_classes)) if shape in (None, "", "any") else [shapes.SHAPES.index(shape)])
     best = None
