@@ -105,3 +105,23 @@ def test_missing_guide_checkpoint_one_line(capsys, monkeypatch, tmp_path):
                  "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "run `python -m genmodels train gan-guide` first" in err
+
+
+def test_pgd_l2_stays_in_the_ball_and_raises_the_loss():
+    import torch.nn.functional as F
+
+    from genmodels.families.gan.projected import pgd_l2
+
+    torch.manual_seed(0)
+    net = GuideNet(widths=(8, 8, 16, 16)).eval()
+    x = torch.rand(6, 3, 32, 32) * 2 - 1
+    y = torch.randint(0, 6, (6, 5))
+    adv = pgd_l2(net, x, y, eps=0.5, steps=3)
+    assert ((adv - x).flatten(1).norm(dim=1) <= 0.5 + 1e-4).all() and adv.min() >= -1 and adv.max() <= 1
+
+    def loss(z):
+        out = net(z)
+        return F.cross_entropy(out["shape"], y[:, 0]) + F.cross_entropy(out["colour"], y[:, 1])
+
+    with torch.no_grad():
+        assert loss(adv) > loss(x)

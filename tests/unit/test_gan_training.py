@@ -65,3 +65,26 @@ def test_mismatched_labels_always_differ():
     assert differs.any(1).all() and (w[:, 2:] == y[:, 2:]).all()
     assert ((w[:, :2] >= 0) & (w[:, :2] < 6)).all()
     assert 0.5 < differs[:, 0].float().mean() < 0.9 and 0.3 < differs[:, 1].float().mean() < 0.7
+
+
+def test_reward_network_replaces_the_guide_in_g_term_from_reward_from(tmp_path, tiny_models, monkeypatch):
+    """The CGAN recipe switches G's classifier-guidance term to the robust reward net at ``reward_from``."""
+    import dataclasses
+
+    from genmodels.families.gan import projected
+
+    calls = []
+    real = projected.load_guide
+
+    def spy(folder=None):
+        g = real(folder)
+        if folder is not None and "robust" in str(folder):
+            g.register_forward_hook(lambda *a: calls.append(1))
+        return g
+
+    monkeypatch.setattr(projected, "load_guide", spy)
+    monkeypatch.setitem(gan_train.RECIPES, "cgan", dataclasses.replace(gan_train.RECIPES["cgan"], reward_from=2,
+                                                                       monitor_every=0))
+    gan_train.train_gan("cgan", steps=4, n_train=256, out=str(tmp_path / "w"), run_dir=str(tmp_path / "r"),
+                        eval_n=40)
+    assert len(calls) == 2  # steps 2 and 3 (0-based), not 0 and 1
