@@ -158,7 +158,7 @@ def train_ar(name: str, steps: int | None = None, data: str | None = None, out: 
     res = train(model, loss_fn, infinite_batches((x, y), recipe.batch, seed), cfg, run, desc=name,
                 hook=hook, hook_every=recipe.monitor_every)
     model.load_state_dict(res["state_dict"])
-    model.eval()
+    model = model.cpu().eval()  # accelerate moved it to the GPU, if there was one; cards are computed on the CPU
     dest = Path(out or WEIGHTS / name)
     model.save_pretrained(dest)
     if log.exists():
