@@ -410,7 +410,10 @@ class CachedSampler:
                 patch = F.elu(torch.cat([patch, -patch], 1))
             n, _, m, _ = patch.shape
             wt, bias = weights[node.index]
-            val = F.linear(patch.permute(0, 2, 1, 3).reshape(n, m, -1), wt, bias).transpose(1, 2)
+            if m == 1:  # the usual case (one new position): (n, Cin, 1, k) is already (n, Cin * k) in memory
+                val = F.linear(patch.reshape(n, -1), wt, bias)[:, :, None]
+            else:
+                val = F.linear(patch.permute(0, 2, 1, 3).reshape(n, m, -1), wt, bias).transpose(1, 2)
         elif node.op == "upsample":
             val = flats[src_node.index][:, :, gather]
         elif node.op == "shift":
