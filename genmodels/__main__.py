@@ -142,7 +142,8 @@ TRAINERS = {
 TRAIN_ALL = (("shapes-classifier", 1), ("shapes-clip", 1), ("gan-guide", 1), ("gan-guide-robust", 1),
              ("dcgan", 2), ("cgan", 3),
              ("stylegan", 4), ("sd-vae", 2), ("sd-vae-decoder", 2), ("sd-text", 1), ("sd-unet", 8),
-             ("controlnet", 3), ("noisy-classifier", 1), ("noisy-clip", 1), ("pix2pix", 2), ("cyclegan", 3))
+             ("controlnet", 3), ("noisy-classifier", 1), ("noisy-clip", 1), ("pix2pix", 2), ("cyclegan", 3),
+             ("pixelcnn", 1), ("gated-pixelcnn", 1), ("pixelcnnpp", 2))
 
 
 def _set_device(device: str | None) -> None:

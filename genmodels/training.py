@@ -18,6 +18,11 @@ from typing import Callable, Iterator
 import torch
 from tqdm.auto import tqdm
 
+# Subnormal floats (e.g. sigmoid tails of a sharp likelihood in the backward pass) run many times slower on x86
+# CPUs: a PixelCNN++ run slowed from 0.6 to 2.1 s/step within 150 steps. Flushing them to zero must happen before
+# the intra-op thread pool starts (the flag is per thread), hence at import.
+torch.set_flush_denormal(True)
+
 
 @dataclass
 class TrainConfig:

@@ -15,17 +15,29 @@ import gradio as gr
 MAX_SEED = 2**32 - 1
 
 
-def parse_seed(value) -> int:
-    """A seed from a UI / API value: an integer in [0, 2**32 - 1], else a ``gr.Error`` that says so."""
+def parse_whole(value, lo: int, hi: int, what: str) -> int:
+    """A whole number in [lo, hi] from a UI / API value, else a ``gr.Error`` that says what was wrong."""
     try:
         f = float(value)
     except (TypeError, ValueError):
-        raise gr.Error(f"Seed must be a whole number, got {value!r}.") from None
+        raise gr.Error(f"{what} must be a whole number, got {value!r}.") from None
     if f != f or f in (float("inf"), float("-inf")) or f != int(f):
-        raise gr.Error(f"Seed must be a whole number, got {value!r}.")
-    if not 0 <= f <= MAX_SEED:
-        raise gr.Error(f"Seed must be between 0 and {MAX_SEED}, got {int(f)}.")
+        raise gr.Error(f"{what} must be a whole number, got {value!r}.")
+    if not lo <= f <= hi:
+        raise gr.Error(f"{what} must be between {lo} and {hi}, got {int(f)}.")
     return int(f)
+
+
+def parse_seed(value) -> int:
+    """A seed from a UI / API value: an integer in [0, 2**32 - 1], else a ``gr.Error`` that says so."""
+    return parse_whole(value, 0, MAX_SEED, "Seed")
+
+
+def parse_test_index(value) -> int:
+    """An index into the shapes test split, else a ``gr.Error``."""
+    from ..data import shapes
+
+    return parse_whole(value, 0, shapes.TEST_SPLIT_SIZE - 1, "Test item")
 
 
 def clamp_count(value, lo: int, hi: int, what: str = "batch size") -> tuple[int, str]:

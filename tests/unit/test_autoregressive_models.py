@@ -67,9 +67,14 @@ from genmodels.families.autoregressive.pixelcnnpp import (CachedSampler, PixelCN
                                                           mixture_log_prob, sample_naive)
 
 
-def _pp(n_classes=3):
+def _pp(n_classes=3, anchored=False):
     torch.manual_seed(0)
-    return PixelCNNpp(filters=8, resnets=1, mix=2, n_classes=n_classes).eval()
+    m = PixelCNNpp(filters=8, resnets=1, mix=6 if anchored else 2, n_classes=n_classes, anchored=anchored).eval()
+    if anchored:  # the zero-initialised head would hide any mistake in the offsets: give it random weights
+        with torch.no_grad():
+            m.out.weight.normal_(0, 0.05)
+            m.out.bias.normal_(0, 0.5)
+    return m
 
 
 def test_pixelcnnpp_is_causal_by_perturbation():
@@ -87,8 +92,9 @@ def test_pixelcnnpp_is_causal_by_perturbation():
         assert q == 63 or diff[q + 1:].max() > 1e-6
 
 
-def test_cached_sampler_matches_the_full_pass_teacher_forced_and_draw_for_draw():
-    m, s = _pp(), 8
+@pytest.mark.parametrize("anchored", [False, True])
+def test_cached_sampler_matches_the_full_pass_teacher_forced_and_draw_for_draw(anchored):
+    m, s = _pp(anchored=anchored), 8
     x = torch.randint(0, 256, (2, 3, s, s), generator=torch.Generator().manual_seed(4))
     y = torch.tensor([0, 2])
     full = m(x, y)
@@ -102,6 +108,38 @@ def test_cached_sampler_matches_the_full_pass_teacher_forced_and_draw_for_draw()
     half = s * s // 2  # completion keeps the given half
     c = cs.sample(2, y, torch.Generator().manual_seed(9), x=a, start=half)
     assert torch.equal(c.flatten(2)[:, :, :half], a.flatten(2)[:, :, :half])
+
+
+def test_anchored_likelihood_is_causal_and_the_sampler_uses_the_same_anchors():
+    from genmodels.families.autoregressive.pixelcnnpp import neighbour_anchors, pixel_anchors
+
+    m, s = _pp(anchored=True), 8
+    x = torch.randint(0, 256, (2, 3, s, s), generator=torch.Generator().manual_seed(8))
+    y = torch.tensor([0, 1])
+    full = neighbour_anchors(x, m.mix)
+    assert full.shape == (2, 3, 6, s, s) and (full[:, :, 5] == 0).all()
+    assert torch.allclose(full[:, :, 4], full[:, :, 0] + full[:, :, 1] - full[:, :, 2])  # planar predictor
+    for i in range(s):
+        for j in range(s):
+            assert torch.equal(pixel_anchors(x, i, j, m.mix), full[..., i, j])
+    assert torch.allclose(full[..., 2, 3][:, :, 0], x[:, :, 2, 2].float() * 2 / 255 - 1)  # left neighbour
+    assert torch.allclose(full[..., 2, 3][:, :, 3], x[:, :, 1, 4].float() * 2 / 255 - 1)  # upper-right
+    base = m.log_prob(x, y)
+    for q in (0, 7, 20, 63):
+        x2 = x.clone()
+        x2[:, :, q // s, q % s] = 255 - x2[:, :, q // s, q % s]
+        diff = (m.log_prob(x2, y) - base).abs().amax(0).flatten()
+        assert q == 0 or diff[:q].max() < 1e-6  # the pixel itself and later ones may change, earlier ones not
+        assert q == s * s - 1 or diff[q + 1:].max() > 1e-6
+    # anchors move the means only: each channel's 256 bins still sum to one
+    px = torch.zeros(256, 3, 1, 1, dtype=torch.long)
+    px[:, 0, 0, 0] = torch.arange(256)
+    params = m(x, y)[:1, :, 3:4, 3:4].expand(256, -1, -1, -1)
+    anchor = full[:1, ..., 3:4, 3:4].expand(256, -1, -1, -1, -1)
+    from genmodels.families.autoregressive.pixelcnnpp import mixture_log_prob
+
+    lp = mixture_log_prob(params, px, m.mix, anchor)  # G = B = 0 fixed: sum over R = p(G=0, B=0)
+    assert float(lp.exp().sum()) <= 1.0 + 1e-5
 
 
 def _scipy_pixel_prob(params, x, mix):
@@ -173,6 +211,7 @@ def test_train_command_runs_resumes_and_writes_a_card(tmp_path, monkeypatch, nam
     out, run = tmp_path / "w", tmp_path / "run"
     m = at.train_ar(name, steps=2, out=str(out), run_dir=str(run), eval_n=8)
     assert m["test bits/dim"] > 0 and m["PNG bits/dim of the same images"] > 0
+    assert 0 <= m["requested shape recognised (N = 8)"] <= 1 and m["FID_domain"] > 0 and m["s per image, naive"] > 0
     mon = [json.loads(line) for line in (run / "monitor.jsonl").read_text().splitlines()]
     assert mon[-1]["step"] == 2 and mon[-1]["test_bpd_256"] > 0
     at.train_ar(name, steps=3, out=str(out), run_dir=str(run), eval_n=8)  # resumes at step 2, not from 0

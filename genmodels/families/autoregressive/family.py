@@ -12,7 +12,10 @@ FAMILY = register(Family(
              "removes PixelCNN's blind spot; gated tanh · sigmoid units; the class is added inside every layer. "
              "**PixelCNN++**: a discretized logistic mixture per pixel with linear dependencies between the colour "
              "channels, shifted convolutions in two streams, gated ResNet blocks, a three-level U-Net with skip "
-             "connections and dropout. Likelihoods are exact: bits/dim of any image, per pixel. Sampling is slow — "
+             "connections and dropout; the embedded model also centres five of its six mixture components on the "
+             "left / upper neighbours' values and on left + up − up-left (a documented departure that makes flat "
+             "colour and ramps cheap to learn). "
+             "Likelihoods are exact: bits/dim of any image, per pixel. Sampling is slow — "
              "one network pass per pixel — unless each layer's activations are cached and only what a new pixel "
              "changes is computed (fast generation), which this tab times against the naive sampler."),
     papers=("van den Oord, Kalchbrenner, Kavukcuoglu 2016 — Pixel Recurrent Neural Networks, arXiv:1601.06759",

@@ -10,6 +10,17 @@ the same shifted convolution (resize-convolution) instead of transposed convolut
 up-sampled value depends on pixels strictly before its position) and every layer is a plain convolution, which
 keeps the cached sampler below exact with a handful of op types.
 
+Second departure, opt-in (``anchored=True``; the embedded model uses it): **neighbour-anchored mixture means**. The
+means of components 0-4 are the network's output *plus* the value of the left, upper, upper-left or upper-right
+neighbour, or the planar prediction left + up - up-left (components 5+ keep the paper's free means), and the output
+layer starts at zero with log-scales at -5. Copying a neighbour exactly (most pixels of a flat-coloured scene) or
+continuing a ramp is then the starting point rather than a regression to ±1/255 the deep network has to learn; the
+mixture logits learn *which* predictor to follow. The
+likelihood stays exact and normalised (an anchor only moves a mean, from pixels already generated). Measured on
+shapes (300 steps, batch 16, lr 2e-3, no dropout): test 2.96 bits/dim with the four neighbour anchors vs 4.85 with
+the same zero-init head unanchored and 5.84 with the default init; the planar anchor was added when ramp backgrounds
+turned out to cost 3.8 bits per sub-pixel (docs/experiments/README.md, "PixelCNN++ anchored means").
+
 Fast sampling (Ramachandran et al. 2017, "Fast Generation for Convolutional Autoregressive Models",
 arXiv:1704.06001): the network is written once against a small op backend. ``Dense`` runs it on whole tensors
 (training, likelihood, naive sampling: one full pass per pixel). ``Graph`` records the same forward as a graph;
@@ -171,9 +182,10 @@ class PixelCNNpp(nn.Module, PyTorchModelHubMixin):
     """PixelCNN++ for RGB images in 256 levels. ``forward(x_levels, y)`` -> mixture parameters (N, 10 * mix, H, W)."""
 
     def __init__(self, filters: int = 64, resnets: int = 2, mix: int = 5, levels_down: int = 3,
-                 dropout: float = 0.5, n_classes: int = 0):
+                 dropout: float = 0.5, n_classes: int = 0, anchored: bool = False):
         super().__init__()
         self.channels, self.levels, self.mix, self.n_classes = 3, 256, mix, n_classes
+        self.anchored = anchored
         self.resnets, self.depth, self.dropout = resnets, levels_down, dropout
         f = filters
         cin = 4  # RGB in [-1, 1] + a ones channel (tells the zero padding apart from black)
@@ -191,6 +203,11 @@ class PixelCNNpp(nn.Module, PyTorchModelHubMixin):
         self.upsize_u = nn.ModuleList([nn.Conv2d(f, f, (2, 3)) for _ in range(levels_down - 1)])
         self.upsize_ul = nn.ModuleList([nn.Conv2d(f, f, (2, 2)) for _ in range(levels_down - 1)])
         self.out = nn.Conv2d(f, 10 * mix, 1)
+        if anchored:  # start from "copy a neighbour, sharply": zero offsets, uniform weights, log-scale -5
+            with torch.no_grad():
+                self.out.weight.zero_()
+                self.out.bias.zero_()
+                self.out.bias[mix:].view(3, 3 * mix)[:, mix:2 * mix] = -5.0
 
     def run(self, ops, x_in, y_blocks=None):
         """The network against an op backend; ``y_blocks(block)`` gives each block's class vector (or None)."""
@@ -225,6 +242,18 @@ class PixelCNNpp(nn.Module, PyTorchModelHubMixin):
                 ul = ops.conv(ops.upsample(ul), self.upsize_ul[level], pdr)
         return ops.conv(ops.elu(ul), self.out)
 
+    def anchors(self, x_levels: torch.Tensor) -> torch.Tensor | None:
+        """Per-component mean anchors (N, 3, mix, H, W) for whole images, or None for the paper's free means."""
+        return neighbour_anchors(x_levels, self.mix) if self.anchored else None
+
+    def pixel_anchor(self, x_levels: torch.Tensor, i: int, j: int) -> torch.Tensor | None:
+        """The anchors (N, 3, mix) of pixel (i, j) from the pixels generated so far."""
+        return pixel_anchors(x_levels, i, j, self.mix) if self.anchored else None
+
+    def log_prob(self, x_levels: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """log p(x) per pixel (N, H, W) in nats."""
+        return mixture_log_prob(self(x_levels, y), x_levels, self.mix, self.anchors(x_levels))
+
     @staticmethod
     def prepare(x_levels: torch.Tensor) -> torch.Tensor:
         x = x_levels.float() * (2 / 255) - 1
@@ -253,11 +282,44 @@ def _unpack(params: torch.Tensor, mix: int):
     return logit_probs, means, log_scales, coeffs
 
 
-def mixture_log_prob(params: torch.Tensor, x_levels: torch.Tensor, mix: int) -> torch.Tensor:
+# What components 0-4 centre on when anchored: four neighbours, and the planar predictor left + up - up-left (the
+# gradient-adjusted prediction of lossless image codecs, e.g. LOCO-I / JPEG-LS, Weinberger et al. 2000), exact on a
+# linear ramp up to rounding.
+ANCHORS = ("left", "up", "up-left", "up-right", "planar")
+
+
+def neighbour_anchors(x_levels: torch.Tensor, mix: int) -> torch.Tensor:
+    """(N, 3, H, W) levels -> (N, 3, mix, H, W) in [-1, 1]: component k < 5 centres on ``ANCHORS[k]`` (neighbours
+    outside the image count as 0), later components on 0. Only pixels before (i, j) in raster order."""
+    x = x_levels.float() * (2 / 255) - 1
+    p = F.pad(x, (1, 1, 1, 0))  # one column each side, one row on top
+    near = [p[:, :, 1:, :-2], p[:, :, :-1, 1:-1], p[:, :, :-1, :-2], p[:, :, :-1, 2:]]
+    near.append(near[0] + near[1] - near[2])
+    return torch.stack((near + [torch.zeros_like(x)] * mix)[:mix], 2)
+
+
+def pixel_anchors(x_levels: torch.Tensor, i: int, j: int, mix: int) -> torch.Tensor:
+    """``neighbour_anchors(x_levels, mix)[..., i, j]`` without the whole-image work (one pixel while sampling)."""
+    h, w = x_levels.shape[-2:]
+    zero = torch.zeros(x_levels.shape[0], 3, device=x_levels.device)
+
+    def at(r, c):
+        return x_levels[:, :, r, c].float() * (2 / 255) - 1 if 0 <= r < h and 0 <= c < w else zero
+
+    near = [at(i, j - 1), at(i - 1, j), at(i - 1, j - 1), at(i - 1, j + 1)]
+    near.append(near[0] + near[1] - near[2])
+    return torch.stack((near + [zero] * mix)[:mix], 2)
+
+
+def mixture_log_prob(params: torch.Tensor, x_levels: torch.Tensor, mix: int,
+                     anchors: torch.Tensor | None = None) -> torch.Tensor:
     """log p(x) per pixel (N, H, W) in nats: the discretized logistic mixture of the paper (bins of width 2/255 on
-    [-1, 1], the edge bins open to ±infinity), G's and B's means shifted by coefficients times the R (and G) values."""
+    [-1, 1], the edge bins open to ±infinity), G's and B's means shifted by coefficients times the R (and G) values;
+    ``anchors`` (N, 3, mix, H, W), if given, are added to the means (``PixelCNNpp(anchored=True)``)."""
     x = x_levels.float() * (2 / 255) - 1  # (N, 3, H, W)
     logit_probs, means, log_scales, coeffs = _unpack(params, mix)
+    if anchors is not None:
+        means = means + anchors
     xs = x[:, :, None]  # (N, 3, 1, H, W)
     m0 = means[:, 0]
     m1 = means[:, 1] + coeffs[:, 0] * xs[:, 0]
@@ -278,18 +340,22 @@ def mixture_log_prob(params: torch.Tensor, x_levels: torch.Tensor, mix: int) -> 
     return torch.logsumexp(log_probs.sum(1) + F.log_softmax(logit_probs, 1), dim=1)
 
 
-def bits_per_dim(params: torch.Tensor, x_levels: torch.Tensor, mix: int) -> torch.Tensor:
+def bits_per_dim(params: torch.Tensor, x_levels: torch.Tensor, mix: int,
+                 anchors: torch.Tensor | None = None) -> torch.Tensor:
     """(N,) negative log-likelihood in bits per sub-pixel."""
-    lp = mixture_log_prob(params, x_levels, mix)
+    lp = mixture_log_prob(params, x_levels, mix, anchors)
     return -lp.flatten(1).sum(1) / (math.log(2) * 3 * lp.shape[1] * lp.shape[2])
 
 
 def sample_pixel(params: torch.Tensor, mix: int, generator: torch.Generator | None = None,
-                 temperature: float = 1.0) -> torch.Tensor:
+                 temperature: float = 1.0, anchor: torch.Tensor | None = None) -> torch.Tensor:
     """One pixel per row of params (N, 10 * mix) -> levels (N, 3): mixture component by Gumbel-max, then R, G, B
-    logistic draws with the linear channel dependencies, rounded to the nearest of 256 levels."""
+    logistic draws with the linear channel dependencies, rounded to the nearest of 256 levels; ``anchor`` (N, 3, mix)
+    is added to the means (see ``pixel_anchors``)."""
     p = params[:, :, None, None]
     logit_probs, means, log_scales, coeffs = (t[..., 0, 0] for t in _unpack(p, mix))
+    if anchor is not None:
+        means = means + anchor.to(means.dtype)
     n = params.shape[0]
     u = torch.rand(n, mix, generator=generator).to(params.device).clamp(1e-5, 1 - 1e-5)
     k = (logit_probs / temperature - torch.log(-torch.log(u))).argmax(1)
@@ -489,7 +555,7 @@ class CachedSampler:
                 if keep_outputs:
                     self.params.append(params.clone())
                 if t >= start:
-                    out[:, :, i, j] = sample_pixel(params, m.mix, generator, temperature)
+                    out[:, :, i, j] = sample_pixel(params, m.mix, generator, temperature, m.pixel_anchor(out, i, j))
                 inp[:, :3, t] = out[:, :, i, j].to(dtype) * (2 / 255) - 1
             yield t, out
 
@@ -514,5 +580,6 @@ def iter_naive(model: PixelCNNpp, n: int, size: int = 32, y: torch.Tensor | None
         i, j = divmod(t, size)
         with torch.no_grad():
             params = model(out, y)[:, :, i, j]
-            out[:, :, i, j] = sample_pixel(params, model.mix, generator, temperature)
+            out[:, :, i, j] = sample_pixel(params, model.mix, generator, temperature,
+                                           model.pixel_anchor(out, i, j))
         yield t, out

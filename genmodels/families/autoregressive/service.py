@@ -125,7 +125,7 @@ def likelihood(name: str, image: np.ndarray, shape: str | None = None, folder: s
         y = None if c is None else torch.tensor([c])
         out = model(x, y)
         if has_cache(model):
-            nll = -mixture_log_prob(out, x, model.mix)[0] / np.log(2)  # (H, W) bits per pixel
+            nll = -mixture_log_prob(out, x, model.mix, model.anchors(x))[0] / np.log(2)  # (H, W) bits per pixel
         else:
             nll = F.cross_entropy(out, x, reduction="none")[0].sum(0) / np.log(2)
         bpd = float(nll.sum()) / x[0].numel()

@@ -3,14 +3,14 @@ and read an image's likelihood (bits/dim, per-pixel NLL map, PNG baseline), with
 from __future__ import annotations
 
 import json
-import math
 
 import gradio as gr
 import numpy as np
 from PIL import Image
 
 from ...data import shapes
-from ...hub.widgets import clamp_count, how_it_works, on_open, parse_seed, readout_table, seed_row, user_errors
+from ...hub.widgets import (clamp_count, how_it_works, on_open, parse_seed, parse_test_index, readout_table, seed_row,
+                            user_errors)
 from . import service
 
 ANY = "any"
@@ -20,16 +20,6 @@ PHOTOS = ("astronaut", "chelsea", "coffee", "rocket")
 
 def _big(a: np.ndarray, k: int = 6) -> np.ndarray:
     return np.repeat(np.repeat(a, k, 0), k, 1)
-
-
-def _index(value) -> int:
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        raise gr.Error(f"Test item must be a whole number, got {value!r}.") from None
-    if f != f or math.isinf(f) or f != int(f) or not 0 <= f < shapes.TEST_SPLIT_SIZE:
-        raise gr.Error(f"Test item must be a whole number in 0 … {shapes.TEST_SPLIT_SIZE - 1}, got {value!r}.")
-    return int(f)
 
 
 def _every(value) -> int:
@@ -45,7 +35,7 @@ def _image_32(upload, index, what: str = "image") -> tuple[np.ndarray, str]:
     if upload is None:
         from ...data.dataset import shapes_arrays
 
-        return shapes_arrays("test", shapes.TEST_SPLIT_SIZE)["images"][_index(index)], ""
+        return shapes_arrays("test", shapes.TEST_SPLIT_SIZE)["images"][parse_test_index(index)], ""
     img = upload if isinstance(upload, Image.Image) else Image.fromarray(np.asarray(upload))
     w, h = img.size
     if w * h > 4096 * 4096:
@@ -128,7 +118,7 @@ def ar_complete(model: str, index, upload, keep_rows, count, seed, progress=gr.P
     if upload is None and m.n_classes:
         from ...data.dataset import shapes_arrays
 
-        shape = shapes.SHAPES[int(shapes_arrays("test", shapes.TEST_SPLIT_SIZE)["labels"][_index(index), 0])]
+        shape = shapes.SHAPES[int(shapes_arrays("test", shapes.TEST_SPLIT_SIZE)["labels"][parse_test_index(index), 0])]
     x = np.repeat(occluded[None], n, 0)
     sampler = "cached" if service.has_cache(m) else "naive"
     out, secs = x, 0.0
@@ -212,7 +202,7 @@ def build_tab(ctx) -> None:
                     count = gr.Slider(1, 8, value=4, step=1, label="Samples")
                     sampler = gr.Radio(list(SAMPLERS), value="cached", label="Sampler (PixelCNN++: cached or naive)")
                     every = gr.Slider(1, 256, value=32, step=1, label="Update the picture every N pixels")
-                    seed = seed_row(0)
+                    seed = seed_row(0, elem_id="ar-seed")
                     go = gr.Button("Sample", variant="primary", elem_id="ar-sample-btn")
                 with gr.Column(scale=2):
                     note = gr.Markdown(elem_id="ar-sample-note")

@@ -174,18 +174,27 @@ def train_guide(steps: int = 1500, batch: int = 128, n_train: int = 60_000, seed
     model.load_state_dict(res["state_dict"])
     test = shapes_arrays("test", shapes.TEST_SPLIT_SIZE)
     acc = classifier_accuracy(model, to_tensor(test["images"]), torch.from_numpy(test["labels"]), heads=GUIDE_HEADS)
-    out = Path(out or WEIGHTS / "gan-guide")
+    return _save_guide(model, Path(out or WEIGHTS / "gan-guide"), res, batch, acc,
+                       "# gan-guide\n\nA frozen shapes network the GAN recipes train against (Projected GAN features, "
+                       "classifier\nguidance; see `genmodels/families/gan/projected.py`). It never grades anything: "
+                       "the scoring backbone\n(`shapes-classifier`, another architecture and seed) does.",
+                       ["- command: `python -m genmodels train gan-guide`", f"- data: {n_train:,} train-split items "
+                        "from index 5,000,000, translation + noise augmentation"])
+
+
+def _save_guide(model: GuideNet, out: Path, res: dict, batch: int, acc: dict, intro: str, lines: list[str],
+                extra: dict | None = None) -> dict:
+    """Save a guide network with its card (README.md + metrics.json); returns the metrics."""
     model.save_pretrained(out)
-    card = {"steps": res["steps"], "wall_min": round(res["wall_s"] / 60, 1), "test_accuracy": acc,
+    card = {"steps": res["steps"], "wall_min": round(res["wall_s"] / 60, 1), **(extra or {}), "test_accuracy": acc,
             "n_params": sum(p.numel() for p in model.parameters())}
-    (out / "README.md").write_text(
-        "# gan-guide\n\nA frozen shapes network the GAN recipes train against (Projected GAN features, classifier\n"
-        "guidance; see `genmodels/families/gan/projected.py`). It never grades anything: the scoring backbone\n"
-        "(`shapes-classifier`, another architecture and seed) does.\n\n"
-        f"- command: `python -m genmodels train gan-guide`\n- data: {n_train:,} train-split items from index "
-        f"5,000,000, translation + noise augmentation\n- steps: {res['steps']:,} at batch {batch}, "
-        f"{card['wall_min']} min on {torch.get_num_threads()} CPU threads\n- parameters: {card['n_params']:,}\n"
-        f"- test accuracy (N = 2,000): " + ", ".join(f"{k} {v:.1%}" for k, v in acc.items()) + "\n")
+    lines = [*lines, f"- steps: {res['steps']:,} at batch {batch}, {card['wall_min']} min on "
+             f"{torch.get_num_threads()} CPU threads", f"- parameters: {card['n_params']:,}",
+             "- test accuracy (N = 2,000): " + ", ".join(f"{k} {v:.1%}" for k, v in acc.items())]
+    if "shape_accuracy_under_pgd5_eps" in card:
+        lines.append(f"- shape accuracy under a 5-step PGD attack at the same eps (N = 1,000): "
+                     f"{card['shape_accuracy_under_pgd5_eps']:.1%}")
+    (out / "README.md").write_text(intro + "\n\n" + "\n".join(lines) + "\n")
     (out / "metrics.json").write_text(json.dumps(card, indent=2))
     return card
 
@@ -248,22 +257,14 @@ def train_robust_guide(steps: int = 600, batch: int = 128, n_train: int = 60_000
     adv = torch.cat([pgd_l2(model, xt[i:i + 500], yt[i:i + 500], eps, 5) for i in range(0, 1000, 500)])
     with torch.no_grad():
         robust = float((model(adv)["shape"].argmax(1) == yt[:1000, 0]).float().mean())
-    out = Path(out or WEIGHTS / "gan-guide-robust")
-    model.save_pretrained(out)
-    card = {"steps": res["steps"], "wall_min": round(res["wall_s"] / 60, 1), "eps_l2": eps, "pgd_steps": pgd_steps,
-            "test_accuracy": acc, "shape_accuracy_under_pgd5_eps": round(robust, 4),
-            "n_params": sum(p.numel() for p in model.parameters())}
-    (out / "README.md").write_text(
-        "# gan-guide-robust\n\nThe gan-guide fine-tuned adversarially (L2 PGD) so that its gradients draw shapes: the\n"
-        "reward network of the conditional GANs' classifier-guidance term (`genmodels/families/gan/projected.py`).\n"
-        "It never grades anything: the scoring backbone does.\n\n"
-        f"- command: `python -m genmodels train gan-guide-robust` (from `gan-guide`)\n- attack: L2 eps {eps} "
-        f"(pixels in [-1, 1]), {pgd_steps} PGD steps; half of each batch adversarial\n- steps: {res['steps']:,} "
-        f"at batch {batch}, {card['wall_min']} min on {torch.get_num_threads()} CPU threads\n"
-        f"- test accuracy (N = 2,000): " + ", ".join(f"{k} {v:.1%}" for k, v in acc.items()) +
-        f"\n- shape accuracy under a 5-step PGD attack at the same eps (N = 1,000): {robust:.1%}\n")
-    (out / "metrics.json").write_text(json.dumps(card, indent=2))
-    return card
+    return _save_guide(model, Path(out or WEIGHTS / "gan-guide-robust"), res, batch, acc,
+                       "# gan-guide-robust\n\nThe gan-guide fine-tuned adversarially (L2 PGD) so that its gradients "
+                       "draw shapes: the\nreward network of the conditional GANs' classifier-guidance term "
+                       "(`genmodels/families/gan/projected.py`).\nIt never grades anything: the scoring backbone does.",
+                       ["- command: `python -m genmodels train gan-guide-robust` (from `gan-guide`)",
+                        f"- attack: L2 eps {eps} (pixels in [-1, 1]), {pgd_steps} PGD steps; half of each batch "
+                        "adversarial"],
+                       {"eps_l2": eps, "pgd_steps": pgd_steps, "shape_accuracy_under_pgd5_eps": round(robust, 4)})
 
 
 _GUIDE: GuideNet | None = None

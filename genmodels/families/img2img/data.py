@@ -52,7 +52,8 @@ def pix2pix_input(edges, attrs) -> torch.Tensor:
     n, h, w = e.shape
     x = np.full((n, PIX2PIX_IN, h, w), -1.0, dtype=np.float32)
     x[:, 0][e] = 1.0
-    x[:, 1][filled(e)] = 1.0
+    uniq, inv = np.unique(e.reshape(n, -1), axis=0, return_inverse=True)  # the tab repeats one map k times
+    x[:, 1][filled(uniq.reshape(-1, h, w))[inv.reshape(-1)]] = 1.0
     offsets = np.cumsum((2, *ATTR_SIZES[:-1]))  # first plane of each attribute's one-hot block
     for i, off in enumerate(offsets):
         x[np.arange(n), off + a[:, i]] = 1.0

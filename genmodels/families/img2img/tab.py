@@ -9,7 +9,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ...data import shapes
-from ...hub.widgets import clamp_count, how_it_works, on_open, parse_seed, readout_table, seed_row, user_errors
+from ...hub.widgets import (clamp_count, how_it_works, on_open, parse_seed, parse_test_index, readout_table, seed_row,
+                            user_errors)
 from . import service
 from .family import FAMILY
 
@@ -27,18 +28,6 @@ def _show(a: np.ndarray | None, k: int = 6) -> np.ndarray | None:
 
 def _edge_img(e: np.ndarray) -> np.ndarray:
     return np.where(np.asarray(e, bool)[..., None], 0, 255).astype(np.uint8).repeat(3, 2)
-
-
-def _index(value) -> int:
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        raise gr.Error(f"Test item must be a whole number, got {value!r}.") from None
-    if f != f or math.isinf(f) or f != int(f):
-        raise gr.Error(f"Test item must be a whole number, got {value!r}.")
-    if not 0 <= f < shapes.TEST_SPLIT_SIZE:
-        raise gr.Error(f"Test item must be in 0 … {shapes.TEST_SPLIT_SIZE - 1}, got {int(f)}.")
-    return int(f)
 
 
 def default_sketch(size: int = 256) -> np.ndarray:
@@ -92,7 +81,7 @@ def _pix2pix_core(source, mode, index, sketch, upload, colour, fill, background,
     if G.model.model[0].in_channels == 3:  # a foreign image → image pix2pix: the input image goes in as it is
         size = service.working_size(G, embedded)
         if mode == "Test item":
-            img = Image.fromarray(service.test_item(_index(index)).image)
+            img = Image.fromarray(service.test_item(parse_test_index(index)).image)
         elif mode == "Upload":
             img = service.check_image(upload, "uploaded image")
         else:
@@ -102,7 +91,7 @@ def _pix2pix_core(source, mode, index, sketch, upload, colour, fill, background,
                 "truth": None, "item": None, "note": f"A 3-channel pix2pix at {size}×{size}: the image is its input."}
     item = truth = None
     if mode == "Test item":
-        item = service.test_item(_index(index))
+        item = service.test_item(parse_test_index(index))
         edges, truth = item.edges, item.image
     elif mode == "Sketch":
         edges = service.edges_from_sketch(_sketch_array(sketch))
@@ -174,7 +163,7 @@ def _cyclegan_core(source: str, mode: str, index, upload, direction: str) -> dic
     size = service.working_size(pair.G_AB, embedded)
     twin = item = None
     if mode == "Test item":
-        item = service.test_item(_index(index))
+        item = service.test_item(parse_test_index(index))
         x = item.image if size == 32 else service.square(Image.fromarray(item.image), size)
         twin = item.twin if size == 32 else None
     else:
