@@ -125,3 +125,19 @@ def test_pgd_l2_stays_in_the_ball_and_raises_the_loss():
 
     with torch.no_grad():
         assert loss(adv) > loss(x)
+
+
+def test_guide_card_lists_the_run_and_the_accuracy(tmp_path):
+    import json
+
+    from genmodels.families.gan.projected import GuideNet, _save_guide
+
+    acc = {"shape": 0.991, "colour": 1.0}
+    card = _save_guide(GuideNet(), tmp_path, {"steps": 600, "wall_s": 168.0}, 128, acc, "# gan-guide-robust",
+                       ["- command: `python -m genmodels train gan-guide-robust`"],
+                       {"eps_l2": 1.0, "shape_accuracy_under_pgd5_eps": 0.775})
+    text = (tmp_path / "README.md").read_text()
+    assert "600 at batch 128, 2.8 min" in text and "shape 99.1%, colour 100.0%" in text
+    assert "5-step PGD attack at the same eps (N = 1,000): 77.5%" in text
+    assert json.loads((tmp_path / "metrics.json").read_text()) == card and card["eps_l2"] == 1.0
+    assert (tmp_path / "config.json").exists()

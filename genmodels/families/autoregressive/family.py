@@ -1,5 +1,5 @@
-"""The "PixelCNN" tab (PixelCNN, Gated PixelCNN, PixelCNN++). Registered in ``genmodels.registry.BUILTIN`` once its
-embedded weights are trained (``python -m genmodels train pixelcnn|gated-pixelcnn|pixelcnnpp``)."""
+"""The "PixelCNN" tab (PixelCNN, Gated PixelCNN, PixelCNN++) on embedded weights trained with
+``python -m genmodels train pixelcnn|gated-pixelcnn|pixelcnnpp``."""
 from ...registry import Family, lazy_tab, register
 
 FAMILY = register(Family(

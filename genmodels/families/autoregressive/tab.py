@@ -200,7 +200,8 @@ def build_tab(ctx) -> None:
                     model = gr.Dropdown(labels, value="PixelCNN++", label="Model", elem_id="ar-model")
                     shape = gr.Dropdown([ANY, *shapes.SHAPES], value=ANY, label="Class (shape)")
                     count = gr.Slider(1, 8, value=4, step=1, label="Samples")
-                    sampler = gr.Radio(list(SAMPLERS), value="cached", label="Sampler (PixelCNN++: cached or naive)")
+                    sampler = gr.Radio(list(SAMPLERS), value="cached", label="Sampler (PixelCNN++: cached or naive)",
+                                       elem_id="ar-sampler")
                     every = gr.Slider(1, 256, value=32, step=1, label="Update the picture every N pixels")
                     seed = seed_row(0, elem_id="ar-seed")
                     go = gr.Button("Sample", variant="primary", elem_id="ar-sample-btn")
@@ -216,7 +217,7 @@ def build_tab(ctx) -> None:
             with gr.Row():
                 with gr.Column(scale=1, min_width=300):
                     c_model = gr.Dropdown(labels, value="PixelCNN++", label="Model")
-                    c_index = gr.Number(3, label="Test item (0 … 1999)", precision=0)
+                    c_index = gr.Number(3, label="Test item (0 … 1999)", precision=0, elem_id="ar-c-index")
                     c_upload = gr.Image(label="…or upload (resized to 32×32)", type="pil", elem_id="ar-c-upload")
                     c_rows = gr.Slider(1, 31, value=16, step=1, label="Rows kept from the top")
                     c_count = gr.Slider(1, 8, value=4, step=1, label="Completions")
@@ -237,14 +238,14 @@ def build_tab(ctx) -> None:
                 with gr.Column(scale=1, min_width=300):
                     l_model = gr.Dropdown(labels, value="PixelCNN++", label="Model")
                     l_source = gr.Radio(["Test item", "Photo (scikit-image)", "Upload"], value="Test item",
-                                        label="Image")
+                                        label="Image", elem_id="ar-l-source")
                     l_index = gr.Number(0, label="Test item (0 … 1999)", precision=0)
                     l_photo = gr.Dropdown(list(PHOTOS), value="astronaut", label="Photo")
                     l_upload = gr.Image(label="Upload", type="pil", elem_id="ar-l-upload")
                     l_shape = gr.Dropdown([ANY, *shapes.SHAPES], value=ANY, label="Class (any: the most likely)")
                     l_go = gr.Button("Score", variant="primary", elem_id="ar-likelihood-btn")
                 with gr.Column(scale=2):
-                    l_note = gr.Markdown()
+                    l_note = gr.Markdown(elem_id="ar-l-note")
                     with gr.Row():
                         l_img = gr.Image(label="Image (32×32)", format="png", elem_classes=["gm-pixelated"])
                         l_heat = gr.Image(label="Bits per pixel", format="png", elem_classes=["gm-pixelated"])

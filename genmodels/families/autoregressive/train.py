@@ -39,10 +39,10 @@ class ARRecipe:
 
 # Sized for ≤ 45 min of a 2-core CPU each and ≤ 8 MB of weights (float32).
 RECIPES = {
-    "pixelcnn": ARRecipe(steps=2000, batch=16, lr=2e-3, ema=0.995, monitor_every=500,
+    "pixelcnn": ARRecipe(steps=1200, batch=16, lr=2e-3, ema=0.995, monitor_every=400,
                          config=dict(hidden=48, blocks=5, out_hidden=96)),
-    "gated-pixelcnn": ARRecipe(steps=2000, batch=16, lr=2e-3, ema=0.995, monitor_every=500,
-                               config=dict(hidden=40, layers=6, kernel=5, out_hidden=96)),
+    "gated-pixelcnn": ARRecipe(steps=1000, batch=16, lr=2e-3, ema=0.995, monitor_every=500,
+                               config=dict(hidden=36, layers=6, kernel=5, out_hidden=96)),
     # anchored means + no dropout (the data are unlimited): 2.96 vs 5.84 test bits/dim after 300 steps (pixelcnnpp.py)
     "pixelcnnpp": ARRecipe(steps=3600, batch=16, lr=2e-3, ema=0.995, monitor_every=300,
                            config=dict(filters=40, resnets=1, mix=6, dropout=0.0, anchored=True)),
@@ -179,7 +179,7 @@ def card_metrics(model, eval_n: int = 2000, n_samples: int | None = None, seed: 
 
     model.eval()
     # the cached sampler makes 300 samples cheap; the others take one full pass per sub-pixel (3,072 per image)
-    n_samples = n_samples or min(300 if isinstance(model, PixelCNNpp) else 36, eval_n)
+    n_samples = n_samples or min(300 if isinstance(model, PixelCNNpp) else 12, eval_n)
     t0 = time.perf_counter()
     m: dict = {"test bits/dim": round(test_bits_per_dim(model, eval_n), 4),
                "PNG bits/dim of the same images": round(png_bits_per_dim(shapes_arrays("test", eval_n)["images"]), 4)}
@@ -200,6 +200,7 @@ def card_metrics(model, eval_n: int = 2000, n_samples: int | None = None, seed: 
         sp = speed(model)
         m["s per image, naive"], m["s per image, cached"] = round(sp["naive_s"], 2), round(sp["cached_s"], 3)
         m["cached speed-up"] = round(sp["ratio"], 2)
+        m["cached sampler plan build (s, once per model)"] = round(sp["build_s"], 2)
     else:
         t1 = time.perf_counter()
         fast_sample(model, 1, y[:1], torch.Generator().manual_seed(0))
@@ -253,15 +254,19 @@ tags: [genmodels, autoregressive, shapes]
 
 
 def speed(model, size: int = 32, y: int = 0) -> dict:
-    """Seconds to sample one size² image naively (one full pass per sub-pixel / pixel) and with the cache."""
+    """Seconds to sample one size² image naively (one full pass per pixel) and with the cache (its plan is built once
+    per model and size, like the tab's, and timed apart)."""
     from .pixelcnnpp import CachedSampler, sample_naive
 
     yy = torch.tensor([y])
     t0 = time.perf_counter()
+    sampler = CachedSampler(model, size)
+    build = time.perf_counter() - t0
+    t0 = time.perf_counter()
     sample_naive(model, 1, size, yy, torch.Generator().manual_seed(0))
     naive = time.perf_counter() - t0
     t0 = time.perf_counter()
-    CachedSampler(model, size).sample(1, yy, torch.Generator().manual_seed(0))
+    sampler.sample(1, yy, torch.Generator().manual_seed(0))
     cached = time.perf_counter() - t0
-    return {"naive_s": naive, "cached_s": cached, "ratio": naive / cached}
+    return {"naive_s": naive, "cached_s": cached, "ratio": naive / cached, "build_s": build}
 
