@@ -104,15 +104,21 @@ def fast_sample(model, n: int, y: torch.Tensor | None, generator: torch.Generato
     return sample(model, n, size, y, generator, **kw)
 
 
+def balanced_samples(model, n: int, seed: int = 0, batch: int = 100) -> tuple[np.ndarray, np.ndarray]:
+    """n class-conditional samples (classes in turn) as uint8 (N, H, W, 3), with the classes asked for."""
+    model.eval()
+    y = torch.arange(n) % N_CLASSES
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.cat([fast_sample(model, len(yb), yb, gen) for yb in y.split(batch)])
+    return x.permute(0, 2, 3, 1).byte().numpy(), y.numpy()
+
+
 def class_accuracy(model, n: int, seed: int = 0) -> float:
     """Share of n class-conditional samples (classes in turn) whose shape the scoring classifier reads as asked."""
     from ...scoring.backbones import get_backbone
 
-    model.eval()
-    y = torch.arange(n) % N_CLASSES
-    x = fast_sample(model, n, y, torch.Generator().manual_seed(seed))
-    pred = get_backbone("shapes").attribute_predictions(x.permute(0, 2, 3, 1).byte().numpy())
-    return float((pred["shape"] == y.numpy()).mean())
+    images, y = balanced_samples(model, n, seed)
+    return float((get_backbone("shapes").attribute_predictions(images)["shape"] == y).mean())
 
 
 def train_ar(name: str, steps: int | None = None, data: str | None = None, out: str | None = None,
@@ -174,6 +180,7 @@ def card_metrics(model, eval_n: int = 2000, n_samples: int | None = None, seed: 
     """Held-out numbers for a model card: test bits/dim vs PNG, requested shape recognised and FID (scoring
     module, shapes backbone, against the test split; with its train-vs-test floor at the same N) of ``n_samples``
     class-balanced samples, and sampling time per 32x32 image (naive vs cached where there is a cache)."""
+    from ...scoring.backbones import get_backbone
     from ...scoring.readout import score_sets
     from .pixelcnnpp import PixelCNNpp
 
@@ -184,14 +191,9 @@ def card_metrics(model, eval_n: int = 2000, n_samples: int | None = None, seed: 
     m: dict = {"test bits/dim": round(test_bits_per_dim(model, eval_n), 4),
                "PNG bits/dim of the same images": round(png_bits_per_dim(shapes_arrays("test", eval_n)["images"]), 4)}
     m["bits/dim / PNG"] = round(m["test bits/dim"] / m["PNG bits/dim of the same images"], 4)
-    y = torch.arange(n_samples) % N_CLASSES
-    gen = torch.Generator().manual_seed(seed)
-    x = torch.cat([fast_sample(model, len(yb), yb, gen) for yb in y.split(100)])
-    images = x.permute(0, 2, 3, 1).byte().numpy()
-    from ...scoring.backbones import get_backbone
-
+    images, y = balanced_samples(model, n_samples, seed)
     pred = get_backbone("shapes").attribute_predictions(images)
-    m[f"requested shape recognised (N = {n_samples})"] = round(float((pred["shape"] == y.numpy()).mean()), 4)
+    m[f"requested shape recognised (N = {n_samples})"] = round(float((pred["shape"] == y).mean()), 4)
     fid = {r.metric: r.value for r in score_sets(images, "shapes-test", metrics=["fid"], n_boot=10)}["FID"]
     floor = {r.metric: r.value for r in score_sets(shapes_arrays("train", n_samples)["images"], "shapes-test",
                                                    metrics=["fid"], n_boot=10)}["FID"]
@@ -203,22 +205,10 @@ def card_metrics(model, eval_n: int = 2000, n_samples: int | None = None, seed: 
         m["cached sampler plan build (s, once per model)"] = round(sp["build_s"], 2)
     else:
         t1 = time.perf_counter()
-        fast_sample(model, 1, y[:1], torch.Generator().manual_seed(0))
+        fast_sample(model, 1, torch.tensor(y[:1]), torch.Generator().manual_seed(0))
         m["s per image, naive"] = round(time.perf_counter() - t1, 2)
     m["eval seconds"] = round(time.perf_counter() - t0, 1)
     return m
-
-
-def refresh_card(name: str) -> dict:
-    """Rewrite a shipped model's card from its weights (e.g. after the card's metrics changed)."""
-    from . import service
-
-    dest = WEIGHTS / name
-    model = service.load(name)
-    cfg = json.loads((dest / "README.md").read_text().split("**Recipe:** ")[1].split("\n")[0])
-    wall = float((dest / "README.md").read_text().split("**Wall time:** ")[1].split(" min")[0]) * 60
-    steps = int((dest / "README.md").read_text().split("training loop, ")[1].split(" steps")[0])
-    return write_card(name, model, dest, ARRecipe(**cfg), steps, wall, None)
 
 
 def write_card(name: str, model, dest: Path, recipe: ARRecipe, steps: int, wall_s: float, data: str | None,
