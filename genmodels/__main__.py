@@ -133,17 +133,23 @@ TRAINERS = {
     "pixelcnn": ("genmodels.families.autoregressive.train", "train_ar", {"name": "pixelcnn"}),
     "gated-pixelcnn": ("genmodels.families.autoregressive.train", "train_ar", {"name": "gated-pixelcnn"}),
     "pixelcnnpp": ("genmodels.families.autoregressive.train", "train_ar", {"name": "pixelcnnpp"}),
+    "vae": ("genmodels.families.vae.train", "train_vae_family", {"name": "vae"}),
+    "cvae": ("genmodels.families.vae.train", "train_vae_family", {"name": "cvae"}),
+    "vqvae": ("genmodels.families.vae.train", "train_vae_family", {"name": "vqvae"}),
+    "vq-prior": ("genmodels.families.vae.train", "train_vae_family", {"name": "vq-prior"}),
+    "vq-dalle": ("genmodels.families.vae.train", "train_vae_family", {"name": "vq-dalle"}),
 }
 
 
 # `train all`: every embedded model in dependency order (backbones first: the GAN recipes need gan-guide, the
-# UNet needs sd-vae + sd-text, ControlNet and the guidance nets need the pipeline), with each model's share of
+# UNet needs sd-vae + sd-text, ControlNet and the guidance nets need the pipeline, the code priors need vqvae), with each model's share of
 # --budget-minutes (proportional to what it got on the CPU budget).
 TRAIN_ALL = (("shapes-classifier", 1), ("shapes-clip", 1), ("gan-guide", 1), ("gan-guide-robust", 1),
              ("dcgan", 2), ("cgan", 3),
              ("stylegan", 4), ("sd-vae", 2), ("sd-vae-decoder", 2), ("sd-text", 1), ("sd-unet", 8),
              ("controlnet", 3), ("noisy-classifier", 1), ("noisy-clip", 1), ("pix2pix", 2), ("cyclegan", 3),
-             ("pixelcnn", 1), ("gated-pixelcnn", 1), ("pixelcnnpp", 2))
+             ("pixelcnn", 1), ("gated-pixelcnn", 1), ("pixelcnnpp", 2),
+             ("vqvae", 2), ("vq-prior", 1), ("vq-dalle", 2), ("vae", 1), ("cvae", 1))
 
 
 def _set_device(device: str | None) -> None:

@@ -40,6 +40,32 @@ def parse_test_index(value) -> int:
     return parse_whole(value, 0, shapes.TEST_SPLIT_SIZE - 1, "Test item")
 
 
+def image_32(upload, index, what: str = "image") -> tuple[np.ndarray, str]:
+    """An upload (any size / mode) or a test item -> 32x32 RGB uint8, with a note when it was converted."""
+    if upload is None:
+        from ..data import shapes
+        from ..data.dataset import shapes_arrays
+
+        return shapes_arrays("test", shapes.TEST_SPLIT_SIZE)["images"][parse_test_index(index)], ""
+    import numpy as np
+    from PIL import Image
+
+    img = upload if isinstance(upload, Image.Image) else Image.fromarray(np.asarray(upload))
+    w, h = img.size
+    if w * h > 4096 * 4096:
+        raise gr.Error(f"The {what} is too large ({w}×{h}); the limit is 4096×4096.")
+    note = []
+    if img.mode != "RGB":
+        note.append(f"converted from {img.mode} to RGB")
+        img = img.convert("RGB")
+    if img.size != (32, 32):
+        side = min(w, h)
+        img = img.crop(((w - side) // 2, (h - side) // 2, (w - side) // 2 + side, (h - side) // 2 + side))
+        img = img.resize((32, 32), Image.LANCZOS)
+        note.append(f"centre-cropped and resized from {w}×{h} to 32×32 (the models' size)")
+    return np.asarray(img), ("The " + what + " was " + " and ".join(note) + ".") if note else ""
+
+
 def clamp_count(value, lo: int, hi: int, what: str = "batch size") -> tuple[int, str]:
     """Clamp a count into [lo, hi]; returns the count and a visible note when it was clamped."""
     try:

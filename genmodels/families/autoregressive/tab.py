@@ -30,28 +30,6 @@ def _every(value) -> int:
     return min(max(v, 1), 1024)
 
 
-def _image_32(upload, index, what: str = "image") -> tuple[np.ndarray, str]:
-    """An upload (any size / mode) or a test item -> 32x32 RGB uint8, with a note when it was converted."""
-    if upload is None:
-        from ...data.dataset import shapes_arrays
-
-        return shapes_arrays("test", shapes.TEST_SPLIT_SIZE)["images"][parse_test_index(index)], ""
-    img = upload if isinstance(upload, Image.Image) else Image.fromarray(np.asarray(upload))
-    w, h = img.size
-    if w * h > 4096 * 4096:
-        raise gr.Error(f"The {what} is too large ({w}×{h}); the limit is 4096×4096.")
-    note = []
-    if img.mode != "RGB":
-        note.append(f"converted from {img.mode} to RGB")
-        img = img.convert("RGB")
-    if img.size != (32, 32):
-        side = min(w, h)
-        img = img.crop(((w - side) // 2, (h - side) // 2, (w - side) // 2 + side, (h - side) // 2 + side))
-        img = img.resize((32, 32), Image.LANCZOS)
-        note.append(f"centre-cropped and resized from {w}×{h} to 32×32 (the models' size)")
-    return np.asarray(img), ("The " + what + " was " + " and ".join(note) + ".") if note else ""
-
-
 def _class_rows(images: np.ndarray, asked: list[int] | None) -> list[dict]:
     from ...scoring.backbones import get_backbone
 
@@ -108,7 +86,7 @@ def ar_complete(model: str, index, upload, keep_rows, count, seed, progress=gr.P
     n, cap = clamp_count(count, 1, 8, "number of completions")
     key = service.model_key(model)
     m = service.load(key)
-    img, note = _image_32(upload, index)
+    img, note = image_32(upload, index)
     try:
         rows = int(float(keep_rows))
     except (TypeError, ValueError):
@@ -153,13 +131,13 @@ def ar_likelihood(model: str, source: str, index, upload, photo: str, shape: str
     """bits/dim of a test item, a bundled photo or an upload; returns (image, NLL heat map, readouts, note)."""
     key = service.model_key(model)
     if source == "Test item":
-        img, note = _image_32(None, index)
+        img, note = image_32(None, index)
     elif source == "Photo (scikit-image)":
-        img, note = _image_32(Image.fromarray(_photo(photo)), 0, "photo")
+        img, note = image_32(Image.fromarray(_photo(photo)), 0, "photo")
     elif source == "Upload":
         if upload is None:
             raise gr.Error("Upload an image first (or pick a test item or a photo).")
-        img, note = _image_32(upload, 0, "uploaded image")
+        img, note = image_32(upload, 0, "uploaded image")
     else:
         raise gr.Error(f"Source must be Test item, Photo (scikit-image) or Upload, got {source!r}.")
     r = service.likelihood(key, img, shape)

@@ -1,0 +1,241 @@
+"""Held-out numbers of the VAE family (monitors while training, model cards after), all read by the scoring module.
+
+- VAE / CVAE: test ELBO bits/dim (single-sample, an upper bound on NLL) vs the PNG size of the same images;
+  reconstruction PSNR / SSIM of the posterior mean; FID_domain of prior samples with its train-vs-test floor;
+  CVAE: requested shape and colour of samples recognised by the scoring classifier.
+- VQ-VAE: reconstruction PSNR / SSIM (/ LPIPS where its weights exist), codebook usage and perplexity on the test
+  split.
+- Code prior: requested shape of decoded prior samples; DALL-E-style: shape / colour / fill (and background, size) of
+  samples for test-split captions.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ...data import shapes
+from ...data.dataset import shapes_arrays
+
+ATTRS = ("shape", "colour", "fill", "background")
+
+
+def _predict(images: np.ndarray) -> dict[str, np.ndarray]:
+    from ...scoring.backbones import get_backbone
+
+    return get_backbone("shapes").attribute_predictions(images)
+
+
+def _fid_with_floor(images: np.ndarray) -> dict:
+    from ...scoring.readout import score_sets
+
+    def fid(x):
+        return {r.metric: r.value for r in score_sets(x, "shapes-test", metrics=["fid"], n_boot=10)}["FID"]
+
+    return {"FID_domain": round(fid(images), 2),
+            "FID floor (train vs test, same N)": round(fid(shapes_arrays("train", len(images))["images"]), 2)}
+
+
+# ------------------------------------------------------------------------------------------------ VAE / CVAE
+def balanced_labels(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Shapes in turn, colours drawn at random (seeded)."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.arange(n) % len(shapes.SHAPES), torch.randint(0, len(shapes.COLOUR_NAMES), (n,), generator=g)
+
+
+@torch.no_grad()
+def cvae_samples(model, n: int, seed: int = 0, batch: int = 500) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
+    from .train import to_images
+
+    s, c = balanced_labels(n, seed)
+    g = torch.Generator().manual_seed(seed)
+    x = torch.cat([model.sample(len(sb), sb, cb, g) for sb, cb in zip(s.split(batch), c.split(batch))])
+    return to_images(x), s, c
+
+
+def cvae_class_accuracy(model, n: int = 300, seed: int = 0) -> dict:
+    images, s, c = cvae_samples(model, n, seed)
+    p = _predict(images)
+    return {f"shape_acc_{n}": round(float((p["shape"] == s.numpy()).mean()), 4),
+            f"colour_acc_{n}": round(float((p["colour"] == c.numpy()).mean()), 4)}
+
+
+@torch.no_grad()
+def vae_metrics(model, n: int = 2000, batch: int = 250) -> dict:
+    from ...scoring.pixel import psnr, ssim
+    from .train import labels_tensor, levels, to_images
+    from ..autoregressive.train import png_bits_per_dim
+
+    arr = shapes_arrays("test", n)
+    x, lab = levels(arr["images"]).long(), labels_tensor(arr)
+    cond = model.conditional
+    bpd, recs = [], []
+    g = torch.Generator().manual_seed(0)
+    for i in range(0, n, batch):
+        args = (lab[i:i + batch, 0], lab[i:i + batch, 1]) if cond else ()
+        bpd.append(model.elbo_bits_per_dim(x[i:i + batch], *args, generator=g))
+        recs.append(model.reconstruct(x[i:i + batch], *args))
+    rec = to_images(torch.cat(recs))
+    m = {"test ELBO bits/dim (upper bound on NLL)": round(float(torch.cat(bpd).mean()), 4),
+         "PNG bits/dim of the same images": round(png_bits_per_dim(arr["images"]), 4)}
+    m["ELBO / PNG"] = round(m["test ELBO bits/dim (upper bound on NLL)"] / m["PNG bits/dim of the same images"], 4)
+    m["reconstruction PSNR (dB)"] = round(psnr(rec, arr["images"]), 3)
+    m["reconstruction SSIM"] = round(float(np.mean([ssim(a, b) for a, b in zip(rec, arr["images"])])), 4)
+    if cond:
+        images, s, c = cvae_samples(model, n, seed=12345)
+        p = _predict(images)
+        m[f"requested shape recognised (N = {n})"] = round(float((p["shape"] == s.numpy()).mean()), 4)
+        m[f"requested colour recognised (N = {n})"] = round(float((p["colour"] == c.numpy()).mean()), 4)
+    else:
+        images = to_images(model.sample(n, generator=torch.Generator().manual_seed(12345)))
+    m.update(_fid_with_floor(images))
+    return m
+
+
+# ------------------------------------------------------------------------------------------------ VQ-VAE
+@torch.no_grad()
+def vqvae_metrics(model, n: int = 2000, lpips_net: str | None = "alex") -> dict:
+    from ...scoring.pixel import psnr, ssim
+    from .train import decode_codes, encode_codes
+    from .vqvae import codebook_stats
+
+    images = shapes_arrays("test", n)["images"]
+    idx = encode_codes(model, images)
+    rec = decode_codes(model, idx)
+    st = codebook_stats(idx, model.codes)
+    m = {"psnr": round(psnr(rec, images), 3),
+         "ssim": round(float(np.mean([ssim(a, b) for a, b in zip(rec, images)])), 4),
+         "codebook_usage": round(st["usage"], 4), "perplexity": round(st["perplexity"], 1)}
+    if lpips_net:
+        try:
+            from ...scoring.perceptual import lpips
+
+            m[f"lpips_{lpips_net}"] = round(float(np.mean(lpips(rec, images, lpips_net))), 4)
+        except Exception as e:  # LPIPS weights are not cached offline
+            m["lpips"] = f"unavailable ({type(e).__name__})"
+    return m
+
+
+# ------------------------------------------------------------------------------------------------ priors
+@torch.no_grad()
+def prior_samples(prior, vq, n: int, seed: int = 0, batch: int = 200, temperature: float = 1.0):
+    from ..autoregressive.pixelcnn import sample
+    from .train import decode_codes
+
+    y = torch.arange(n) % len(shapes.SHAPES)
+    g = torch.Generator().manual_seed(seed)
+    codes = torch.cat([sample(prior, len(yb), vq.grid, yb, g, temperature=temperature)[:, 0]
+                       for yb in y.split(batch)])
+    return decode_codes(vq, codes), y.numpy(), codes
+
+
+def prior_class_accuracy(prior, vq, n: int = 120, seed: int = 0) -> dict:
+    images, y, _ = prior_samples(prior, vq, n, seed)
+    return {f"shape_acc_{n}": round(float((_predict(images)["shape"] == y).mean()), 4)}
+
+
+@torch.no_grad()
+def dalle_samples(model, vq, labels: torch.Tensor, seed: int = 0, batch: int = 200, temperature: float = 1.0,
+                  top_k: int = 0) -> np.ndarray:
+    from .priors import caption_tokens, dalle_sample
+    from .train import decode_codes
+
+    g = torch.Generator().manual_seed(seed)
+    text = caption_tokens(labels)
+    codes = torch.cat([dalle_sample(model, t, g, temperature, top_k) for t in text.split(batch)])
+    return decode_codes(vq, codes)
+
+
+def dalle_attribute_accuracy(model, vq, n: int = 120, seed: int = 0, start: int = 0) -> dict:
+    """Samples for the captions of test items ``start ..``; share whose attributes the scoring classifier reads."""
+    from .train import labels_tensor
+
+    lab = labels_tensor(shapes_arrays("test", n, start=start))
+    p = _predict(dalle_samples(model, vq, lab, seed))
+    cols = {"shape": 0, "colour": 1, "fill": 2, "background": 3}
+    hits = {k: p[k] == lab[:, c].numpy() for k, c in cols.items()}
+    out = {f"{k}_acc_{n}": round(float(v.mean()), 4) for k, v in hits.items()}
+    out[f"shape_colour_fill_{n}"] = round(float((hits["shape"] & hits["colour"] & hits["fill"]).mean()), 4)
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ cards
+PAPERS = {"vae": "VAE (Kingma & Welling 2013, arXiv:1312.6114) with a discretized-logistic decoder",
+          "cvae": "CVAE (Sohn, Lee, Yan 2015) conditioned on shape and colour, discretized-logistic decoder",
+          "vqvae": "VQ-VAE (van den Oord, Vinyals, Kavukcuoglu 2017, arXiv:1711.00937), EMA codebook, "
+                   "dead-code restarts",
+          "vq-prior": "Class-conditional Gated PixelCNN prior over the vqvae codes (van den Oord et al. 2016 / 2017)",
+          "vq-dalle": "DALL-E-style transformer (Ramesh et al. 2021, arXiv:2102.12092) over [caption ; vqvae codes], "
+                      "transformers' GPT2LMHeadModel"}
+
+
+def card_metrics(name: str, model, eval_n: int = 2000, vq=None) -> dict:
+    t0 = time.perf_counter()
+    if name in ("vae", "cvae"):
+        m = vae_metrics(model, eval_n)
+    elif name == "vqvae":
+        m = vqvae_metrics(model, eval_n)
+    elif name == "vq-prior":
+        images, y, _ = prior_samples(model, vq, eval_n, seed=12345)
+        m = {f"requested shape recognised (N = {eval_n})": round(float((_predict(images)["shape"] == y).mean()), 4)}
+        m.update(_fid_with_floor(images))
+    else:
+        n = min(eval_n, 1000)
+        from .train import labels_tensor
+
+        lab = labels_tensor(shapes_arrays("test", n))
+        images = dalle_samples(model, vq, lab, seed=12345)
+        p = _predict(images)
+        hits = {k: p[k] == lab[:, c].numpy() for c, k in enumerate(ATTRS)}
+        m = {f"{k} recognised (N = {n} test captions)": round(float(v.mean()), 4) for k, v in hits.items()}
+        m["shape, colour and fill all recognised"] = round(float((hits["shape"] & hits["colour"]
+                                                                   & hits["fill"]).mean()), 4)
+        m.update(_fid_with_floor(images))
+    m["eval seconds"] = round(time.perf_counter() - t0, 1)
+    return m
+
+
+def write_card(name: str, model, dest: Path, recipe, steps: int, wall_s: float, data: str | None,
+               eval_n: int = 2000, vq=None) -> dict:
+    metrics = card_metrics(name, model, eval_n, vq) if data is None else {}
+    params = sum(p.numel() for p in model.parameters())
+    size = sum(f.stat().st_size for f in dest.glob("*.safetensors")) / 2 ** 20
+    rows = "\n".join(f"| {k} | {v} |" for k, v in metrics.items())
+    (dest / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    monitor = ""
+    mon = dest / "monitor.jsonl"
+    if mon.exists():
+        recs = [json.loads(line) for line in mon.read_text().splitlines() if line.strip()]
+        if recs:
+            keys = list(recs[-1])
+            monitor = ("\n## Monitor during training (`monitor.jsonl`)\n\n| " + " | ".join(keys) + " |\n|"
+                       + "---|" * len(keys) + "\n" + "\n".join("| " + " | ".join(str(r.get(k, "")) for k in keys)
+                                                            + " |" for r in recs) + "\n")
+    after = "" if name not in ("vq-prior", "vq-dalle") else \
+        " (after `python -m genmodels train vqvae`: it is fit to that model's codes)"
+    (dest / "README.md").write_text(f"""---
+license: apache-2.0
+tags: [genmodels, vae, shapes]
+---
+# {name}
+
+{PAPERS[name]}; {params:,} parameters, {size:.1f} MB (safetensors).
+
+- **Reproduce:** `python -m genmodels train {name}`{after} (resumable; checkpoints in `runs/{name}/`)
+- **Data:** {f'user folder {data}' if data else f'{recipe.n_train:,} rendered items of the shapes train split (32x32)'}
+- **Recipe:** `{json.dumps(asdict(recipe))}` (`RECIPES["{name}"]` in `genmodels/families/vae/train.py`)
+- **Wall time:** {wall_s / 60:.1f} min of training loop, {steps} steps, {torch.get_num_threads()} threads, the only
+  training job on the machine
+- **Trained:** {time.strftime('%Y-%m-%d')}
+
+## Held-out (shapes test split, scoring module, shapes backbone)
+
+| metric | value |
+|---|---|
+{rows}
+{monitor}""")
+    return metrics

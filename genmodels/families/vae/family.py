@@ -1,0 +1,27 @@
+"""The "VAE" tab (VAE, CVAE, VQ-VAE with a PixelCNN prior, DALL-E-style text -> codes) on embedded weights trained
+with ``python -m genmodels train vae|cvae|vqvae|vq-prior|vq-dalle``."""
+from ...registry import Family, lazy_tab, register
+
+FAMILY = register(Family(
+    key="vae",
+    title="VAE / VQ-VAE",
+    summary=("Autoencoders with a constrained latent. **VAE**: the encoder gives a Gaussian q(z|x), the decoder a "
+             "per-pixel discretized logistic p(x|z) (the PixelCNN++ likelihood with one component), trained on the "
+             "ELBO — reported in bits/dim as an upper bound on the negative log-likelihood, beside the PNG size of the "
+             "same image. **CVAE**: shape and colour are given to encoder and decoder, so samples can be asked for. "
+             "**VQ-VAE**: the encoder's 8×8 grid of vectors snaps to the nearest of 256 learned codebook entries "
+             "(straight-through gradients, commitment loss, codebook by moving averages, unused entries restarted), "
+             "and the decoder paints the image from the codes. New images come from a prior over code maps: a "
+             "class-conditional **Gated PixelCNN** (the PixelCNN tab's implementation, over codes) or a small "
+             "**DALL-E-style** transformer that reads a caption and then writes the 64 codes one by one (temperature "
+             "and top-k sampling)."),
+    papers=("Kingma & Welling 2013 — Auto-Encoding Variational Bayes, arXiv:1312.6114",
+            "Sohn, Lee, Yan 2015 — Learning Structured Output Representation using Deep Conditional Generative "
+            "Models (NeurIPS)",
+            "van den Oord, Vinyals, Kavukcuoglu 2017 — Neural Discrete Representation Learning, arXiv:1711.00937",
+            "van den Oord et al. 2016 — Conditional Image Generation with PixelCNN Decoders, arXiv:1606.05328",
+            "Ramesh et al. 2021 — Zero-Shot Text-to-Image Generation, arXiv:2102.12092"),
+    build_tab=lazy_tab("genmodels.families.vae.tab"),
+    models=("vae", "cvae", "vqvae", "vq-prior", "vq-dalle"),
+    order=22,
+))

@@ -1,0 +1,171 @@
+"""Priors over VQ-VAE codes: a class-conditional Gated PixelCNN and a DALL-E-style text-to-codes transformer.
+
+- Code prior: van den Oord et al. 2017 (VQ-VAE, arXiv:1711.00937) fit a PixelCNN over the code map; here the
+  autoregressive family's ``GatedPixelCNN`` (van den Oord et al. 2016, arXiv:1606.05328) with ``channels=1,
+  levels=K`` and the shape class added in every layer — the same implementation, imported, not copied.
+- Text to codes: Ramesh et al. 2021, "Zero-Shot Text-to-Image Generation" (DALL-E), arXiv:2102.12092 — one
+  decoder-only transformer over [caption tokens ; image codes], trained to predict each code from the caption and the
+  codes before it, sampled with temperature and top-k. The transformer is transformers' ``GPT2LMHeadModel`` (the
+  field's implementation, with its KV cache). Departures, for a 32x32 domain with a fixed caption grammar: a
+  word-level tokenizer (the caption vocabulary is 24 words) instead of BPE; only the image tokens are in the loss
+  (DALL-E weighted text 1/8: our captions are drawn uniformly, there is nothing to learn about them); the caption's
+  optional attributes (size, fill, background) are dropped at random while training so shorter captions ("a red
+  star") also mean something; image positions may only emit codes (text logits masked).
+"""
+from __future__ import annotations
+
+import re
+
+import torch
+
+from ...data import shapes
+from ..autoregressive.pixelcnn import GatedPixelCNN
+
+# ------------------------------------------------------------------------------------------------ caption tokenizer
+PAD = 0
+WORDS = ("a", "on", "background") + shapes.SIZES + shapes.COLOUR_NAMES + shapes.FILLS + shapes.SHAPES + \
+    shapes.BACKGROUNDS
+TEXT_LEN = 10  # "a large blue striped heart on a dark background" is 9 words
+MAX_CAPTION_CHARS = 200
+SYNONYMS = {"an": "a", "big": "large", "tiny": "small", "little": "small", "striping": "striped", "stripy": "striped", "stripes": "striped", "plain": "solid",
+            "circles": "circle", "squares": "square", "triangles": "triangle", "stars": "star",
+            "crosses": "cross", "hearts": "heart", "backdrop": "background"}
+
+
+def vocab_size() -> int:
+    return len(WORDS) + 1
+
+
+def tokenize(caption: str) -> tuple[list[int], list[str], bool]:
+    """Caption -> (token ids, unknown words that were ignored, whether it was truncated to TEXT_LEN words).
+    Raises ValueError for an empty caption or one with no known word."""
+    if caption is None or not str(caption).strip():
+        raise ValueError("The caption is empty; try e.g. 'a large blue striped heart on a dark background'.")
+    text = str(caption)[:MAX_CAPTION_CHARS].lower()
+    words = [SYNONYMS.get(w, w) for w in re.findall(r"[a-z]+", text)]
+    known = [w for w in words if w in WORDS]
+    unknown = sorted({w for w in words if w not in WORDS})
+    if not [w for w in known if w not in ("a", "on", "background")]:
+        raise ValueError("The caption names no shape, colour, fill, size or background this model knows "
+                         f"(ignored: {', '.join(unknown) or 'everything'}); known words: "
+                         f"{', '.join(WORDS[3:])}.")
+    truncated = len(known) > TEXT_LEN or len(str(caption)) > MAX_CAPTION_CHARS
+    return [WORDS.index(w) + 1 for w in known[:TEXT_LEN]], unknown, truncated
+
+
+def pad_tokens(ids: list[int]) -> list[int]:
+    return ids + [PAD] * (TEXT_LEN - len(ids))
+
+
+def caption_of(labels, keep: dict | None = None) -> str:
+    """The domain's caption grammar from a label row (shape, colour, fill, background, size); ``keep`` may switch
+    off the optional attributes (size / fill / background) for caption dropout."""
+    keep = keep or {}
+    s, c, f, b, z = (int(v) for v in labels[:5])
+    parts = ["a"]
+    if keep.get("size", True):
+        parts.append(shapes.SIZES[z])
+    parts.append(shapes.COLOUR_NAMES[c])
+    if keep.get("fill", True):
+        parts.append(shapes.FILLS[f])
+    parts.append(shapes.SHAPES[s])
+    if keep.get("background", True):
+        parts += ["on", "a", shapes.BACKGROUNDS[b], "background"]
+    return " ".join(parts)
+
+
+def caption_tokens(labels: torch.Tensor, drop: float = 0.0, generator: torch.Generator | None = None) -> torch.Tensor:
+    """(N, >=5) label rows -> (N, TEXT_LEN) padded caption tokens, each optional attribute dropped with prob ``drop``."""
+    out = []
+    for row in labels.tolist():
+        keep = {k: bool(torch.rand((), generator=generator) >= drop) for k in ("size", "fill", "background")} \
+            if drop else None
+        out.append(pad_tokens(tokenize(caption_of(row, keep))[0]))
+    return torch.tensor(out, dtype=torch.long)
+
+
+# ------------------------------------------------------------------------------------------------ code prior
+def code_prior(codes: int, n_classes: int = len(shapes.SHAPES), hidden: int = 64, layers: int = 8,
+               kernel: int = 5, out_hidden: int = 128) -> GatedPixelCNN:
+    """The class-conditional Gated PixelCNN over a code map (one categorical channel with ``codes`` levels)."""
+    return GatedPixelCNN(channels=1, levels=codes, hidden=hidden, layers=layers, kernel=kernel,
+                         n_classes=n_classes, out_hidden=out_hidden)
+
+
+# ------------------------------------------------------------------------------------------------ DALL-E-style
+def dalle_config(codes: int, grid: int, n_embd: int = 128, n_layer: int = 6, n_head: int = 4):
+    """A GPT-2 config over text words + one image-start token + the codebook: [text (TEXT_LEN) ; BOS ; codes]."""
+    from transformers import GPT2Config
+
+    cfg = GPT2Config(vocab_size=vocab_size() + 1 + codes, n_positions=TEXT_LEN + 1 + grid * grid, n_embd=n_embd,
+                     n_layer=n_layer, n_head=n_head, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+                     bos_token_id=vocab_size(), eos_token_id=vocab_size(), pad_token_id=PAD)
+    cfg.genmodels = {"codes": codes, "grid": grid, "text_len": TEXT_LEN, "words": list(WORDS)}
+    return cfg
+
+
+def build_dalle(codes: int, grid: int, **kw):
+    from transformers import GPT2LMHeadModel
+
+    return GPT2LMHeadModel(dalle_config(codes, grid, **kw))
+
+
+def _layout(model) -> tuple[int, int, int]:
+    g = model.config.genmodels
+    return g["codes"], g["grid"], vocab_size() + 1  # codes, grid, offset of code 0 in the vocabulary
+
+
+def dalle_inputs(text: torch.Tensor, codes: torch.Tensor, model) -> torch.Tensor:
+    """(N, TEXT_LEN) caption tokens + (N, h, w) codes -> (N, TEXT_LEN + 1 + h*w) input ids."""
+    _, _, off = _layout(model)
+    bos = torch.full((len(text), 1), vocab_size(), dtype=torch.long, device=text.device)
+    return torch.cat([text, bos, codes.flatten(1) + off], 1)
+
+
+def dalle_loss(model, text: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of every image code given the caption and the codes before it, over the codebook only (nats)."""
+    k, _, off = _layout(model)
+    ids = dalle_inputs(text, codes, model)
+    mask = (ids != PAD).long()
+    logits = model(input_ids=ids, attention_mask=mask).logits[:, TEXT_LEN:-1, off:off + k]
+    return torch.nn.functional.cross_entropy(logits.reshape(-1, k), codes.flatten())
+
+
+@torch.no_grad()
+def dalle_iter(model, text: torch.Tensor, generator: torch.Generator | None = None, temperature: float = 1.0,
+               top_k: int = 0):
+    """Sample codes token by token with the KV cache; yields (tokens done, codes so far (N, h*w)) after each token.
+    ``top_k`` = 0 samples from the whole codebook."""
+    k, grid, off = _layout(model)
+    if not temperature > 0:
+        raise ValueError(f"Temperature must be > 0, got {temperature}.")
+    if not 0 <= int(top_k) <= k:
+        raise ValueError(f"top-k must be between 0 (off) and {k}, got {top_k}.")
+    dev = next(model.parameters()).device
+    n = len(text)
+    ids = torch.cat([text.to(dev), torch.full((n, 1), vocab_size(), dtype=torch.long, device=dev)], 1)
+    mask = (ids != PAD).long()
+    out = model(input_ids=ids, attention_mask=mask, use_cache=True)
+    past, codes = out.cache, torch.zeros(n, grid * grid, dtype=torch.long, device=dev)
+    for t in range(grid * grid):
+        logits = out.logits[:, -1, off:off + k].float() / temperature
+        if top_k:
+            kth = logits.topk(int(top_k), 1).values[:, -1:]
+            logits = logits.masked_fill(logits < kth, float("-inf"))
+        u = torch.rand(logits.shape, generator=generator).to(dev)
+        nxt = (logits - torch.log(-torch.log(u.clamp(1e-20, 1.0)))).argmax(1)  # Gumbel-max: seeded on any device
+        codes[:, t] = nxt
+        yield t + 1, codes
+        if t + 1 < grid * grid:
+            mask = torch.cat([mask, torch.ones(n, 1, dtype=torch.long, device=dev)], 1)
+            out = model(input_ids=(nxt + off)[:, None], attention_mask=mask, cache=past, use_cache=True)
+            past = out.cache
+
+
+def dalle_sample(model, text: torch.Tensor, generator=None, temperature: float = 1.0, top_k: int = 0) -> torch.Tensor:
+    """(N, TEXT_LEN) caption tokens -> (N, grid, grid) codes."""
+    _, grid, _ = _layout(model)
+    codes = None
+    for _, codes in dalle_iter(model, text, generator, temperature, top_k):
+        pass
+    return codes.view(len(text), grid, grid)

@@ -1,0 +1,166 @@
+"""VAE and conditional VAE with a discretized-logistic decoder, so the ELBO is an upper bound on the NLL in bits/dim.
+
+- VAE: Kingma & Welling 2013, "Auto-Encoding Variational Bayes", arXiv:1312.6114 — Gaussian encoder q(z|x),
+  standard normal prior, reparameterised single-sample ELBO.
+- CVAE: Sohn, Lee, Yan 2015, "Learning Structured Output Representation using Deep Conditional Generative Models"
+  (NeurIPS 2015) — the condition (here shape class and colour) is given to both the encoder q(z|x, c) and the
+  decoder p(x|z, c); the prior stays N(0, I) (the paper's "baseline CVAE" form, no prior network).
+- Likelihood: a discretized logistic per pixel with PixelCNN++'s linear dependencies between R, G and B
+  (Salimans et al. 2017, arXiv:1701.05517; as in the VAE decoder of Kingma et al. 2016, arXiv:1606.04934) — the same
+  ``mixture_log_prob`` the autoregressive family uses, with one component, so the bits/dim of the two families are
+  measured on the same discrete scale.
+
+Images enter as (N, 3, H, W) integer levels in [0, 255]; ``elbo_bits_per_dim`` returns the negative ELBO per
+sub-pixel. What the tab shows as "the decoder's output" is the mode of p(x|z): the component's means with the
+colour coefficients applied R -> G -> B.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from huggingface_hub import PyTorchModelHubMixin
+
+from ..autoregressive.pixelcnnpp import mixture_log_prob
+
+
+def _block(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.GroupNorm(8, cout), nn.SiLU())
+
+
+class ResBlock(nn.Module):
+    """GroupNorm-SiLU-conv ×2 with an identity skip (shared by the VAE and VQ-VAE trunks)."""
+
+    def __init__(self, ch: int):
+        super().__init__()
+        self.body = nn.Sequential(nn.GroupNorm(8, ch), nn.SiLU(), nn.Conv2d(ch, ch, 3, padding=1),
+                                  nn.GroupNorm(8, ch), nn.SiLU(), nn.Conv2d(ch, ch, 3, padding=1))
+
+    def forward(self, x):
+        return x + self.body(x)
+
+
+class ConvVAE(nn.Module, PyTorchModelHubMixin):
+    """32x32 RGB <-> a ``latent``-dimensional Gaussian code. ``n_shapes`` / ``n_colours`` > 0 make it a CVAE: the
+    labels' embeddings are broadcast as extra input planes for the encoder and concatenated to z for the decoder."""
+
+    def __init__(self, latent: int = 64, width: int = 64, size: int = 32, n_shapes: int = 0, n_colours: int = 0,
+                 cond_dim: int = 32):
+        super().__init__()
+        self.latent, self.size, self.n_shapes, self.n_colours = latent, size, n_shapes, n_colours
+        self.conditional = n_shapes > 0
+        c = cond_dim if self.conditional else 0
+        self.shape_emb = nn.Embedding(n_shapes, cond_dim) if self.conditional else None
+        self.colour_emb = nn.Embedding(n_colours, cond_dim) if self.conditional and n_colours else None
+        w = width
+        self.enc = nn.Sequential(_block(3 + c, w), nn.Conv2d(w, w, 4, 2, 1), ResBlock(w),          # 16
+                                 _block(w, 2 * w), nn.Conv2d(2 * w, 2 * w, 4, 2, 1), ResBlock(2 * w),  # 8
+                                 _block(2 * w, 2 * w), nn.Conv2d(2 * w, 2 * w, 4, 2, 1), ResBlock(2 * w))  # 4
+        self.bottom = size // 8
+        self.to_stats = nn.Linear(2 * w * self.bottom ** 2, 2 * latent)
+        self.from_z = nn.Linear(latent + c, 2 * w * self.bottom ** 2)
+        self.dec = nn.Sequential(ResBlock(2 * w), nn.Upsample(scale_factor=2, mode="nearest"), _block(2 * w, 2 * w),
+                                 ResBlock(2 * w), nn.Upsample(scale_factor=2, mode="nearest"), _block(2 * w, w),
+                                 ResBlock(w), nn.Upsample(scale_factor=2, mode="nearest"), _block(w + c, w),
+                                 ResBlock(w), nn.GroupNorm(8, w), nn.SiLU(), nn.Conv2d(w, 10, 3, padding=1))
+        self.width = w
+
+    # ------------------------------------------------------------------------------------------------ conditioning
+    def cond(self, shape: torch.Tensor | None, colour: torch.Tensor | None) -> torch.Tensor | None:
+        if not self.conditional:
+            return None
+        if shape is None:
+            raise ValueError("this CVAE needs a shape label")
+        e = self.shape_emb(shape)
+        if self.colour_emb is not None:
+            if colour is None:
+                raise ValueError("this CVAE needs a colour label")
+            e = e + self.colour_emb(colour)
+        return e
+
+    @staticmethod
+    def _planes(e: torch.Tensor, size: int) -> torch.Tensor:
+        return e[:, :, None, None].expand(-1, -1, size, size)
+
+    # ------------------------------------------------------------------------------------------------ encode / decode
+    def encode(self, x_levels: torch.Tensor, shape=None, colour=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """q(z|x[, c]) -> (mean, log-variance), each (N, latent)."""
+        x = x_levels.float() * (2 / 255) - 1
+        e = self.cond(shape, colour)
+        if e is not None:
+            x = torch.cat([x, self._planes(e, x.shape[-1])], 1)
+        mu, logvar = self.to_stats(self.enc(x).flatten(1)).chunk(2, 1)
+        return mu, logvar.clamp(-12, 8)
+
+    def decode_params(self, z: torch.Tensor, shape=None, colour=None) -> torch.Tensor:
+        """p(x|z[, c]) as discretized-logistic parameters (N, 10, H, W) (``mixture_log_prob`` layout, one component)."""
+        e = self.cond(shape, colour)
+        h = self.from_z(z if e is None else torch.cat([z, e], 1))
+        h = h.view(len(z), 2 * self.width, self.bottom, self.bottom)
+        for i, layer in enumerate(self.dec):
+            if i == 8 and e is not None:  # the 32-px block also sees the condition
+                h = torch.cat([h, self._planes(e, h.shape[-1])], 1)
+            h = layer(h)
+        return h
+
+    def forward(self, x_levels, shape=None, colour=None, generator: torch.Generator | None = None):
+        mu, logvar = self.encode(x_levels, shape, colour)
+        eps = torch.randn(mu.shape, generator=generator, device=mu.device) if generator is not None \
+            else torch.randn_like(mu)
+        z = mu + eps * (0.5 * logvar).exp()
+        return self.decode_params(z, shape, colour), mu, logvar
+
+    # ------------------------------------------------------------------------------------------------ likelihood
+    def elbo_terms(self, x_levels, shape=None, colour=None, generator=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(reconstruction NLL, KL), each (N,) in nats per image."""
+        params, mu, logvar = self(x_levels, shape, colour, generator)
+        nll = -mixture_log_prob(params, x_levels, 1).flatten(1).sum(1)
+        kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(1)
+        return nll, kl
+
+    def elbo_bits_per_dim(self, x_levels, shape=None, colour=None, generator=None) -> torch.Tensor:
+        """(N,) negative ELBO in bits per sub-pixel: an upper bound on -log2 p(x) / D."""
+        nll, kl = self.elbo_terms(x_levels, shape, colour, generator)
+        return (nll + kl) / (math.log(2) * x_levels[0].numel())
+
+    # ------------------------------------------------------------------------------------------------ images
+    @staticmethod
+    def mode(params: torch.Tensor) -> torch.Tensor:
+        """The most likely image of a one-component discretized logistic: (N, 3, H, W) levels (long)."""
+        n, _, h, w = params.shape
+        rest = params[:, 1:].view(n, 3, 3, h, w)
+        m, c = rest[:, :, 0], torch.tanh(rest[:, :, 2])
+        r = m[:, 0].clamp(-1, 1)
+        g = (m[:, 1] + c[:, 0] * r).clamp(-1, 1)
+        b = (m[:, 2] + c[:, 1] * r + c[:, 2] * g).clamp(-1, 1)
+        return torch.stack([r, g, b], 1).add(1).mul(127.5).round().long()
+
+    @torch.no_grad()
+    def reconstruct(self, x_levels, shape=None, colour=None) -> torch.Tensor:
+        """Decode the posterior mean (the usual 'reconstruction' of a VAE)."""
+        mu, _ = self.encode(x_levels, shape, colour)
+        return self.mode(self.decode_params(mu, shape, colour))
+
+    @torch.no_grad()
+    def sample(self, n: int, shape=None, colour=None, generator: torch.Generator | None = None,
+               temperature: float = 1.0) -> torch.Tensor:
+        """z ~ N(0, temperature² I) -> the decoder's mode (levels)."""
+        dev = next(self.parameters()).device
+        z = torch.randn(n, self.latent, generator=generator).to(dev) * temperature
+        return self.mode(self.decode_params(z, shape, colour))
+
+    @torch.no_grad()
+    def decode_latents(self, z: torch.Tensor, shape=None, colour=None) -> torch.Tensor:
+        return self.mode(self.decode_params(z, shape, colour))
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
+    """Spherical interpolation between latent vectors (White 2016, arXiv:1609.04468); linear when nearly parallel."""
+    an, bn = F.normalize(a, dim=-1), F.normalize(b, dim=-1)
+    omega = torch.acos((an * bn).sum(-1, keepdim=True).clamp(-1 + 1e-7, 1 - 1e-7))
+    so = torch.sin(omega)
+    lin = (1 - t) * a + t * b
+    sl = (torch.sin((1 - t) * omega) / so) * a + (torch.sin(t * omega) / so) * b
+    return torch.where(so.abs() < 1e-4, lin, sl)
