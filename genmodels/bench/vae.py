@@ -24,7 +24,7 @@ def vae(quick: bool) -> list[Row]:
         n = 8
         for label in service.SAMPLERS:
             b, ratio = paired(lambda: service.sample(label, n, 0, "star", "red"),
-                              lambda: tab.vae_sample(label, "star", "red", n, 1.0, 0, **quiet), rounds)
+                              lambda: tab.vae_sample(label, "star", "red", n, 1.0, 3.0, 0, **quiet), rounds)
             rows.append(("vae", f"{label} samples/s, batch {n} (bare sampler)", n / b, "images/s",
                          f"{threads} threads, median of {rounds} blocks"))
             rows.append(("vae", f"{label}: tab handler / bare sampler, batch {n}", ratio, "×",
@@ -36,7 +36,7 @@ def vae(quick: bool) -> list[Row]:
             return last
 
         b, ratio = paired(bare_t, lambda: tab.text2image_final("a large blue striped heart on a dark background", 4,
-                                                               1.0, 0, 0), rounds)
+                                                               1.0, 0, 3.0, 0), rounds)
         rows.append(("vae", "DALL-E-style samples/s, batch 4 (64 codes each, KV cache)", 4 / b, "images/s",
                      f"{threads} threads, median of {rounds} blocks"))
         rows.append(("vae", "DALL-E-style: tab handler (streamed every 8 codes) / bare", ratio, "×",

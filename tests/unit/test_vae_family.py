@@ -484,3 +484,68 @@ def test_train_each_recipe_writes_a_card_and_resumes(tmp_path):
             assert json.loads((out / "config.json").read_text())["codes"] == 16
         if name == "cvae":
             assert metrics["test ELBO bits/dim (upper bound on NLL)"] > 0
+
+
+# ------------------------------------------------------------------------------------------------ guidance
+def _naive_guided(model, text, seed, scale):
+    """Classifier-free guidance by hand: the conditional and the NULL_CAPTION sequences re-run in full every token."""
+    from genmodels.families.vae.priors import NULL_CAPTION
+
+    g = torch.Generator().manual_seed(seed)
+    off = vocab_size() + 1
+    n = len(text)
+    null = torch.tensor([NULL_CAPTION] * n)
+    codes = torch.zeros(n, 0, dtype=torch.long)
+    for _ in range(GRID * GRID):
+        outs = []
+        for t in (text, null):
+            ids = torch.cat([t, torch.full((n, 1), vocab_size()), codes + off], 1)
+            with torch.no_grad():
+                outs.append(model(input_ids=ids, attention_mask=(ids != PAD).long()).logits[:, -1, off:off + K])
+        logits = outs[1] + scale * (outs[0] - outs[1])
+        u = torch.rand(n, K, generator=g)
+        codes = torch.cat([codes, (logits - torch.log(-torch.log(u.clamp(1e-20, 1.0)))).argmax(1)[:, None]], 1)
+    return codes
+
+
+@pytest.mark.parametrize("scale", [0.0, 2.5])
+def test_dalle_guidance_equals_the_formula_by_hand(dalle, scale):
+    text = _text()
+    got = dalle_sample(dalle, text, torch.Generator().manual_seed(5), guidance=scale)
+    assert torch.equal(got.flatten(1), _naive_guided(dalle, text, 5, scale))
+
+
+def test_dalle_guidance_one_is_plain_sampling(dalle):
+    text = _text()
+    a = dalle_sample(dalle, text, torch.Generator().manual_seed(2), guidance=1.0)
+    assert torch.equal(a.flatten(1), _naive(dalle, text, 2))
+
+
+def test_code_prior_guidance():
+    from genmodels.families.autoregressive.pixelcnn import iter_sample
+    from genmodels.families.vae.priors import NULL_CLASS, code_prior, iter_prior
+
+    torch.manual_seed(0)
+    prior = code_prior(16, hidden=12, layers=2, kernel=3, out_hidden=12).eval()
+    y = torch.tensor([0, 3, 5])
+    last = lambda it: [c.clone() for _, c in it][-1]  # noqa: E731
+    plain = last(iter_sample(prior, 3, 4, y, torch.Generator().manual_seed(1)))
+    assert torch.equal(last(iter_prior(prior, 3, 4, y, torch.Generator().manual_seed(1))), plain)
+    # scale 0: the null class alone, whatever class was asked
+    uncond = last(iter_sample(prior, 3, 4, torch.full((3,), NULL_CLASS), torch.Generator().manual_seed(1)))
+    assert torch.equal(last(iter_prior(prior, 3, 4, y, torch.Generator().manual_seed(1), guidance=0.0)), uncond)
+    # a scale != 1 changes the draw; a prior without the null class refuses guidance
+    guided = last(iter_prior(prior, 3, 4, y, torch.Generator().manual_seed(1), guidance=4.0))
+    assert guided.shape == plain.shape and not torch.equal(guided, plain)
+    with pytest.raises(ValueError, match="null class"):
+        next(iter_prior(code_prior(16, n_classes=6, hidden=12, layers=2, kernel=3, out_hidden=12), 1, 4,
+                        torch.tensor([0]), guidance=2.0))
+
+
+def test_null_caption_dropout():
+    from genmodels.families.vae.priors import NULL_CAPTION
+
+    lab = torch.tensor([[0, 1, 0, 2, 1]] * 200)
+    t = caption_tokens(lab, generator=torch.Generator().manual_seed(0), null=0.25)
+    share = (t == torch.tensor(NULL_CAPTION)).all(1).float().mean()
+    assert 0.15 < share < 0.35

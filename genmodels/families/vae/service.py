@@ -133,6 +133,12 @@ def histogram_frame(codes_here: np.ndarray):
 
 
 # ------------------------------------------------------------------------------------------------ sample
+def _guidance(value) -> float:
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and 0 <= value <= 10):
+        raise ValueError(f"Guidance scale must be between 0 and 10, got {value!r}.")
+    return float(value)
+
+
 def label_index(value: str | None, names: tuple[str, ...], what: str) -> int | None:
     if value in (None, "", ANY):
         return None
@@ -143,9 +149,10 @@ def label_index(value: str | None, names: tuple[str, ...], what: str) -> int | N
 
 @torch.no_grad()
 def sample(model: str, n: int, seed: int, shape: str | None = ANY, colour: str | None = ANY,
-           temperature: float = 1.0, on_step=None) -> tuple[np.ndarray, list[int] | None, list[int] | None, float]:
+           temperature: float = 1.0, on_step=None, guidance: float | None = None) -> tuple[np.ndarray, list[int] | None, list[int] | None, float]:
     """n samples of ``model`` (a label of SAMPLERS); same seed, same images. Returns (images, shapes asked, colours
-    asked, seconds). 'any' draws the classes in turn (shapes) or at random (colours, seeded)."""
+    asked, seconds). 'any' draws the classes in turn (shapes) or at random (colours, seeded). ``guidance``: the code
+    prior's classifier-free guidance scale (default: ``priors.DEFAULT_GUIDANCE``)."""
     if model not in SAMPLERS:
         raise ValueError(f"Model must be one of {', '.join(SAMPLERS)}, got {model!r}.")
     if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and 0 < temperature <= 2):
@@ -164,21 +171,26 @@ def sample(model: str, n: int, seed: int, shape: str | None = ANY, colour: str |
     if key == "cvae":
         x = _images(load("cvae").sample(n, s, c, generator=g, temperature=temperature))
         return x, s.tolist(), c.tolist(), time.perf_counter() - t0
-    from ..autoregressive.pixelcnn import iter_sample
+    from .priors import DEFAULT_GUIDANCE, iter_prior
 
     prior, vq = load("vq-prior"), load("vqvae")
+    scale = DEFAULT_GUIDANCE["vq-prior"] if guidance is None else _guidance(guidance)
     codes = None
-    for t, codes in iter_sample(prior, n, vq.grid, s, g, temperature=temperature):
+    for t, codes in iter_prior(prior, n, vq.grid, s, g, temperature, scale):
         if on_step is not None:
             on_step(t + 1, vq.grid ** 2)
     return _vq_images(vq, codes[:, 0]), s.tolist(), None, time.perf_counter() - t0
 
 
 # ------------------------------------------------------------------------------------------------ text -> image
-def text2image_stream(caption: str, n: int, seed: int, temperature: float = 1.0, top_k: int = 0, every: int = 8):
+def text2image_stream(caption: str, n: int, seed: int, temperature: float = 1.0, top_k: int = 0, every: int = 8,
+                      guidance: float | None = None):
     """Yields (tokens done, total, images (n, 32, 32, 3), info) every ``every`` tokens and at the end. Positions not
-    generated yet are drawn grey. ``info``: ignored words, truncation, the tokens used."""
-    from .priors import WORDS, dalle_iter, pad_tokens, tokenize
+    generated yet are drawn grey. ``info``: ignored words, truncation, the tokens used. ``guidance``: classifier-free
+    guidance scale (default: ``priors.DEFAULT_GUIDANCE``)."""
+    from .priors import DEFAULT_GUIDANCE, WORDS, dalle_iter, pad_tokens, tokenize
+
+    scale = DEFAULT_GUIDANCE["vq-dalle"] if guidance is None else _guidance(guidance)
 
     if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0):
         raise ValueError(f"Temperature must be a number > 0, got {temperature!r}.")
@@ -191,7 +203,7 @@ def text2image_stream(caption: str, n: int, seed: int, temperature: float = 1.0,
     g = torch.Generator().manual_seed(int(seed))
     total = vq.grid ** 2
     grey = vq.quantizer.embed.mean(0)
-    for t, codes in dalle_iter(model, text, g, float(temperature), int(top_k)):
+    for t, codes in dalle_iter(model, text, g, float(temperature), int(top_k), scale):
         if t % every and t < total:
             continue
         with torch.no_grad():

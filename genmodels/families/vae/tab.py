@@ -13,6 +13,7 @@ from ...data import shapes
 from ...hub.widgets import (clamp_count, how_it_works, image_32, on_open, parse_seed, parse_test_index, parse_whole,
                             readout_table, seed_row, user_errors)
 from . import service
+from .priors import DEFAULT_GUIDANCE
 
 ANY = service.ANY
 CAPTIONS = ["a large blue striped heart on a dark background", "a medium red solid star on a light background",
@@ -31,6 +32,16 @@ def _number(value, what: str, lo: float, hi: float) -> float:
         raise gr.Error(f"{what} must be a number, got {value!r}.") from None
     if not math.isfinite(v) or not lo < v <= hi:
         raise gr.Error(f"{what} must be in ({lo:g}, {hi:g}], got {value!r}.")
+    return v
+
+
+def _guidance(value) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise gr.Error(f"Guidance scale must be a number, got {value!r}.") from None
+    if not math.isfinite(v) or not 0 <= v <= 10:
+        raise gr.Error(f"Guidance scale must be between 0 and 10, got {value!r}.")
     return v
 
 
@@ -81,16 +92,17 @@ def vae_reconstruct(index, upload):
 
 # ------------------------------------------------------------------------------------------------ sample
 @user_errors
-def vae_sample(model: str, shape: str, colour: str, count, temperature, seed, progress=gr.Progress()):
+def vae_sample(model: str, shape: str, colour: str, count, temperature, guidance, seed, progress=gr.Progress()):
     """-> (gallery, readouts, note)."""
     seed = parse_seed(seed)
     n, cap = clamp_count(count, 1, 16, "number of samples")
     t = _number(temperature, "Temperature", 0, 2)
+    w = _guidance(guidance)
 
     def on_step(done, total):
         progress(done / total, desc=f"code {done} / {total}")
 
-    images, s, c, secs = service.sample(model, n, seed, shape, colour, t, on_step)
+    images, s, c, secs = service.sample(model, n, seed, shape, colour, t, on_step, w)
     pred = _read(images)
     rows = [{"metric": "shapes read (scoring classifier)",
              "value": ", ".join(shapes.SHAPES[int(p)] for p in pred["shape"])}]
@@ -106,6 +118,8 @@ def vae_sample(model: str, shape: str, colour: str, count, temperature, seed, pr
         notes.append("The VAE is unconditional: shape and colour are ignored (pick CVAE to choose them).")
     if model.startswith("VQ") and colour != ANY:
         notes.append("The code prior is conditioned on the shape only: colour is ignored.")
+    if not model.startswith("VQ") and w != DEFAULT_GUIDANCE["vq-prior"]:
+        notes.append("The guidance scale applies to the VQ prior only.")
     captions = [(f"asked {shapes.SHAPES[s[i]]}" if s is not None else "") +
                 (f", {shapes.COLOUR_NAMES[c[i]]}" if c is not None else "") for i in range(n)]
     table = readout_table({model: rows}, "Read by the scoring classifier, which never took part in training.")
@@ -114,14 +128,15 @@ def vae_sample(model: str, shape: str, colour: str, count, temperature, seed, pr
 
 # ------------------------------------------------------------------------------------------------ text -> image
 @user_errors
-def vae_text2image(caption: str, count, temperature, top_k, seed, progress=gr.Progress()):
+def vae_text2image(caption: str, count, temperature, top_k, guidance, seed, progress=gr.Progress()):
     """Streams (gallery, note, readouts) while the codes are generated."""
     seed = parse_seed(seed)
     n, cap = clamp_count(count, 1, 8, "number of samples")
     t = _number(temperature, "Temperature", 0, 5)
     k = parse_whole(top_k, 0, 4096, "top-k")
+    w = _guidance(guidance)
     images, info = None, {}
-    for done, total, images, info in service.text2image_stream(caption, n, seed, t, k):
+    for done, total, images, info in service.text2image_stream(caption, n, seed, t, k, guidance=w):
         progress(done / total, desc=f"code {done} / {total}")
         if done < total:
             yield [_big(x) for x in images], f"Code {done} / {total} …", gr.skip()
@@ -220,7 +235,9 @@ def build_tab(ctx) -> None:
                     s_shape = gr.Dropdown([ANY, *shapes.SHAPES], value=ANY, label="Shape (CVAE, VQ prior)")
                     s_colour = gr.Dropdown([ANY, *shapes.COLOUR_NAMES], value=ANY, label="Colour (CVAE)")
                     s_count = gr.Slider(1, 16, value=8, step=1, label="Samples")
-                    s_temp = gr.Slider(0.1, 2.0, value=1.0, step=0.05, label="Temperature (prior scale)")
+                    s_temp = gr.Slider(0.1, 2.0, value=1.0, step=0.05, label="Temperature")
+                    s_guide = gr.Slider(0, 10, value=DEFAULT_GUIDANCE["vq-prior"], step=0.5,
+                                        label="Guidance scale (VQ prior; 1 = none)")
                     s_seed = seed_row(0, elem_id="vae-s-seed")
                     s_go = gr.Button("Sample", variant="primary", elem_id="vae-sample-btn")
                 with gr.Column(scale=2):
@@ -228,7 +245,7 @@ def build_tab(ctx) -> None:
                     s_gallery = gr.Gallery(label="Samples", columns=4, height="auto", format="png",
                                            elem_id="vae-s-gallery", elem_classes=["gm-pixelated"])
                     s_table = gr.HTML(elem_id="vae-s-readouts")
-            s_inputs = [s_model, s_shape, s_colour, s_count, s_temp, s_seed]
+            s_inputs = [s_model, s_shape, s_colour, s_count, s_temp, s_guide, s_seed]
             s_go.click(vae_sample, s_inputs, [s_gallery, s_table, s_note], api_name="vae_sample")
             on_open(vae_sample, [s_gallery, s_table, s_note], s_inputs, cancel_on=[s_go],
                     progress=lambda *a, **k: None)
@@ -240,6 +257,8 @@ def build_tab(ctx) -> None:
                     t_count = gr.Slider(1, 8, value=4, step=1, label="Samples")
                     t_temp = gr.Slider(0.1, 2.0, value=1.0, step=0.05, label="Temperature")
                     t_topk = gr.Slider(0, 256, value=0, step=1, label="top-k (0: off)")
+                    t_guide = gr.Slider(0, 10, value=DEFAULT_GUIDANCE["vq-dalle"], step=0.5,
+                                        label="Classifier-free guidance scale (1 = none)")
                     t_seed = seed_row(0, elem_id="vae-t-seed")
                     t_go = gr.Button("Generate", variant="primary", elem_id="vae-text-btn")
                 with gr.Column(scale=2):
@@ -248,7 +267,7 @@ def build_tab(ctx) -> None:
                                            height="auto", format="png", elem_id="vae-t-gallery",
                                            elem_classes=["gm-pixelated"])
                     t_table = gr.HTML(elem_id="vae-t-readouts")
-            t_inputs = [caption, t_count, t_temp, t_topk, t_seed]
+            t_inputs = [caption, t_count, t_temp, t_topk, t_guide, t_seed]
             t_go.click(vae_text2image, t_inputs, [t_gallery, t_note, t_table], api_name="vae_text2image")
             on_open(text2image_final, [t_gallery, t_note, t_table], t_inputs, cancel_on=[t_go])
         with gr.Tab("Latent walk", id="vae-walk"):

@@ -190,8 +190,12 @@ def train_vae_family(name: str, steps: int | None = None, data: str | None = Non
             def loss_fn(m, b, step):
                 from ..autoregressive.pixelcnn import nll_bits_per_dim
 
+                from .priors import COND_DROP, NULL_CLASS
+
                 cb, lb = b
-                nll = nll_bits_per_dim(m(cb[:, None], lb[:, 0]), cb[:, None]).mean()
+                g = torch.Generator().manual_seed(seed * 7919 + step)
+                y = torch.where(torch.rand(len(lb), generator=g) < COND_DROP, NULL_CLASS, lb[:, 0]).to(cb.device)
+                nll = nll_bits_per_dim(m(cb[:, None], y), cb[:, None]).mean()
                 return nll, {"bits_per_code": nll.detach()}
 
             def hook(step, net, wall):
@@ -201,11 +205,11 @@ def train_vae_family(name: str, steps: int | None = None, data: str | None = Non
                 _log(log, {"step": step, "wall_min": round(wall / 60, 2),
                            **prior_class_accuracy(net, vq, 120, seed=step)})
         else:
-            from .priors import caption_tokens, dalle_loss
+            from .priors import COND_DROP, caption_tokens, dalle_loss
 
             def loss_fn(m, b, step):
                 cb, lb = b
-                text = caption_tokens(lb, CAPTION_DROP, torch.Generator().manual_seed(seed * 7919 + step))
+                text = caption_tokens(lb, CAPTION_DROP, torch.Generator().manual_seed(seed * 7919 + step), COND_DROP)
                 loss = dalle_loss(m, text.to(cb.device), cb)
                 return loss, {"nats_per_code": loss.detach()}
 
