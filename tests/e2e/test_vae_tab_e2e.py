@@ -89,7 +89,7 @@ def test_vae_api_refuses_bad_input(client):
         client.predict("hello world", 1, 1.0, 0, 3.0, 0, api_name="/vae_text2image")
     with pytest.raises(AppError, match="Temperature"):
         client.predict("a red star", 1, 0, 0, 3.0, 0, api_name="/vae_text2image")
-    with pytest.raises(AppError, match="top-k"):
+    with pytest.raises(AppError, match="op-k"):
         client.predict("a red star", 1, 1.0, 100000, 3.0, 0, api_name="/vae_text2image")
     with pytest.raises(AppError, match="Test item"):
         client.predict(1, 99999, 4, "linear", api_name="/vae_walk")

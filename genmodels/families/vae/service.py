@@ -43,7 +43,7 @@ def load(key: str):
 
 
 def _levels(image: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].long()
+    return torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1)[None].long()
 
 
 def _images(x_levels: torch.Tensor) -> np.ndarray:
