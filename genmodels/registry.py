@@ -14,7 +14,8 @@ if TYPE_CHECKING:
 
 # Packages whose import registers a family, in tab order.
 BUILTIN = ("genmodels.data.family", "genmodels.hub.metrics_family", "genmodels.families.gan.family",
-           "genmodels.families.img2img.family", "genmodels.families.autoregressive.family",
+           "genmodels.families.img2img.family", "genmodels.families.vae.family",
+           "genmodels.families.autoregressive.family",
            "genmodels.families.diffusion.family")
 
 _REGISTRY: dict[str, "Family"] = {}
