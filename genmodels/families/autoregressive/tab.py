@@ -9,8 +9,8 @@ import numpy as np
 from PIL import Image
 
 from ...data import shapes
-from ...hub.widgets import (clamp_count, how_it_works, on_open, parse_seed, parse_test_index, readout_table, seed_row,
-                            user_errors)
+from ...hub.widgets import (clamp_count, how_it_works, image_32, on_open, parse_seed, parse_test_index, readout_table,
+                            seed_row, user_errors)
 from . import service
 
 ANY = "any"
