@@ -266,6 +266,26 @@ def cmd_bench(args) -> None:
     run(quick=args.quick, only=args.only, out=args.out)
 
 
+def cmd_export_space(args) -> None:
+    """Write one family's Hugging Face Space (its tab + Metrics, code, runtime weights, requirements) to OUT."""
+    from .hub.spaces import export_space
+
+    try:
+        res = export_space(args.family, Path(args.out), force=args.force)
+    except (ValueError, FileExistsError, FileNotFoundError) as e:
+        raise CliError(str(e)) from None
+    except OSError as e:
+        raise CliError(f"cannot write to {args.out}: {e.strerror or e}") from None
+
+    def size(n: int) -> str:
+        return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.1f} kB"
+
+    for it in res["items"]:
+        files = f"{it['files']} files, " if it["files"] > 1 else ""
+        print(f"wrote {Path(res['out']) / it['path']} ({files}{size(it['bytes'])})")
+    print(f"total {size(res['bytes'])} in {res['files']} files: {res['out']}")
+
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m genmodels", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -324,6 +344,12 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--only", nargs="*", help="run only these cases")
     b.add_argument("--out", default="docs/benchmarks.md")
     b.set_defaults(fn=cmd_bench)
+
+    es = sub.add_parser("export-space", help="write one family's Hugging Face Space (its tab + Metrics) to a folder")
+    es.add_argument("family", help="a family key (python -m genmodels list), e.g. gan")
+    es.add_argument("out", help="output folder (new or empty)")
+    es.add_argument("--force", action="store_true", help="write into a non-empty folder (replaces what it writes)")
+    es.set_defaults(fn=cmd_export_space)
     return ap
 
 
