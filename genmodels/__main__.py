@@ -286,6 +286,25 @@ def cmd_export_space(args) -> None:
     print(f"total {size(res['bytes'])} in {res['files']} files: {res['out']}")
 
 
+def cmd_leaderboard(args) -> None:
+    """Evaluate every embedded generator under one protocol into genmodels/hub/leaderboard.json + docs."""
+    import torch
+
+    from .hub import contenders, leaderboard
+
+    if args.n < 50 or args.slow_n < 4:
+        raise CliError("--n must be at least 50 and --slow-n at least 4")
+    try:
+        picked = contenders.available(args.only)
+    except ValueError as e:
+        raise CliError(str(e)) from None
+    if not picked:
+        raise CliError("no contender has its weights here (train them: python -m genmodels train all)")
+    torch.set_num_threads(args.threads)
+    res = leaderboard.compute([c.key for c in picked], n=args.n, slow_n=args.slow_n, seed=args.seed)
+    print(f"wrote {leaderboard.RESULTS} and {leaderboard.DOC} ({len(res['rows'])} models)")
+
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m genmodels", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -338,6 +357,15 @@ def parser() -> argparse.ArgumentParser:
     ss.add_argument("out", nargs="?", default="docs/screenshots")
     ss.add_argument("--tabs", nargs="*", help="tab keys (default: every tab)")
     ss.set_defaults(fn=cmd_screenshots)
+
+    lb = sub.add_parser("leaderboard", help="every embedded generator under one protocol -> "
+                        "genmodels/hub/leaderboard.json and docs/leaderboard.md")
+    lb.add_argument("--n", type=int, default=500, help="generated images per model (default 500)")
+    lb.add_argument("--slow-n", type=int, default=12, help="N for the naive PixelCNN / Gated PixelCNN samplers")
+    lb.add_argument("--only", nargs="*", help="only these models (rows of other models are kept)")
+    lb.add_argument("--seed", type=int, default=0)
+    lb.add_argument("--threads", type=int, default=2)
+    lb.set_defaults(fn=cmd_leaderboard)
 
     b = sub.add_parser("bench", help="measure speed ratios and write docs/benchmarks.md")
     b.add_argument("--quick", action="store_true", help="fewer repeats")

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from .hub.context import HubContext
 
 # Packages whose import registers a family, in tab order.
-BUILTIN = ("genmodels.data.family", "genmodels.hub.metrics_family", "genmodels.families.gan.family",
+BUILTIN = ("genmodels.hub.compare_family", "genmodels.data.family", "genmodels.hub.metrics_family", "genmodels.families.gan.family",
            "genmodels.families.img2img.family", "genmodels.families.vae.family",
            "genmodels.families.autoregressive.family",
            "genmodels.families.diffusion.family")

@@ -36,6 +36,7 @@ class Condition:
     colour: str = "red"
     fill: str = "solid"
     background: str = "light"
+    scene: int | None = None  # a test-split scene with these attributes for image-conditioned models (None: seeded)
 
     def __post_init__(self) -> None:
         for attr, names in (("shape", shapes.SHAPES), ("colour", shapes.COLOUR_NAMES), ("fill", shapes.FILLS),
@@ -53,14 +54,15 @@ class Condition:
                  "background": shapes.BACKGROUNDS}[attr]
         return names.index(getattr(self, attr))
 
-    def as_dict(self) -> dict[str, str]:
-        return {a: getattr(self, a) for a in ATTRS}
+    def as_dict(self) -> dict:
+        d = {a: getattr(self, a) for a in ATTRS}
+        return d if self.scene is None else {**d, "scene": self.scene}
 
     @classmethod
-    def from_labels(cls, labels) -> "Condition":
+    def from_labels(cls, labels, scene: int | None = None) -> "Condition":
         """From a label row (shape, colour, fill, background, …) of the domain."""
         s, c, f, b = (int(v) for v in list(labels)[:4])
-        return cls(shapes.SHAPES[s], shapes.COLOUR_NAMES[c], shapes.FILLS[f], shapes.BACKGROUNDS[b])
+        return cls(shapes.SHAPES[s], shapes.COLOUR_NAMES[c], shapes.FILLS[f], shapes.BACKGROUNDS[b], scene)
 
 
 @lru_cache(maxsize=1)
@@ -70,8 +72,12 @@ def _test_labels() -> np.ndarray:
 
 
 def reference_index(cond: Condition, seed: int = 0) -> int:
-    """A test-split scene with exactly the condition's attributes (the seed picks among them); if the test split
-    has none, one with its shape and colour."""
+    """``cond.scene`` if set, else a test-split scene with exactly the condition's attributes (the seed picks among
+    them); if the test split has none, one with its shape and colour."""
+    if cond.scene is not None:
+        if not 0 <= cond.scene < shapes.TEST_SPLIT_SIZE:
+            raise ValueError(f"Test scene must be in 0–{shapes.TEST_SPLIT_SIZE - 1}, got {cond.scene}.")
+        return int(cond.scene)
     lab = _test_labels()
     want = np.array([cond.index(a) for a in ATTRS])
     hits = np.flatnonzero((lab == want).all(1))
@@ -251,7 +257,7 @@ def _all() -> list[Contender]:
 
 
 CONTENDERS: dict[str, Contender] = {c.key: c for c in _all()}
-SLOW = ("pixelcnn", "gated-pixelcnn", "pixelcnnpp")  # autoregressive over 3,072 sub-pixels: seconds per image
+SLOW_N_MODELS = ("pixelcnn", "gated-pixelcnn")  # naive samplers: a network pass per sub-pixel, 20–80 s per image
 
 
 def available(keys=None) -> list[Contender]:

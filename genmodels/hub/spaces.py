@@ -19,6 +19,7 @@ from ..registry import Family, families
 PACKAGE = Path(__file__).resolve().parents[1]  # the genmodels package folder
 WEIGHTS = PACKAGE / "weights"
 ALWAYS = "metrics"  # the tab every Space carries beside its family
+HUB_ONLY = ("compare",)  # tabs that need every family's weights: the whole hub's Space (the root README) only
 SDK_VERSION = "6.31.0"  # = the gradio pin and the root README's sdk_version (tested)
 PYTHON_VERSION = "3.11"  # what the tests run on
 LICENSE = "apache-2.0"
@@ -70,14 +71,16 @@ META = {
 
 def space_keys() -> list[str]:
     """The families that get a Space: every registered one but the Metrics tab (which is in all of them)."""
-    return [f.key for f in families() if f.key != ALWAYS]
+    return [f.key for f in families() if f.key not in (ALWAYS, *HUB_ONLY)]
 
 
 def _family(key: str) -> Family:
     keys = space_keys()
     if key not in keys:
         raise ValueError(f"unknown family {key!r}; choose one of {', '.join(keys)}"
-                         + (" (the Metrics tab is part of every Space)" if key == ALWAYS else ""))
+                         + (" (the Metrics tab is part of every Space)" if key == ALWAYS else "")
+                         + (" (the Compare tab needs every family: it is the whole hub's Space, the root README)"
+                            if key in HUB_ONLY else ""))
     return families([key])[0]
 
 
