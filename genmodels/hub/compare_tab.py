@@ -9,6 +9,7 @@ vote, then the names (``arena``). Leaderboard: the results file as a table and a
 from __future__ import annotations
 
 import html
+import logging
 import math
 import os
 import random
@@ -97,8 +98,9 @@ def compare_run(shape: str, colour: str, fill: str, background: str, seed, count
     for c in picked:
         try:
             images, seconds = C.run(c, cond, seed, n)
-        except (OSError, ValueError, RuntimeError) as e:  # one model failing must not hide the others
-            items.append((np.full((32, 32, 3), 200, np.uint8), f"{c.label}: failed — {e}"))
+        except Exception as e:  # noqa: BLE001 — one model failing must not hide the others; it says why
+            logging.getLogger("genmodels").warning("compare: %s failed: %s: %s", c.key, type(e).__name__, e)
+            items.append((np.full((32, 32, 3), 200, np.uint8), f"{c.label}: failed — {type(e).__name__}: {e}"))
             continue
         hits = C.condition_hits(images, cond, c.honours)
         k = int(hits["all"].sum()) if hits else 0
@@ -234,7 +236,7 @@ def _condition_inputs(prefix: str):
 def build_tab(ctx) -> None:
     how_it_works(FAMILY.summary, FAMILY.papers)
     with gr.Tabs():
-        with gr.Tab("Compare", id="compare-run"):
+        with gr.Tab("Side by side", id="compare-run"):
             shape, colour, fill, background = _condition_inputs("compare")
             with gr.Row():
                 with gr.Column(scale=2):

@@ -18,6 +18,7 @@ attributes the scoring classifier (never used to train a generator) reads as ask
 """
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -274,9 +275,15 @@ def get(key: str) -> Contender:
     return CONTENDERS[key]
 
 
+_LOAD_LOCK = threading.Lock()
+
+
 def run(contender: Contender, cond: Condition, seed: int, n: int) -> tuple[np.ndarray, float]:
-    """(images, seconds of the sampling call — weights loaded beforehand, not timed)."""
-    contender.warm()
+    """(images, seconds of the sampling call — weights loaded beforehand, not timed). Loads are serialised: two
+    requests loading the same model at once would load it twice, and transformers' lazy imports are not safe to
+    race (seen here as "cannot import name 'GPT2LMHeadModel'" when two threads first touched it together)."""
+    with _LOAD_LOCK:
+        contender.warm()
     t0 = time.perf_counter()
     images = contender.draw(cond, int(seed), int(n))
     return np.ascontiguousarray(images), time.perf_counter() - t0

@@ -10,8 +10,18 @@ from genmodels.hub.screenshots import CHROMIUM_ARGS, free_port, start_app
 CHROMIUM = os.environ.get("GENMODELS_CHROMIUM", "/usr/bin/chromium")
 
 
+ARENA_MODELS = "dcgan,cgan,stylegan,pix2pix,cyclegan,vae,cvae,vq-dalle"  # fast ones: 200-vote load test
+
+
 @pytest.fixture(scope="session")
-def app_url(tmp_path_factory):
+def arena_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("arena")
+
+
+@pytest.fixture(scope="session")
+def app_url(tmp_path_factory, arena_dir):
+    os.environ["GENMODELS_ARENA_DIR"] = str(arena_dir)  # the app inherits it (start_app copies os.environ)
+    os.environ["GENMODELS_ARENA_MODELS"] = ARENA_MODELS
     port = free_port()
     log = tmp_path_factory.mktemp("app") / "app.log"
     try:

@@ -8,6 +8,9 @@ pytestmark = pytest.mark.e2e
 
 # family key -> [(sub-tab label or None, [selectors that must show an image / a readout table / a plot])]
 FIRST_VIEW = {
+    "compare": [("Side by side", ["#compare-gallery img", "#compare-readouts table"]),
+                ("Arena", ["#arena-left img", "#arena-right img"]),
+                ("Leaderboard", ["#leaderboard-table table"])],
     "data": [(None, ["#data-gallery img", "#data-item-image img", "#data-item-twin img", "#data-item-edges img",
                      "#data-item-mask img"])],
     "metrics": [("Sets", ["#metrics-sets-out table"]),
