@@ -1,6 +1,7 @@
 """Assemble the hub: a ``gr.Blocks`` with one tab per registered family (or a subset, for a Space)."""
 from __future__ import annotations
 
+import html
 import os
 
 import gradio as gr
@@ -26,19 +27,58 @@ def build(keys: list[str] | None = None, context: HubContext | None = None) -> g
             for fam in fams:
                 with gr.Tab(fam.title, id=fam.key, elem_id=f"tab-{fam.key}"):
                     fam.build_tab(context)
+        notice = gr.Markdown(visible=False, elem_id="hub-notice")
+        gr.Markdown(footer(), elem_id="hub-footer", elem_classes=["gm-foot"])
         keys_known = [f.key for f in fams]
 
         def open_tab(request: gr.Request):
-            key = (request.query_params.get("tab") or "").lower() if request is not None else ""
-            return gr.Tabs(selected=key) if key in keys_known else gr.Tabs()
+            key = (request.query_params.get("tab") or "").strip().lower() if request is not None else ""
+            if key in keys_known:
+                return gr.Tabs(selected=key), gr.Markdown(visible=False)
+            if key:  # an unknown family in a shared link: the first tab, and say so
+                shown = html.escape(key[:40])
+                return gr.Tabs(selected=keys_known[0]), gr.Markdown(
+                    f"⚠️ This link asks for a tab “{shown}” that this hub does not have; showing "
+                    f"{fams[0].title} instead. Tabs here: {', '.join(keys_known)}.", visible=True)
+            return gr.Tabs(), gr.Markdown(visible=False)
 
-        demo.load(open_tab, None, tabs, api_visibility="private", queue=False)
+        demo.load(open_tab, None, [tabs, notice], api_visibility="private", queue=False)
     demo.queue(default_concurrency_limit=int(os.environ.get("GENMODELS_CONCURRENCY", "2")))
     return demo
 
 
+def footer() -> str:
+    """Versions, and which backbones the readouts use here: the domain networks always; the standard ones
+    (Inception-v3, LPIPS-AlexNet, CLIP ViT-B/16) only where their weights are cached or downloadable."""
+    import importlib.metadata as md
+
+    import torch
+
+    from ..scoring.backbones import _offline, inception_weights_path
+    from ..scoring.perceptual import trunk_weights_file
+
+    def ver(name: str) -> str:
+        try:
+            return md.version(name)
+        except md.PackageNotFoundError:
+            return "—"
+
+    online = not _offline()
+    standard = {"Inception-v3 (FID)": inception_weights_path() is not None,
+                "LPIPS AlexNet": trunk_weights_file("alex").exists()}
+    std = ", ".join(f"{k}: {'cached' if v else ('on first use (download)' if online else 'not available offline')}"
+                    for k, v in standard.items())
+    return (f"genmodels {ver('genmodels')} · gradio {gr.__version__} · torch {torch.__version__} · diffusers "
+            f"{ver('diffusers')} · transformers {ver('transformers')}. Backbones: domain (shapes classifier, shapes "
+            f"CLIP) always active; standard — {std}. Every readout names the backbone it used.")
+
+
 def launch_kwargs() -> dict:
-    """``launch()`` arguments: theme and css go here in Gradio 6; host / port from GRADIO_SERVER_*."""
+    """``launch()`` arguments: theme and css go here in Gradio 6; host / port from GRADIO_SERVER_*; a public
+    gradio.live link with GENMODELS_SHARE=1 (or ``python app.py --share``)."""
+    import sys
+
+    share = os.environ.get("GENMODELS_SHARE", "").lower() in ("1", "true", "yes") or "--share" in sys.argv[1:]
     return {"css": CSS, "theme": gr.themes.Soft(),
             "server_name": os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
-            "server_port": int(os.environ.get("GRADIO_SERVER_PORT", "7860"))}
+            "server_port": int(os.environ.get("GRADIO_SERVER_PORT", "7860")), "share": share}

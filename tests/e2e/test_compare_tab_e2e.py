@@ -110,3 +110,11 @@ def test_compare_api_returns_every_fast_family(client):
     gallery, panel, note = client.predict("cross", "green", "striped", "dark", 2, 1, False, api_name="/compare_run")
     assert len(gallery) == len(FAST) and all(g["caption"] for g in gallery)
     assert panel.count("<tr>") == len(FAST) + 1 and "seed 2" in note
+
+
+def test_unknown_tab_in_a_link_falls_back_with_a_notice(app_url, page):
+    page.goto(app_url + "?tab=nosuchfamily")
+    page.locator("#hub-notice").get_by_text("does not have").wait_for(timeout=60_000)
+    selected = page.locator("[role=tab][aria-selected=true]").first.inner_text().strip()
+    assert selected == "Compare"
+    assert "gradio 6" in page.locator("#hub-footer").inner_text()

@@ -73,6 +73,11 @@ def test_gan_sample_api_is_deterministic(client):
     assert [Image.open(g["image"]).tobytes() for g in a] == [Image.open(g["image"]).tobytes() for g in b]
 
 
+def test_gan_readouts_api(client):
+    panel = client.predict("embedded", 100, api_name="/gan_readouts")
+    assert "<table" in panel and "FID" in panel and "N=100" in panel
+
+
 def test_gan_mix_api(client):
     from PIL import Image
 
