@@ -184,7 +184,9 @@ def test_exported_app_builds_from_its_own_folder(gan_space):
     assert kind == "Blocks" and tabs == "['tab-gan', 'tab-metrics']"
 
 
-def test_repo_space_app_builds_with_the_repository_package():
-    folder = ROOT / "spaces" / "data"
+@pytest.mark.parametrize("key", spaces.space_keys())
+def test_repo_space_app_builds_with_the_repository_package(key):
+    folder = ROOT / "spaces" / key
     file, kind, tabs = _build_app(folder, folder / "app.py", None).strip().splitlines()[-3:]
-    assert Path(file).resolve().is_relative_to(ROOT) and kind == "Blocks" and tabs == "['tab-data', 'tab-metrics']"
+    assert Path(file).resolve().is_relative_to(ROOT) and kind == "Blocks"
+    assert tabs == str(sorted([f"tab-{key}", "tab-metrics"]))
