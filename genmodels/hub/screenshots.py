@@ -53,6 +53,15 @@ def start_app(port: int, log: Path) -> subprocess.Popen:
             time.sleep(0.3)
 
 
+def stop_app(proc: subprocess.Popen) -> None:
+    """Terminate a ``start_app`` server (kill it if it has not exited 15 s later)."""
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 def take(out: str | Path = "docs/screenshots", tabs: list[str] | None = None, timeout_s: float = 180) -> list[Path]:
     """Screenshot each tab (all registered families by default) after its first-open outputs appear."""
     from ..registry import families
@@ -91,10 +100,6 @@ def take(out: str | Path = "docs/screenshots", tabs: list[str] | None = None, ti
                 page.close()
             browser.close()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_app(proc)
     (out / "app.log").unlink(missing_ok=True)
     return saved

@@ -1,11 +1,10 @@
 """The real app, started as `python app.py` on a free port, shared by the e2e tests."""
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from genmodels.hub.screenshots import CHROMIUM_ARGS, free_port, start_app
+from genmodels.hub.screenshots import CHROMIUM_ARGS, free_port, start_app, stop_app
 
 CHROMIUM = os.environ.get("GENMODELS_CHROMIUM", "/usr/bin/chromium")
 
@@ -29,11 +28,7 @@ def app_url(tmp_path_factory, arena_dir):
     except RuntimeError:
         pytest.fail(f"app.py did not start:\n{log.read_text()[-3000:]}")
     yield f"http://127.0.0.1:{port}/"
-    proc.terminate()
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    stop_app(proc)
     text = log.read_text()
     # Gradio logs the user-facing gr.Error it shows; uvicorn logs a browser that closed a page while a request (e.g.
     # a sketchpad upload) was in flight as ClientDisconnect, or as h11's "Too little data for declared Content-Length"

@@ -1,6 +1,5 @@
 """The Compare tab in headless Chromium and through gradio_client: every family on one condition, the blind arena
 (200 concurrent votes stored and kept across a restart), the leaderboard, bad input."""
-import subprocess
 import threading
 
 import pytest
@@ -9,7 +8,7 @@ from gradio_client import Client
 
 from genmodels.hub import contenders as C
 from genmodels.hub.arena_store import ArenaStore
-from genmodels.hub.screenshots import free_port, start_app
+from genmodels.hub.screenshots import free_port, start_app, stop_app
 
 pytestmark = pytest.mark.e2e
 FAST = [c for c in C.available() if c.key not in C.SLOW_N_MODELS]
@@ -82,11 +81,7 @@ def test_200_concurrent_votes_are_all_stored_and_survive_a_restart(app_url, clie
         again = Client(f"http://127.0.0.1:{port}/", verbose=False)
         assert f"{total} votes" in again.predict(api_name="/arena_leaderboard")
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_app(proc)
 
 
 def test_api_bad_input_is_a_clear_message(client):
