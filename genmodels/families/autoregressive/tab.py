@@ -191,6 +191,8 @@ def build_tab(ctx) -> None:
             inputs = [model, shape, count, sampler, seed, every]
             go.click(ar_sample, inputs, [gallery, note, table], api_name="ar_sample")
             on_open(sample_final, [gallery, note, table], inputs, cancel_on=[go])
+            gr.Examples([["PixelCNN++", "star", 4, "cached", 0, 32], ["PixelCNN++", ANY, 8, "cached", 7, 64],
+                         ["PixelCNN++", "heart", 2, "naive", 3, 128]], inputs)
         with gr.Tab("Complete", id="ar-complete"):
             with gr.Row():
                 with gr.Column(scale=1, min_width=300):
@@ -231,4 +233,6 @@ def build_tab(ctx) -> None:
             l_inputs = [l_model, l_source, l_index, l_upload, l_photo, l_shape]
             l_go.click(ar_likelihood, l_inputs, [l_img, l_heat, l_table, l_note], api_name="ar_likelihood")
             on_open(ar_likelihood, [l_img, l_heat, l_table, l_note], l_inputs, cancel_on=[l_go])
+            gr.Examples([["PixelCNN++", "Test item", 0, None, "astronaut", ANY],
+                         ["PixelCNN++", "Photo (scikit-image)", 0, None, "coffee", ANY]], l_inputs)
     gr.HTML(_card_panel(), elem_id="ar-cards")
