@@ -44,7 +44,7 @@ RECIPES = {
                                                                               n_colours=6)),
     "vqvae": VAERecipe(steps=6000, batch=64, lr=1e-3, config=dict(codes=256, dim=32, width=96, downs=2,
                                                                     res_blocks=2)),
-    "vq-prior": VAERecipe(steps=3000, batch=64, lr=1e-3, ema=0.995, config=dict(hidden=64, layers=8, kernel=5,
+    "vq-prior": VAERecipe(steps=12000, batch=64, lr=1e-3, ema=0.995, config=dict(hidden=64, layers=8, kernel=5,
                                                                                   out_hidden=128)),
     "vq-dalle": VAERecipe(steps=4000, batch=64, lr=1e-3, ema=0.995, config=dict(n_embd=128, n_layer=6, n_head=4),
                           warmup=200),
