@@ -24,7 +24,8 @@ _READY = """() => {
   if (!panel) return false;
   const imgs = [...panel.querySelectorAll('img')].filter(i => i.offsetParent !== null);
   const pending = panel.querySelectorAll('.pending, .progress-text, .eta-bar').length;
-  return imgs.length > 0 && imgs.every(i => i.complete && i.naturalWidth > 0) && pending === 0;
+  const shown = imgs.length > 0 || panel.querySelector('table') !== null;  // tables-only tabs (Metrics)
+  return shown && imgs.every(i => i.complete && i.naturalWidth > 0) && pending === 0;
 }"""
 
 
