@@ -115,7 +115,7 @@ def compare_run(shape: str, colour: str, fill: str, background: str, seed, count
     if missing:
         notes.append(f"Not on this server: {', '.join(missing)}.")
     notes.append(f"Condition: “{cond.caption}”, seed {seed}. Image-conditioned models get test scene "
-                 f"#{C.reference_index(cond, seed)} of the domain (its edge map / other-fill twin).")
+                 f"#{C.reference_index(cond, seed)} of the domain (its edge map; CycleGAN: that scene with the other fill).")
     yield items, _readouts(done, n), " ".join(notes)
 
 

@@ -14,7 +14,7 @@ def test_data_tab_in_chromium(app_url, page, artifacts):
     page.screenshot(path=str(artifacts / "data_tab.png"), full_page=True)
     # clicking an item shows its twin, edge map and mask
     imgs.first.click()
-    page.get_by_text("Other-fill twin").first.wait_for()
+    page.locator("#tab-data").get_by_text("Other-fill twin").first.wait_for()  # scoped: other tabs say it too
     page.wait_for_timeout(1500)
     page.screenshot(path=str(artifacts / "data_tab_details.png"), full_page=True)
 
