@@ -46,7 +46,7 @@ RECIPES = {
                                                                     res_blocks=2)),
     "vq-prior": VAERecipe(steps=12000, batch=64, lr=1e-3, ema=0.995, config=dict(hidden=64, layers=8, kernel=5,
                                                                                   out_hidden=128)),
-    "vq-dalle": VAERecipe(steps=4000, batch=64, lr=1e-3, ema=0.995, config=dict(n_embd=128, n_layer=6, n_head=4),
+    "vq-dalle": VAERecipe(steps=5500, batch=64, lr=1e-3, ema=0.995, config=dict(n_embd=128, n_layer=6, n_head=4),
                           warmup=200),
 }
 CAPTION_DROP = 0.2  # share of captions missing each optional attribute (size / fill / background) while training
