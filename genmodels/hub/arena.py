@@ -14,8 +14,6 @@ import os
 import random
 from functools import lru_cache
 
-import numpy as np
-
 from . import contenders as C
 from .arena_store import ArenaError, ArenaStore, default_dir
 from .ratings import leaderboard
@@ -75,16 +73,4 @@ def standings(rounds: int = 200) -> tuple[list[dict], int]:
     return rows, len(votes)
 
 
-def side_by_side(images: np.ndarray, scale: int = 4) -> np.ndarray:
-    """A batch (n, h, w, 3) as one 2-column grid, upscaled (nearest) for display."""
-    n, h, w, _ = images.shape
-    cols = 2 if n > 1 else 1
-    rows = -(-n // cols)
-    grid = np.full((rows * h, cols * w, 3), 255, np.uint8)
-    for i, im in enumerate(images):
-        r, c = divmod(i, cols)
-        grid[r * h:(r + 1) * h, c * w:(c + 1) * w] = im
-    return grid.repeat(scale, 0).repeat(scale, 1)
-
-
-__all__ = ["ArenaError", "battle", "vote", "standings", "pool", "store", "side_by_side", "IMAGES_PER_SIDE"]
+__all__ = ["ArenaError", "battle", "vote", "standings", "pool", "store", "IMAGES_PER_SIDE"]

@@ -134,7 +134,7 @@ def arena_battle(shape: str, colour: str, fill: str, background: str, seed):
     """A new blind battle: (model A's images, model B's images, battle id, instructions)."""
     cond = C.Condition(shape, colour, fill, background)
     b = A.battle(cond, parse_seed(seed))
-    return (A.side_by_side(b["left"]), A.side_by_side(b["right"]), b["battle_id"],
+    return (tile(b["left"]), tile(b["right"]), b["battle_id"],
             f"Which answers **“{cond.caption}”** better? Vote below; the names are revealed after your vote.")
 
 

@@ -67,7 +67,8 @@ class Condition:
 
 
 @lru_cache(maxsize=1)
-def _test_labels() -> np.ndarray:
+def test_labels() -> np.ndarray:
+    """(2000, 4) shape / colour / fill / background indices of the test split (computed once)."""
     return np.array([[getattr(shapes.scene_params("test", i), a) for a in ATTRS]
                      for i in range(shapes.TEST_SPLIT_SIZE)], dtype=np.int64)
 
@@ -79,7 +80,7 @@ def reference_index(cond: Condition, seed: int = 0) -> int:
         if not 0 <= cond.scene < shapes.TEST_SPLIT_SIZE:
             raise ValueError(f"Test scene must be in 0–{shapes.TEST_SPLIT_SIZE - 1}, got {cond.scene}.")
         return int(cond.scene)
-    lab = _test_labels()
+    lab = test_labels()
     want = np.array([cond.index(a) for a in ATTRS])
     hits = np.flatnonzero((lab == want).all(1))
     if len(hits) == 0:
@@ -101,6 +102,7 @@ class Contender:
     honours: tuple[str, ...]  # the attributes it is asked for (empty: unconditional)
     draw: Callable[[Condition, int, int], np.ndarray]  # (condition, seed, n) -> uint8 (n, 32, 32, 3)
     warm: Callable[[], object]  # loads its weights (so the timed call measures sampling only)
+    per_scene: bool = False  # conditioned on a rendered scene (edge map / twin): one scene per call
 
     @property
     def conditional(self) -> bool:
@@ -239,9 +241,9 @@ def _all() -> list[Contender]:
         out.append(Contender(key, label, "gan", "shape + colour" if honours else "nothing (unconditional)",
                              honours, draw, warm))
     out.append(Contender("pix2pix", "pix2pix", "img2img", "the scene's edge map + colour / fill / background", ALL,
-                         _pix2pix, _img2img_warm("pix2pix")))
+                         _pix2pix, _img2img_warm("pix2pix"), per_scene=True))
     out.append(Contender("cyclegan", "CycleGAN", "img2img", "the scene with the other fill (solid ↔ striped)", ALL,
-                         _cyclegan, _img2img_warm("cyclegan")))
+                         _cyclegan, _img2img_warm("cyclegan"), per_scene=True))
     for key, label, honours, takes in (("vae", "VAE", (), "nothing (unconditional)"),
                                        ("cvae", "CVAE", SHAPE_COLOUR, "shape + colour"),
                                        ("vq-prior", "VQ-VAE + PixelCNN prior", ("shape",), "shape")):
@@ -253,7 +255,7 @@ def _all() -> list[Contender]:
         out.append(Contender(key, label, "autoregressive", "shape", ("shape",), draw, warm))
     out.append(Contender("tiny-sd", "tiny Stable Diffusion", "diffusion", "the caption", ALL, _sd, _sd_warm))
     out.append(Contender("tiny-sd-controlnet-edges", "ControlNet (edges)", "diffusion",
-                         "the scene's edge map + the caption", ALL, _controlnet, _controlnet_warm))
+                         "the scene's edge map + the caption", ALL, _controlnet, _controlnet_warm, per_scene=True))
     return out
 
 

@@ -48,7 +48,7 @@ def _groups(c: C.Contender, labels: np.ndarray) -> list[tuple[C.Condition, np.nd
     """Items grouped by what ``c`` is asked for: (one representative condition, item indices)."""
     if not c.conditional:
         return [(C.Condition(), np.arange(len(labels)))]
-    if c.family == "img2img" or c.key == "tiny-sd-controlnet-edges":  # each item's own scene
+    if c.per_scene:  # each item's own scene
         return [(C.Condition.from_labels(labels[i], scene=i), np.array([i])) for i in range(len(labels))]
     cols = [C.ATTRS.index(a) for a in c.honours]
     keys = [tuple(r) for r in labels[:, cols]]
@@ -65,7 +65,7 @@ def evaluate(c: C.Contender, n: int, seed: int = 0, n_boot: int = 50) -> dict:
     from ..scoring.bootstrap import mean_interval
     from ..scoring.readout import score_sets
 
-    labels = np.array([[getattr(shapes.scene_params("test", i), a) for a in C.ATTRS] for i in range(n)])
+    labels = C.test_labels()[:n]
     images = np.zeros((n, 32, 32, 3), np.uint8)
     c.warm()
     seconds, calls = 0.0, 0
