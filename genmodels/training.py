@@ -18,6 +18,8 @@ from typing import Callable, Iterator
 import torch
 from tqdm.auto import tqdm
 
+from .checkpoints import safe_load
+
 # Subnormal floats (e.g. sigmoid tails of a sharp likelihood in the backward pass) run many times slower on x86
 # CPUs: a PixelCNN++ run slowed from 0.6 to 2.1 s/step within 150 steps. Flushing them to zero must happen before
 # the intra-op thread pool starts (the flag is per thread), hence at import.
@@ -106,7 +108,7 @@ def train(model: torch.nn.Module, loss_fn: Callable[[torch.nn.Module, tuple, int
     step, wall = 0, 0.0
     ckpt = run_dir / "ckpt.pt"
     if ckpt.exists():
-        state = torch.load(ckpt, map_location="cpu", weights_only=True)
+        state = safe_load(ckpt)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         sched.load_state_dict(state["sched"])

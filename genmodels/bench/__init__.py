@@ -33,7 +33,7 @@ def machine_info() -> str:
 
 
 def _load_cases() -> None:
-    from . import autoregressive, diffusion, foundation, gan, img2img, scoring, vae  # noqa: F401  (they register cases)
+    from . import autoregressive, diffusion, foundation, gan, img2img, load, scoring, vae  # noqa: F401  (they register cases)
 
 
 def run(quick: bool = False, only: list[str] | None = None, out: str = "docs/benchmarks.md") -> list[Row]:

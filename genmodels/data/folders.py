@@ -18,6 +18,8 @@ from typing import Iterable
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from ..limits import MAX_IMAGE_PIXELS, LimitError, _limit_text, check_zip, unsafe_member
+
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 MAX_FILES = 100_000
 
@@ -64,6 +66,8 @@ def fit_square(img: Image.Image, size: int) -> np.ndarray:
 def _decode(data: bytes | str | Path, size: int) -> np.ndarray:
     src = io.BytesIO(data) if isinstance(data, bytes) else data
     with Image.open(src) as img:
+        if img.size[0] * img.size[1] > MAX_IMAGE_PIXELS:  # from the header, before decoding
+            raise LimitError(f"{img.size[0]}×{img.size[1]} pixels, above this server's limit of {_limit_text()}")
         img.load()
         return fit_square(img, size)
 
@@ -76,7 +80,10 @@ def _is_image_name(name: str) -> bool:
 def _entries(path: Path) -> Iterable[tuple[str, bytes | Path]]:
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as zf:
-            names = sorted(n for n in zf.namelist() if not n.endswith("/") and _is_image_name(n))
+            check_zip(zf)  # a zip bomb is refused before anything is decompressed
+            # entries are read into memory, never extracted; a name that would escape a folder is still not trusted
+            names = sorted(n for n in zf.namelist() if not n.endswith("/") and _is_image_name(n)
+                           and not unsafe_member(n))
             for n in names[:MAX_FILES]:
                 yield n, zf.read(n)
     elif path.is_dir():

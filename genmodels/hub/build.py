@@ -7,7 +7,8 @@ import os
 import gradio as gr
 
 from ..registry import families
-from .context import HubContext
+from .context import HubContext, _env_int
+from .validate import guard_inputs
 from .widgets import CSS
 
 TITLE = "genmodels — generative model families, side by side"
@@ -43,7 +44,11 @@ def build(keys: list[str] | None = None, context: HubContext | None = None) -> g
             return gr.Tabs(), gr.Markdown(visible=False)
 
         demo.load(open_tab, None, [tabs, notice], api_visibility="private", queue=False)
-    demo.queue(default_concurrency_limit=int(os.environ.get("GENMODELS_CONCURRENCY", "2")))
+    guard_inputs(demo)  # every input answers a bad value with a sentence (validate.py)
+    # Two cores: two requests run at once (GENMODELS_CONCURRENCY); at most GENMODELS_QUEUE_SIZE wait, beyond that a
+    # visitor is told the queue is full instead of waiting minutes.
+    demo.queue(default_concurrency_limit=_env_int("GENMODELS_CONCURRENCY", 2, 1, 64),
+               max_size=_env_int("GENMODELS_QUEUE_SIZE", 64, 1, 10_000))
     return demo
 
 

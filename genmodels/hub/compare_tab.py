@@ -18,6 +18,7 @@ import gradio as gr
 import numpy as np
 
 from ..data import shapes
+from ..limits import BudgetExceeded, current_deadline
 from . import arena as A
 from . import contenders as C
 from . import leaderboard as L
@@ -94,10 +95,17 @@ def compare_run(shape: str, colour: str, fill: str, background: str, seed, count
     picked = [c for c in C.available() if include_slow or c.key not in C.SLOW_N_MODELS]
     skipped = [c.label for c in C.available() if c not in picked]
     missing = [c.label for c in C.CONTENDERS.values() if c not in C.available()]
-    items, done = [], []
+    items, done, stopped = [], [], []
+    deadline = current_deadline()
     for c in picked:
+        if deadline is not None and deadline.expired():  # the time budget: keep what is done, say what is not
+            stopped.append(c.label)
+            continue
         try:
             images, seconds = C.run(c, cond, seed, n)
+        except BudgetExceeded:
+            stopped.append(c.label)
+            continue
         except Exception as e:  # noqa: BLE001 — one model failing must not hide the others; it says why
             logging.getLogger("genmodels").warning("compare: %s failed: %s: %s", c.key, type(e).__name__, e)
             items.append((np.full((32, 32, 3), 200, np.uint8), f"{c.label}: failed — {type(e).__name__}: {e}"))
@@ -109,6 +117,9 @@ def compare_run(shape: str, colour: str, fill: str, background: str, seed, count
         done.append({"contender": c, "hits": k, "seconds": seconds})
         yield list(items), _readouts(done, n), note
     notes = [note] if note else []
+    if stopped:
+        notes.append(f"Stopped at this server's time budget of {deadline.seconds:.0f} s per request "
+                     f"(GENMODELS_TIME_BUDGET); not run: {', '.join(stopped)}.")
     if skipped:
         notes.append(f"Not run: {', '.join(skipped)} (naive samplers, 20–80 s per image here; tick the box to "
                      "include them).")

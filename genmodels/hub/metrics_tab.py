@@ -6,10 +6,11 @@ import html
 import gradio as gr
 import numpy as np
 
-from ..data.folders import fit_square, to_rgb
+from ..data.folders import fit_square
 from ..data.sets import load_image_set
 from ..scoring.readout import SET_METRICS, score_clip, score_pairs, score_sets
 from .metrics_family import FAMILY
+from .validate import open_image
 from .widgets import how_it_works, on_open, readout_panel_html, user_errors
 
 SOURCES = ["upload", "shapes-test", "shapes-train"]
@@ -59,16 +60,9 @@ def metrics_sets(source_a: str, files_a, source_b: str, files_b, metrics: list[s
 
 
 def _read_one(path, label: str) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
-
     if not path:
         raise ValueError(f"Image {label} is missing.")
-    try:
-        with Image.open(path) as img:
-            img.load()
-            img = to_rgb(img)
-    except (UnidentifiedImageError, OSError) as e:
-        raise ValueError(f"Image {label} could not be read ({type(e).__name__}).") from None
+    img, _ = open_image(path, f"image {label}".strip())
     if max(img.size) > MAX_PAIR_SIDE:
         img.thumbnail((MAX_PAIR_SIDE, MAX_PAIR_SIDE))
     return np.asarray(img, dtype=np.uint8)

@@ -12,72 +12,8 @@ from typing import Callable, Sequence
 
 import gradio as gr
 
-MAX_SEED = 2**32 - 1
-
-
-def parse_whole(value, lo: int, hi: int, what: str) -> int:
-    """A whole number in [lo, hi] from a UI / API value, else a ``gr.Error`` that says what was wrong."""
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        raise gr.Error(f"{what} must be a whole number, got {value!r}.") from None
-    if f != f or f in (float("inf"), float("-inf")) or f != int(f):
-        raise gr.Error(f"{what} must be a whole number, got {value!r}.")
-    if not lo <= f <= hi:
-        raise gr.Error(f"{what} must be between {lo} and {hi}, got {int(f)}.")
-    return int(f)
-
-
-def parse_seed(value) -> int:
-    """A seed from a UI / API value: an integer in [0, 2**32 - 1], else a ``gr.Error`` that says so."""
-    return parse_whole(value, 0, MAX_SEED, "Seed")
-
-
-def parse_test_index(value) -> int:
-    """An index into the shapes test split, else a ``gr.Error``."""
-    from ..data import shapes
-
-    return parse_whole(value, 0, shapes.TEST_SPLIT_SIZE - 1, "Test item")
-
-
-def image_32(upload, index, what: str = "image") -> tuple[np.ndarray, str]:
-    """An upload (any size / mode) or a test item -> 32x32 RGB uint8, with a note when it was converted."""
-    if upload is None:
-        from ..data import shapes
-        from ..data.dataset import shapes_arrays
-
-        return shapes_arrays("test", shapes.TEST_SPLIT_SIZE)["images"][parse_test_index(index)], ""
-    import numpy as np
-    from PIL import Image
-
-    img = upload if isinstance(upload, Image.Image) else Image.fromarray(np.asarray(upload))
-    w, h = img.size
-    if w * h > 4096 * 4096:
-        raise gr.Error(f"The {what} is too large ({w}×{h}); the limit is 4096×4096.")
-    note = []
-    if img.mode != "RGB":
-        note.append(f"converted from {img.mode} to RGB")
-        img = img.convert("RGB")
-    if img.size != (32, 32):
-        side = min(w, h)
-        img = img.crop(((w - side) // 2, (h - side) // 2, (w - side) // 2 + side, (h - side) // 2 + side))
-        img = img.resize((32, 32), Image.LANCZOS)
-        note.append(f"centre-cropped and resized from {w}×{h} to 32×32 (the models' size)")
-    return np.asarray(img), ("The " + what + " was " + " and ".join(note) + ".") if note else ""
-
-
-def clamp_count(value, lo: int, hi: int, what: str = "batch size") -> tuple[int, str]:
-    """Clamp a count into [lo, hi]; returns the count and a visible note when it was clamped."""
-    try:
-        n = int(float(value))
-    except (TypeError, ValueError):
-        raise gr.Error(f"The {what} must be a whole number, got {value!r}.") from None
-    if n < lo:
-        return lo, f"The {what} was raised to {lo}."
-    if n > hi:
-        return hi, f"The {what} was capped at {hi} on this server."
-    return n, ""
-
+from .validate import (MAX_SEED, Deadline, clamp_count, image_32, parse_seed, parse_test_index,  # noqa: F401
+                       parse_whole)
 
 USER_ERRORS = (ValueError, FileNotFoundError, KeyError, zipfile.BadZipFile)
 
@@ -90,22 +26,36 @@ def user_errors(fn: Callable) -> Callable:
     errors = (*USER_ERRORS, BackboneUnavailable)
 
     def convert(e: Exception) -> gr.Error:
+        if isinstance(e, gr.Error):
+            return e
         msg = str(e).strip("'\"") or type(e).__name__
-        return gr.Error(msg[:1].upper() + msg[1:] if msg[:1].isascii() else msg)
+        msg = msg[:1].upper() + msg[1:] if msg[:1].isascii() else msg
+        return gr.Error(html.escape(msg, quote=False))  # messages may quote what the user typed
 
     if inspect.isgeneratorfunction(fn):
         @functools.wraps(fn)
         def gen_wrapper(*args, **kwargs):
+            deadline = Deadline()  # one time budget for the whole stream; set again around each resume
+            gen = fn(*args, **kwargs)
             try:
-                yield from fn(*args, **kwargs)
+                while True:
+                    with deadline:
+                        try:
+                            item = next(gen)
+                        except StopIteration:
+                            return
+                    yield item
             except errors as e:
                 raise convert(e) from None
+            finally:
+                gen.close()  # a cancelled stream stops its sampler at the next step
         return gen_wrapper
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
-            return fn(*args, **kwargs)
+            with Deadline():
+                return fn(*args, **kwargs)
         except errors as e:
             raise convert(e) from None
     return wrapper

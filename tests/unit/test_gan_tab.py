@@ -44,7 +44,9 @@ def test_mix_and_interpolate(folders):
     (("CGAN", "cgan", "star", "pink", 1, 4, 3), "Unknown colour 'pink'"),
     (("CGAN", "cgan", "star", "red", 1, 4, -1), "Seed must be between"),
     (("CGAN", "cgan", "star", "red", 1, 4, 1.5), "whole number"),
-    (("CGAN", "/nonexistent/weights", "star", "red", 1, 4, 1), "Could not load cgan"),
+    (("CGAN", "/nonexistent/weights", "star", "red", 1, 4, 1), "outside the models root"),
+        (("CGAN", "/etc", "star", "red", 1, 4, 1), "outside the models root"),
+        (("CGAN", "nobody/no-such-gan", "star", "red", 1, 4, 1), "Could not load cgan"),
     (("GANX", "cgan", "star", "red", 1, 4, 1), "Unknown model"),
 ])
 def test_bad_input_is_a_clear_error(folders, args, msg):

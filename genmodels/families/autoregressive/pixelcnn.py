@@ -22,6 +22,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from huggingface_hub import PyTorchModelHubMixin
 
+from ...limits import check_deadline
+
 
 def group_of(c: torch.Tensor, channels: int, groups: int) -> torch.Tensor:
     """Colour group (0 .. groups-1) of feature channel c when ``channels`` features are split into contiguous
@@ -225,6 +227,7 @@ def iter_sample(model: nn.Module, n: int, size: int = 32, y: torch.Tensor | None
     x = _canvas(model, n, size, x)
     dev = x.device
     for p in range(start, size * size):
+        check_deadline("sampling")
         i, j = divmod(p, size)
         with torch.no_grad():
             for ch in range(model.channels):

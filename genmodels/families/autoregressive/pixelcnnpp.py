@@ -39,6 +39,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from huggingface_hub import PyTorchModelHubMixin
 
+from ...limits import check_deadline
+
 # Shifted convolutions (the reference implementation's down_shifted_conv2d / down_right_shifted_conv2d): zero
 # padding (left, right, top, bottom) so output (r, c) reads rows <= r, and columns around c ("down") or <= c
 # ("downright").
@@ -547,6 +549,7 @@ class CachedSampler:
                                            layer.bias)
             flats = [b.view(n, b.shape[1], -1) for b in bufs]
         for t in range(hw):
+            check_deadline("sampling")
             with torch.no_grad():
                 for node, pos, gather in self.plan[t]:
                     self._compute(node, pos, gather, flats, weights, vectors)
@@ -577,6 +580,7 @@ def iter_naive(model: PixelCNNpp, n: int, size: int = 32, y: torch.Tensor | None
     dev = next(model.parameters()).device
     out = torch.zeros(n, 3, size, size, dtype=torch.long, device=dev) if x is None else x.clone().to(dev)
     for t in range(start, size * size):
+        check_deadline("sampling")
         i, j = divmod(t, size)
         with torch.no_grad():
             params = model(out, y)[:, :, i, j]

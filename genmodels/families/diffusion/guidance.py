@@ -22,6 +22,8 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from ...limits import check_deadline
+
 
 @dataclass
 class Step:
@@ -154,6 +156,7 @@ def denoise(unet, scheduler, cond: torch.Tensor, uncond: torch.Tensor | None, *,
         step_kw["generator"] = generator
     n = len(scheduler.timesteps)
     for i, t in enumerate(scheduler.timesteps):
+        check_deadline("denoising")
         zin = scheduler.scale_model_input(z, t)
         x = torch.cat([zin, zin]) if cfg_on else zin
         extra = {}

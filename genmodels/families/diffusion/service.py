@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ...limits import check_deadline, check_image_header
+
 from ...data import shapes
 
 WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
@@ -171,6 +173,12 @@ def runner(pipe, scheduler: str, controlnet=None):
     return run
 
 
+def _budget_step(pipe, i, t, tensors):
+    """A pipeline step callback: stop at the request's time budget (hub.validate.Deadline)."""
+    check_deadline("denoising")
+    return tensors
+
+
 def generators(seed: int, n: int) -> list[torch.Generator]:
     return [torch.Generator().manual_seed(seed + i) for i in range(n)]
 
@@ -200,11 +208,12 @@ def txt2img(pipe, prompt: str, negative: str = "", steps: int = 20, cfg: float =
     on the embedded model; decoding every fifth step was ~5 % of a 20-step request). Previews never change the
     images: the same seed gives the same bytes with or without them."""
     size = image_size(pipe)
-    kw = {}
+    kw = {"callback_on_step_end": _budget_step}
     if preview is not None:
         clock = {"last": time.perf_counter(), "cost": 0.0}
 
         def on_step(p, i, t, tensors):
+            check_deadline("denoising")
             if i + 1 < steps:
                 now = time.perf_counter()
                 images = None
@@ -237,7 +246,8 @@ def controlnet(pipe, net, control: np.ndarray, prompt: str, negative: str = "", 
     with _LOCK, torch.no_grad():
         out = run(prompt=[prompt] * n, negative_prompt=[negative] * n if negative else None, image=image,
                   num_inference_steps=steps, guidance_scale=cfg, controlnet_conditioning_scale=scale,
-                  generator=generators(seed, n), height=size, width=size, output_type="np")
+                  generator=generators(seed, n), height=size, width=size, output_type="np",
+                  callback_on_step_end=_budget_step)
     return to_uint8(out.images)
 
 
@@ -257,6 +267,7 @@ def _as_rgb(image) -> np.ndarray:
     if image is None:
         raise ValueError("No image given.")
     if isinstance(image, (str, Path)):
+        check_image_header(image, "uploaded image")  # size from the header, before decoding
         try:
             with Image.open(image) as im:
                 im.load()

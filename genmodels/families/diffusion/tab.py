@@ -10,8 +10,10 @@ import numpy as np
 from PIL import Image
 
 from ...data import shapes
+from ...hub.validate import model_source
 from ...hub.widgets import clamp_count, how_it_works, on_open, parse_seed, readout_panel_html, readout_table, \
     seed_row, user_errors
+from ...limits import current_deadline
 from . import lab, service
 from .family import FAMILY
 
@@ -75,7 +77,15 @@ _SAMPLER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="diffusion-sampl
 def _stream(work):
     """Run ``work(report)`` on the sampler thread; yield what it reports while it runs, then ('done', result)."""
     q: queue.SimpleQueue = queue.SimpleQueue()
-    future = _SAMPLER.submit(work, q.put)
+    deadline = current_deadline()  # the request's time budget travels to the sampler thread
+
+    def run(report):
+        if deadline is None:
+            return work(report)
+        with deadline:
+            return work(report)
+
+    future = _SAMPLER.submit(run, q.put)
     future.add_done_callback(lambda _: q.put(None))
     while (item := q.get()) is not None:
         yield item
@@ -89,7 +99,7 @@ READOUTS_PENDING = "<p class='gm-foot'>Readouts of this batch follow when sampli
 def diffusion_txt2img(prompt, negative, steps, cfg, scheduler, count, seed, model, progress=gr.Progress()):
     """Stream the denoising (progress every step, a decoded preview about once a second) and return the images;
     their readouts are a follow-up event (``diffusion_txt2img_readouts``), so the images show as soon as they exist."""
-    pipe = service.load_pipeline((model or "").strip() or service.EMBEDDED)
+    pipe = service.load_pipeline(model_source(model, "Pipeline"))
     prompt, negative, steps, cfg, seed, notes = _common(pipe, prompt, negative, steps, cfg, seed)
     n, note = clamp_count(count, 1, MAX_IMAGES, "number of images")
     notes += [note] if note else []
@@ -147,8 +157,8 @@ def _control_map(source: str, index, upload, sketch, size: int = 32) -> tuple[np
 @user_errors
 def diffusion_controlnet(source, index, upload, sketch, prompt, negative, steps, cfg, scale, scheduler, count, seed,
                          model, controlnet):
-    pipe = service.load_pipeline((model or "").strip() or service.EMBEDDED)
-    net = service.load_controlnet((controlnet or "").strip() or service.EMBEDDED)
+    pipe = service.load_pipeline(model_source(model, "Pipeline"))
+    net = service.load_controlnet(model_source(controlnet, "ControlNet"))
     edges, cap = _control_map(source, index, upload, sketch, service.image_size(pipe))
     if not (prompt or "").strip() and cap:
         prompt = cap

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ...checkpoints import safe_load
 from ...data import shapes
 from ...data.dataset import shapes_arrays, to_tensor
 from ...training import TrainConfig, accelerator, infinite_batches, train
@@ -282,7 +283,7 @@ def text_hidden(text_encoder, tokenizer, texts: list[str]) -> torch.Tensor:
 
 def _cached(path: Path, make):
     if path.exists():
-        return torch.load(path, weights_only=True)
+        return safe_load(path)
     value = make()
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(value, path)

@@ -9,12 +9,12 @@ Only tensor data is read: ``torch.load(weights_only=True)``, so a checkpoint tha
 """
 from __future__ import annotations
 
-import pickle
 import re
 from pathlib import Path
 
 import torch
 
+from ...checkpoints import PICKLE, CheckpointRefused, safe_load
 from .stylegan import Generator, resolve_channels
 
 REFUSED = ("contains non-tensor objects / was saved as a pickle with code; only tensor state_dicts are accepted "
@@ -23,20 +23,16 @@ REFUSED = ("contains non-tensor objects / was saved as a pickle with code; only 
 
 def _read(path: Path) -> tuple[dict, torch.Tensor | None]:
     """-> (g_ema state_dict, latent_avg or None)."""
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        obj = load_file(str(path), device="cpu")
-        if any(k.startswith("g_ema.") for k in obj):
-            obj = {"g_ema": {k[6:]: v for k, v in obj.items() if k.startswith("g_ema.")},
-                   "latent_avg": obj.get("latent_avg")}
-    else:
-        try:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-        except (pickle.UnpicklingError, RuntimeError) as e:
-            why = re.search(r"Unsupported global: (GLOBAL )?\S+", str(e))
-            raise ValueError(f"{path} {REFUSED}; torch.load(weights_only=True): "
-                             f"{why.group(0) if why else str(e)[:300]}") from e
+    try:
+        obj = safe_load(path)  # genmodels.checkpoints: safetensors, or torch.load(weights_only=True)
+    except CheckpointRefused as e:
+        if e.kind != PICKLE:
+            raise
+        raise CheckpointRefused(f"{path.name} {REFUSED}; torch.load(weights_only=True): {e.reason}", e.name, e.reason,
+                                e.kind) from None
+    if path.suffix.lower() == ".safetensors" and any(k.startswith("g_ema.") for k in obj):
+        obj = {"g_ema": {k[6:]: v for k, v in obj.items() if k.startswith("g_ema.")},
+               "latent_avg": obj.get("latent_avg")}
     if not isinstance(obj, dict):
         raise ValueError(f"{path} holds a {type(obj).__name__}, not a state_dict or a checkpoint dict")
     latent_avg = None

@@ -10,6 +10,7 @@ from PIL import Image
 
 from ...data import shapes
 from ...data.dataset import cache_dir
+from ...hub.validate import model_source
 from ...hub.widgets import clamp_count, how_it_works, on_open, parse_seed, readout_panel_html, seed_row, user_errors
 from . import service
 from .family import FAMILY
@@ -54,7 +55,7 @@ def _seeds(text: str, what: str) -> list[int]:
 
 
 def _load(kind: str, source: str):
-    return service.load_generator(kind, (source or "").strip() or "embedded")
+    return service.load_generator(kind, model_source(source, "Weights"))
 
 
 def _big(a: np.ndarray) -> Image.Image:
@@ -268,7 +269,7 @@ def gan_readouts(source: str, n, progress=gr.Progress()):
     for i, (title, kind) in enumerate(NAMES.items()):
         progress(i / 3, desc=title)
         try:
-            G = service.load_generator(kind, "embedded" if kind != "stylegan" else (source or "embedded"))
+            G = service.load_generator(kind, "embedded" if kind != "stylegan" else model_source(source, "Weights"))
         except FileNotFoundError as e:
             cols[title] = []
             note += f" {title}: {e}."

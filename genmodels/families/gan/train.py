@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from ...checkpoints import safe_load
 from ...data import shapes
 from ...data.dataset import FolderDataset, shapes_arrays, to_tensor
 from ...training import infinite_batches
@@ -281,7 +282,7 @@ def train_gan(kind: str, steps: int = 20_000, n_train: int = 100_000, seed: int 
     step, wall = 0, 0.0
     ckpt = run / "ckpt.pt"
     if ckpt.exists():
-        st = torch.load(ckpt, map_location="cpu", weights_only=True)
+        st = safe_load(ckpt)
         for m, k in ((G, "G"), (D, "D"), (G_ema, "G_ema"), (opt_g, "opt_g"), (opt_d, "opt_d")):
             m.load_state_dict(st[k])
         step, wall = int(st["step"]), float(st["wall"])

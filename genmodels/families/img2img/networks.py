@@ -20,6 +20,8 @@ import torch
 import torch.nn as nn
 from huggingface_hub import PyTorchModelHubMixin
 
+from ...checkpoints import CheckpointRefused, load_state_dict
+
 NORMS = ("batch", "instance", "none")
 
 
@@ -187,24 +189,10 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"no checkpoint file at {path}")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        try:
-            return load_file(str(path))
-        except Exception as e:  # header / size errors of a corrupt file
-            raise CheckpointError(f"{path.name} is not a readable safetensors file ({e})") from None
     try:
-        sd = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        msg = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-        raise CheckpointError(f"{path.name} was refused: only tensors are loaded (weights_only=True), and this file "
-                              f"is not a plain state_dict ({msg})") from None
-    if isinstance(sd, Mapping) and "state_dict" in sd and isinstance(sd["state_dict"], Mapping):
-        sd = sd["state_dict"]
-    if not isinstance(sd, Mapping) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
-        raise CheckpointError(f"{path.name} holds no state_dict of tensors")
-    return dict(sd)
+        return load_state_dict(path)  # genmodels.checkpoints: tensors only, {"state_dict": …} unwrapped
+    except CheckpointRefused as e:
+        raise CheckpointError(str(e)) from None
 
 
 def load_reference_state_dict(net: nn.Module, sd: Mapping[str, torch.Tensor]) -> nn.Module:

@@ -30,6 +30,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ...checkpoints import load_state_dict
+from ...limits import check_deadline
 from ...scoring.style import gram_matrix
 
 VGG19_FILE = "vgg19-dcbb9e9d.pth"
@@ -83,7 +85,7 @@ class VGG19Features(nn.Module):
         from torchvision.models import vgg19
 
         net = vgg19()
-        sd = torch.load(weights_file, map_location="cpu", weights_only=True)
+        sd = load_state_dict(weights_file)
         net.load_state_dict(sd)
         self.body = net.features[: self.TAPS[-1] + 1].requires_grad_(False).eval()
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN)[:, None, None])
@@ -175,6 +177,7 @@ def transfer(content: np.ndarray, style: np.ndarray, iterations: int = 100, styl
         return loss
 
     while done < iterations:
+        check_deadline("sampling")
         opt.param_groups[0]["max_iter"] = min(every, iterations - done)
         opt.step(closure)
         with torch.no_grad():

@@ -9,6 +9,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ...data import shapes
+from ...hub.validate import model_source
 from ...hub.widgets import (clamp_count, how_it_works, on_open, parse_seed, parse_test_index, readout_table, seed_row,
                             user_errors)
 from . import service
@@ -76,7 +77,8 @@ def _pix2pix_core(source, mode, index, sketch, upload, colour, fill, background,
     n, note = clamp_count(count, 1, 8, "number of samples")
     if mode not in INPUTS:
         raise ValueError(f"Input must be one of {', '.join(INPUTS)}, got {mode!r}.")
-    embedded = (source or "embedded").strip() == "embedded"
+    source = model_source(source, "pix2pix weights")
+    embedded = source == "embedded"
     G = service.load_pix2pix(source)
     if G.model.model[0].in_channels == 3:  # a foreign image → image pix2pix: the input image goes in as it is
         size = service.working_size(G, embedded)
@@ -157,7 +159,8 @@ def _cyclegan_core(source: str, mode: str, index, upload, direction: str) -> dic
         raise ValueError(f"Direction must be A→B or B→A, got {direction!r}.")
     if mode not in ("Test item", "Upload"):
         raise ValueError(f"Input must be 'Test item' or 'Upload', got {mode!r}.")
-    embedded = (source or "embedded").strip() == "embedded"
+    source = model_source(source, "CycleGAN weights")
+    embedded = source == "embedded"
     pair = service.load_cyclegan(source)
     d = "AB" if direction == "A→B" else "BA"
     size = service.working_size(pair.G_AB, embedded)

@@ -19,6 +19,7 @@ import re
 import torch
 
 from ...data import shapes
+from ...limits import check_deadline
 from ..autoregressive.pixelcnn import GatedPixelCNN
 
 # ------------------------------------------------------------------------------------------------ caption tokenizer
@@ -129,6 +130,7 @@ def iter_prior(prior, n: int, grid: int, y: torch.Tensor, generator: torch.Gener
     y = y.to(dev)
     yy = torch.cat([y, torch.full_like(y, NULL_CLASS)]) if guided else y
     for p in range(grid * grid):
+        check_deadline("sampling")
         i, j = divmod(p, grid)
         logits = prior(torch.cat([x, x]) if guided else x, yy)[:, :, 0, i, j]
         if guided:
@@ -206,6 +208,7 @@ def dalle_iter(model, text: torch.Tensor, generator: torch.Generator | None = No
     out = model(input_ids=ids, attention_mask=mask, use_cache=True)
     past, codes = out.cache, torch.zeros(n, grid * grid, dtype=torch.long, device=dev)
     for t in range(grid * grid):
+        check_deadline("sampling")
         logits = out.logits[:, -1, off:off + k].float()
         if guided:
             logits = guided_logits(logits, guidance)
