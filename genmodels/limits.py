@@ -18,6 +18,7 @@ import os
 import re
 import threading
 import time
+import warnings
 from pathlib import Path
 
 from PIL import Image, ImageFile
@@ -53,8 +54,10 @@ def check_image_header(path: str | Path, what: str = "image") -> tuple[int, int]
     if size == 0:
         raise LimitError(f"The {what} is an empty file (0 bytes).")
     try:
-        with Image.open(p) as im:
-            w, h = im.size
+        with warnings.catch_warnings():  # above the limit it is refused below, not decoded: no warning needed
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(p) as im:
+                w, h = im.size
     except Image.DecompressionBombError:
         raise LimitError(f"The {what} is too large to decode (its header declares more than "
                          f"{2 * MAX_IMAGE_PIXELS:,} pixels); the limit is {_limit_text()}.") from None
@@ -104,6 +107,10 @@ class BudgetExceeded(ValueError):
     """A request ran past the server's time budget."""
 
 
+class Cancelled(Exception):
+    """The visitor cancelled the request (closed the page, pressed Stop): its sampler stops at the next step."""
+
+
 _local = threading.local()
 
 
@@ -114,6 +121,11 @@ class Deadline:
     def __init__(self, seconds: float | None = None):
         self.seconds = time_budget_s() if seconds is None else seconds
         self.start = time.monotonic()
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        """Stop the request's sampling at its next check (also on another thread that entered this deadline)."""
+        self.cancelled = True
 
     @property
     def left(self) -> float:
@@ -123,6 +135,8 @@ class Deadline:
         return self.left <= 0
 
     def check(self, what: str = "sampling") -> None:
+        if self.cancelled:
+            raise Cancelled(what)
         if self.expired():
             raise BudgetExceeded(f"Stopped {what} after {time.monotonic() - self.start:.0f} s: one request may use "
                                  f"at most {self.seconds:.0f} s on this server (GENMODELS_TIME_BUDGET). Ask for fewer "

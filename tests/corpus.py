@@ -43,7 +43,7 @@ def image_files(root: Path) -> dict[str, Path]:
     frames[0].save(gif, "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
     cmyk = io.BytesIO()
     Image.new("CMYK", (40, 40), (0, 255, 255, 0)).save(cmyk, "JPEG")
-    sixteen = Image.fromarray((np.arange(40 * 40, dtype=np.uint16).reshape(40, 40) * 40), "I;16")
+    sixteen = Image.fromarray(np.arange(40 * 40, dtype=np.uint16).reshape(40, 40) * 40)  # mode I;16
     rgba = Image.fromarray(rng.integers(0, 255, (40, 40, 4), dtype=np.uint8), "RGBA")
     items = {
         "truncated.png": good[: len(good) // 2],
@@ -78,8 +78,10 @@ def zip_files(root: Path) -> dict[str, Path]:
     return {"traversal.zip": trav, "zip-bomb.zip": bomb}
 
 
-# Every numeric input gets each of these (JSON carries NaN / Infinity; Python's json writes them).
-NUMBERS = {"nan": float("nan"), "+inf": float("inf"), "-inf": float("-inf"), "huge": 1e12, "negative": -7}
+# Every numeric input gets each of these. NaN / ±inf go as the strings a JSON client can send ("NaN",
+# "Infinity"): gradio_client refuses to serialise float NaN itself, which would leave the server untested; the server
+# reads either form the same way (float("NaN"), or json.loads of a bare NaN), and the guard refuses both.
+NUMBERS = {"nan": "NaN", "+inf": "Infinity", "-inf": "-Infinity", "huge": 1e12, "negative": -7}
 
 
 def texts() -> dict[str, str]:

@@ -107,7 +107,8 @@ def load_images(sources: str | Path | Iterable[str | Path], size: int = 32, warn
             try:
                 images.append(_decode(data, size))
                 names.append(name)
-            except (UnidentifiedImageError, OSError, ValueError, SyntaxError, zipfile.BadZipFile) as e:
+            except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError,
+                    zipfile.BadZipFile) as e:
                 reason = str(e).replace(f"'{data}'", "").replace(str(data), "").strip() if not isinstance(data, bytes) \
                     else str(e)
                 skipped.append(f"{name}: {type(e).__name__}" + (f" ({reason[:80]})" if reason else ""))

@@ -141,7 +141,10 @@ def open_image(src: Any, what: str = "image", min_side: int = 1) -> tuple[Image.
     if isinstance(src, dict) and "path" in src:  # a FileData-like dict from an API client
         src = src["path"]
     if isinstance(src, (str, Path)):
-        check_image_header(src, what)
+        try:
+            check_image_header(src, what)
+        except LimitError as e:
+            raise InputError(str(e)) from None
         try:
             with Image.open(src) as im:
                 im.load()
@@ -250,7 +253,11 @@ def model_source(value, what: str = "weights") -> str:
 
 # ------------------------------------------------------------------------------------------- gradio preprocess
 def _label(block) -> str:
-    return str(getattr(block, "label", None) or type(block).__name__).split(":")[0][:60]
+    """The input's label as a message names it: before any ':' or ' (', at most ~40 characters."""
+    label = str(getattr(block, "label", None) or type(block).__name__).split(":")[0].strip()
+    if len(label) > 40:
+        label = label.split(" (")[0] if " (" in label[:40] else label[:40].rsplit(" ", 1)[0] + "…"
+    return label
 
 
 def _reason(err: Exception, block) -> str:

@@ -172,3 +172,27 @@ def test_guard_inputs_turns_preprocessing_failures_into_sentences(corpus):
     with pytest.raises(gr.Error, match="2,000"):
         txt.preprocess("x" * 5000)
     assert txt.preprocess("a red star") == "a red star"
+
+
+def test_a_closed_stream_stops_its_sampler_thread():
+    """A visitor who leaves mid-stream: the diffusion sampler thread stops at its next step (Deadline.cancel)."""
+    import time
+
+    from genmodels.families.diffusion import tab
+
+    steps = []
+
+    def work(report):
+        for i in range(2000):
+            limits.check_deadline()
+            steps.append(i)
+            report(("step", i))
+            time.sleep(0.002)
+        return "finished"
+
+    with limits.Deadline(60):
+        stream = tab._stream(work)
+        assert next(stream) == ("step", 0)
+        stream.close()
+    tab._SAMPLER.submit(lambda: None).result(timeout=30)  # one sampler thread: waits for the cancelled job to end
+    assert len(steps) < 2000

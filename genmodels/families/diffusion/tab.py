@@ -87,8 +87,12 @@ def _stream(work):
 
     future = _SAMPLER.submit(run, q.put)
     future.add_done_callback(lambda _: q.put(None))
-    while (item := q.get()) is not None:
-        yield item
+    try:
+        while (item := q.get()) is not None:
+            yield item
+    finally:
+        if not future.done() and deadline is not None:  # the visitor went away: stop the sampler at its next step
+            deadline.cancel()
     yield "done", future.result()  # re-raises the worker's error here
 
 
