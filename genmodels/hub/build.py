@@ -14,9 +14,27 @@ from .widgets import CSS
 TITLE = "genmodels — generative model families, side by side"
 
 
+def warm_imports() -> None:
+    """Resolve, on the main thread, every lazily imported class of transformers / diffusers that a request may
+    touch. Their lazy module attributes are not safe to race: two requests touching one for the first time at once
+    failed with "cannot import name 'GPT2LMHeadModel'" / "'CLIPImageProcessor'" (the load test, 8 clients)."""
+    import diffusers
+    import transformers
+
+    for name in ("CLIPTokenizer", "CLIPTextModel", "CLIPTextConfig", "CLIPModel", "CLIPProcessor", "CLIPConfig",
+                 "CLIPVisionConfig", "CLIPImageProcessor", "CLIPVisionModelWithProjection",
+                 "GPT2LMHeadModel", "GPT2Config"):
+        getattr(transformers, name)
+    for name in ("StableDiffusionPipeline", "StableDiffusionControlNetPipeline", "ControlNetModel",
+                 "UNet2DConditionModel", "AutoencoderKL", "DDIMScheduler", "DDPMScheduler",
+                 "DPMSolverMultistepScheduler", "EulerDiscreteScheduler"):
+        getattr(diffusers, name)
+
+
 def build(keys: list[str] | None = None, context: HubContext | None = None) -> gr.Blocks:
     """One tab per family; ``?tab=<key>`` in the URL opens that tab."""
     context = context or HubContext.from_env()
+    warm_imports()
     fams = families(keys)
     with gr.Blocks(title=TITLE) as demo:
         with gr.Row(equal_height=True):

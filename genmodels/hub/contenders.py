@@ -18,7 +18,6 @@ attributes the scoring classifier (never used to train a generator) reads as ask
 """
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -27,6 +26,7 @@ from typing import Callable
 import numpy as np
 
 from ..data import shapes
+from ..loading import LOAD_LOCK
 
 ATTRS = ("shape", "colour", "fill", "background")
 
@@ -277,7 +277,7 @@ def get(key: str) -> Contender:
     return CONTENDERS[key]
 
 
-_LOAD_LOCK = threading.Lock()
+_LOAD_LOCK = LOAD_LOCK  # one lock for every model build in the process (loading.py)
 
 
 def run(contender: Contender, cond: Condition, seed: int, n: int) -> tuple[np.ndarray, float]:

@@ -34,8 +34,7 @@ import gradio as gr
 import numpy as np
 from PIL import Image
 
-from ..limits import (MAX_IMAGE_PIXELS, BudgetExceeded, Deadline, LimitError, _limit_text, check_deadline,  # noqa: F401
-                      check_image_header, check_zip, current_deadline, time_budget_s, unsafe_member)
+from ..limits import MAX_IMAGE_PIXELS, Deadline, LimitError, _limit_text, check_image_header  # noqa: F401
 
 MAX_SEED = 2**32 - 1
 MAX_TEXT_CHARS = 2_000

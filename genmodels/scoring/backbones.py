@@ -14,7 +14,6 @@ import contextlib
 import hashlib
 import os
 import sys
-import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -23,9 +22,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..loading import LOAD_LOCK
+
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
-_LOCK = threading.Lock()
+_LOCK = LOAD_LOCK  # one lock for every model build in the process (loading.py)
 
 
 class BackboneUnavailable(RuntimeError):

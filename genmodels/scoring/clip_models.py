@@ -8,7 +8,6 @@ arXiv:2103.00020).
 from __future__ import annotations
 
 import os
-import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -19,9 +18,10 @@ import torch.nn.functional as F
 
 from .backbones import WEIGHTS, BackboneUnavailable, _offline, as_float_images, file_hash, with_fallback
 from .clip_score import clip_score_from_embeddings
+from ..loading import LOAD_LOCK
 
 STANDARD_CLIP = "openai/clip-vit-base-patch16"
-_LOCK = threading.Lock()
+_LOCK = LOAD_LOCK  # one lock for every model build in the process (loading.py)
 
 
 @dataclass

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..loading import serial_load
 from .backbones import BackboneUnavailable, _offline, as_float_images, get_backbone
 from .style import style_distance_from_features
 
@@ -45,6 +46,7 @@ def trunk_weights_file(net: str) -> Path:
 
 
 @lru_cache(maxsize=2)
+@serial_load
 def load_lpips(net: str = "alex"):
     if net not in LPIPS_TRUNKS:
         raise LPIPSUnavailable(f"unknown LPIPS net {net!r}; choose 'alex' or 'vgg'")

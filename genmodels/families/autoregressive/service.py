@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ...loading import serial_load
 from ...data import shapes
 
 WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
@@ -29,6 +30,7 @@ def model_key(label: str) -> str:
 
 
 @lru_cache(maxsize=6)
+@serial_load
 def load(name: str, folder: str | None = None):
     """An embedded model (``genmodels/weights/<name>``) or a ``save_pretrained`` folder, in eval mode."""
     from .pixelcnn import GatedPixelCNN, PixelCNN

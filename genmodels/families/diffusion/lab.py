@@ -12,6 +12,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
+from ...loading import serial_load
 from ...data import shapes
 from ...data.dataset import shapes_arrays, to_tensor
 from . import guidance, service
@@ -25,6 +26,7 @@ WEIGHTS = service.WEIGHTS
 
 
 @lru_cache(maxsize=2)
+@serial_load
 def load_noisy(kind: str):
     """The embedded noise-aware latent nets: 'classifier' or 'clip'."""
     from .nets import NoisyLatentEncoder

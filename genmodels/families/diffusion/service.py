@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ...loading import serial_load
 from ...limits import check_deadline, check_image_header
 
 from ...data import shapes
@@ -61,6 +62,7 @@ def resolve_source(source: str | None, embedded: Path) -> str:
 
 
 @lru_cache(maxsize=4)
+@serial_load
 def load_pipeline(source: str = EMBEDDED):
     """A ``StableDiffusionPipeline`` from 'embedded', a local folder in the SD 1.x layout, or a Hub repo id."""
     from diffusers import StableDiffusionPipeline
@@ -84,6 +86,7 @@ def load_pipeline(source: str = EMBEDDED):
 
 
 @lru_cache(maxsize=4)
+@serial_load
 def load_controlnet(source: str = EMBEDDED):
     """A ``ControlNetModel`` from 'embedded', a folder, or a Hub id (e.g. lllyasviel/sd-controlnet-canny)."""
     from diffusers import ControlNetModel

@@ -11,7 +11,6 @@ al. 2019, arXiv:1812.04948, §4.2) and reports each path's perceptual path lengt
 """
 from __future__ import annotations
 
-import threading
 from functools import lru_cache
 from pathlib import Path
 
@@ -22,11 +21,12 @@ from ...data import shapes
 from ...data.dataset import to_uint8
 from ...scoring.perceptual import perceptual_distance
 from ...scoring.ppl import lerp, slerp
+from ...loading import LOAD_LOCK
 
 WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
 KINDS = ("dcgan", "cgan", "stylegan")
 LAYER_RANGES = {"coarse (4–8 px)": (0, 3), "middle (16 px)": (3, 5), "fine (32 px)": (5, 8)}
-_LOCK = threading.Lock()
+_LOCK = LOAD_LOCK  # one lock for every model build in the process (loading.py)
 
 
 def _classes(kind: str):

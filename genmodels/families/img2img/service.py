@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from ...loading import serial_load
 from ...data import shapes
 from ...data.dataset import to_tensor, to_uint8
 from .data import pix2pix_input
@@ -77,6 +78,7 @@ def _check_source(source: str) -> Path:
 
 
 @lru_cache(maxsize=8)
+@serial_load
 def load_pix2pix(source: str = "embedded") -> torch.nn.Module:
     source = (source or "embedded").strip()
     if source == "embedded":
@@ -91,6 +93,7 @@ def load_pix2pix(source: str = "embedded") -> torch.nn.Module:
 
 
 @lru_cache(maxsize=8)
+@serial_load
 def load_cyclegan(source: str = "embedded") -> CycleGAN:
     """``embedded``, a folder with G_A/ + G_B/, or ``path/to/latest_net_G_A.pth`` (its ``_G_B`` sibling is loaded
     too when present; a single ``latest_net_G.pth`` from the reference's test mode serves one direction)."""

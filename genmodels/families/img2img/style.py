@@ -31,6 +31,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ...checkpoints import load_state_dict
+from ...loading import serial_load
 from ...limits import check_deadline
 from ...scoring.style import gram_matrix
 
@@ -107,6 +108,7 @@ def vgg19_weights() -> Path | None:
     return p if p.is_file() else None
 
 
+@serial_load  # built per request: not beside another thread's from_pretrained (loading.py)
 def feature_net(prefer: str = "auto") -> nn.Module:
     """``auto``: VGG-19 when its weights are cached, else the random network; ``vgg19`` / ``random`` force one
     (``vgg19`` without cached weights raises a ValueError that says where the file is expected)."""

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ...loading import serial_load
 from ...data import shapes
 
 WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
@@ -25,6 +26,7 @@ ANY = "any"
 
 
 @lru_cache(maxsize=8)
+@serial_load
 def load(key: str):
     """An embedded model (``genmodels/weights/<key>``) in eval mode, loaded once."""
     from transformers import GPT2LMHeadModel
