@@ -52,6 +52,17 @@ class InputError(gr.Error, ValueError):
 
 
 # --------------------------------------------------------------------------------------------------- numbers
+def _finite(value, what: str, kind: str) -> float:
+    """``value`` as a finite float, else an ``InputError`` ("<what> must be <kind>" / "a finite number")."""
+    try:
+        f = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise InputError(f"{what} must be {kind}, got {str(value)[:40]!r}.") from None
+    if not math.isfinite(f):
+        raise InputError(f"{what} must be a finite number, got {f}.")
+    return f
+
+
 def parse_whole(value, lo: int, hi: int, what: str) -> int:
     """A whole number in [lo, hi] from a UI / API value, else an ``InputError`` that says what was wrong."""
     try:
@@ -79,12 +90,7 @@ def parse_test_index(value) -> int:
 
 def parse_number(value, lo: float, hi: float, what: str) -> float:
     """A finite number in [lo, hi]; NaN / ±inf / out of range refused with a sentence."""
-    try:
-        f = float(value)
-    except (TypeError, ValueError, OverflowError):
-        raise InputError(f"{what} must be a number, got {str(value)[:40]!r}.") from None
-    if not math.isfinite(f):
-        raise InputError(f"{what} must be a finite number, got {f}.")
+    f = _finite(value, what, "a number")
     if not lo <= f <= hi:
         raise InputError(f"{what} must be between {lo:g} and {hi:g}, got {f:g}.")
     return f
@@ -92,13 +98,7 @@ def parse_number(value, lo: float, hi: float, what: str) -> float:
 
 def clamp_count(value, lo: int, hi: int, what: str = "batch size") -> tuple[int, str]:
     """Clamp a count into [lo, hi]; returns the count and a visible note when it was clamped."""
-    try:
-        f = float(value)
-    except (TypeError, ValueError, OverflowError):
-        raise InputError(f"The {what} must be a whole number, got {str(value)[:40]!r}.") from None
-    if not math.isfinite(f):
-        raise InputError(f"The {what} must be a finite number, got {f}.")
-    n = int(f)
+    n = int(_finite(value, f"The {what}", "a whole number"))
     if n < lo:
         return lo, f"The {what} was raised to {lo}."
     if n > hi:

@@ -52,8 +52,16 @@ def pix2pix_input(edges, attrs) -> torch.Tensor:
     n, h, w = e.shape
     x = np.full((n, PIX2PIX_IN, h, w), -1.0, dtype=np.float32)
     x[:, 0][e] = 1.0
-    uniq, inv = np.unique(e.reshape(n, -1), axis=0, return_inverse=True)  # the tab repeats one map k times
-    x[:, 1][filled(uniq.reshape(-1, h, w))[inv.reshape(-1)]] = 1.0
+    # Fill each distinct outline once (the tab repeats one map k times). A dict over the packed rows: np.unique
+    # with axis=0 took 2.4 ms of a 4 ms tab call (bench: handler / bare G).
+    slot, firsts, inv = {}, [], np.empty(n, dtype=np.int64)
+    for i, row in enumerate(np.packbits(e.reshape(n, -1), axis=1)):
+        key = row.tobytes()
+        if key not in slot:
+            slot[key] = len(firsts)
+            firsts.append(i)
+        inv[i] = slot[key]
+    x[:, 1][filled(e[firsts])[inv]] = 1.0
     offsets = np.cumsum((2, *ATTR_SIZES[:-1]))  # first plane of each attribute's one-hot block
     for i, off in enumerate(offsets):
         x[np.arange(n), off + a[:, i]] = 1.0

