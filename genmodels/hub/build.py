@@ -16,19 +16,24 @@ TITLE = "genmodels — generative model families, side by side"
 
 def warm_imports() -> None:
     """Resolve, on the main thread, every lazily imported class of transformers / diffusers that a request may
-    touch. Their lazy module attributes are not safe to race: two requests touching one for the first time at once
-    failed with "cannot import name 'GPT2LMHeadModel'" / "'CLIPImageProcessor'" (the load test, 8 clients)."""
-    import diffusers
-    import transformers
+    touch (where the package is installed: a Space of one family may not have it). Their lazy module attributes are
+    not safe to race: two requests touching one for the first time at once failed with "cannot import name
+    'GPT2LMHeadModel'" / "'CLIPImageProcessor'" (the load test, 8 clients)."""
+    import importlib
+    import importlib.util
 
-    for name in ("CLIPTokenizer", "CLIPTextModel", "CLIPTextConfig", "CLIPModel", "CLIPProcessor", "CLIPConfig",
-                 "CLIPVisionConfig", "CLIPImageProcessor", "CLIPVisionModelWithProjection",
-                 "GPT2LMHeadModel", "GPT2Config"):
-        getattr(transformers, name)
-    for name in ("StableDiffusionPipeline", "StableDiffusionControlNetPipeline", "ControlNetModel",
-                 "UNet2DConditionModel", "AutoencoderKL", "DDIMScheduler", "DDPMScheduler",
-                 "DPMSolverMultistepScheduler", "EulerDiscreteScheduler"):
-        getattr(diffusers, name)
+    for package, names in (
+            ("transformers", ("CLIPTokenizer", "CLIPTextModel", "CLIPTextConfig", "CLIPModel", "CLIPProcessor",
+                              "CLIPConfig", "CLIPVisionConfig", "CLIPImageProcessor", "CLIPVisionModelWithProjection",
+                              "GPT2LMHeadModel", "GPT2Config")),
+            ("diffusers", ("StableDiffusionPipeline", "StableDiffusionControlNetPipeline", "ControlNetModel",
+                           "UNet2DConditionModel", "AutoencoderKL", "DDIMScheduler", "DDPMScheduler",
+                           "DPMSolverMultistepScheduler", "EulerDiscreteScheduler"))):
+        if importlib.util.find_spec(package) is None:
+            continue
+        module = importlib.import_module(package)
+        for name in names:
+            getattr(module, name)
 
 
 def build(keys: list[str] | None = None, context: HubContext | None = None) -> gr.Blocks:

@@ -121,12 +121,12 @@ def to_rgb(img: Image.Image) -> tuple[Image.Image, str]:
         img.seek(0)
         notes.append(f"the first of its {img.n_frames} frames was used")
     if img.mode != "RGB":
-        how = {"RGBA": "composited on white", "LA": "composited on white", "PA": "composited on white",
-               "CMYK": "converted from CMYK", "P": "converted from a palette", "L": "converted from grayscale",
-               "1": "converted from black and white"}.get(img.mode)
+        detail = {"RGBA": "transparency composited on white", "LA": "transparency composited on white",
+                  "PA": "transparency composited on white", "P": "palette", "L": "grayscale",
+                  "1": "black and white"}.get(img.mode, "")
         if img.mode.startswith("I") or img.mode == "F":
-            how = f"rescaled from {img.mode} ({'16-bit' if '16' in img.mode else 'high bit depth'}) to 8 bits"
-        notes.append(how or f"converted from {img.mode} to RGB")
+            detail = f"{'16-bit' if '16' in img.mode else 'high-bit-depth'} values rescaled to 8 bits"
+        notes.append(f"converted from {img.mode} to RGB" + (f" ({detail})" if detail else ""))
         img = convert(img)
     return img, "; ".join(notes)
 

@@ -101,7 +101,8 @@ def test_gan_truncation_api(client):
 @pytest.mark.parametrize("args, msg", [
     (("StyleGAN", "embedded", "star", "red", 3.0, 4, 1), "ψ must be in|greater than maximum value 2"),
     (("StyleGAN", "embedded", "star", "red", 1.0, 4, -5), "Seed must be between"),
-    (("CGAN", "/no/such/folder", "star", "red", 1.0, 4, 1), "Could not load cgan"),
+    (("CGAN", "/no/such/folder", "star", "red", 1.0, 4, 1), "outside the models root"),
+    (("CGAN", "nobody/no-such-gan", "star", "red", 1.0, 4, 1), "Could not load cgan"),
 ])
 def test_gan_bad_input_api(client, args, msg):
     from gradio_client.exceptions import AppError

@@ -118,7 +118,7 @@ def test_cfg_rejected(value):
 def test_control_inputs(tmp_path):
     bad = tmp_path / "corrupt.png"
     bad.write_bytes(b"\x89PNG not really")
-    with pytest.raises(ValueError, match="not a readable image"):
+    with pytest.raises(ValueError, match="not an image this server can read"):
         service.control_from_upload(str(bad))
     with pytest.raises(ValueError, match="between 8 and"):
         service.control_from_upload(np.zeros((4, 4, 3), np.uint8))

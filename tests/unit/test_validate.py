@@ -31,8 +31,8 @@ def test_unreadable_and_oversized_files_are_refused_with_a_sentence(corpus, name
 
 
 @pytest.mark.parametrize("name, note", [
-    ("one-pixel.png", ""), ("sixteen-bit.png", "rescaled from I;16"), ("cmyk.jpg", "CMYK"),
-    ("animated.gif", "first of its 3 frames"), ("rgba.png", "composited on white"),
+    ("one-pixel.png", ""), ("sixteen-bit.png", "converted from I;16 to RGB (16-bit values rescaled"), ("cmyk.jpg", "CMYK"),
+    ("animated.gif", "first of its 3 frames"), ("rgba.png", "converted from RGBA to RGB (transparency composited on white)"),
 ])
 def test_odd_but_valid_images_are_converted_and_the_conversion_is_stated(corpus, name, note):
     img, said = V.open_image(corpus[name], "upload")

@@ -51,7 +51,7 @@ class ConvVAE(nn.Module, PyTorchModelHubMixin):
     labels' embeddings are broadcast as extra input planes for the encoder and concatenated to z for the decoder."""
 
     def __init__(self, latent: int = 64, width: int = 64, size: int = 32, n_shapes: int = 0, n_colours: int = 0,
-                 cond_dim: int = 32, prior_net: bool = False):
+                 cond_dim: int = 32, prior_net: bool = False, sharp_head: bool = False):
         super().__init__()
         self.latent, self.size, self.n_shapes, self.n_colours = latent, size, n_shapes, n_colours
         self.conditional = n_shapes > 0
@@ -73,6 +73,12 @@ class ConvVAE(nn.Module, PyTorchModelHubMixin):
         # p(z|c): the condition's embedding -> (mean, log-variance) of a diagonal Gaussian (Sohn et al.'s prior network)
         self.prior = nn.Sequential(nn.Linear(cond_dim, 4 * cond_dim), nn.SiLU(), nn.Linear(4 * cond_dim, 2 * latent)) \
             if prior_net and self.conditional else None
+        if sharp_head:  # the likelihood head starts at mean 0, log-scale -5 (the PixelCNN++ finding, pixelcnnpp.py):
+            head = self.dec[-1]  # a sharp scale makes every mean error costly from the first step
+            with torch.no_grad():
+                head.weight.zero_()
+                head.bias.zero_()
+                head.bias[[2, 5, 8]] = -5.0  # channels: logit, then (mean, log-scale, coefficient) per R, G, B
 
     # ------------------------------------------------------------------------------------------------ conditioning
     def cond(self, shape: torch.Tensor | None, colour: torch.Tensor | None) -> torch.Tensor | None:
