@@ -40,12 +40,11 @@ class VAERecipe:
 # Sized for ≤ 45 min of a 2-core CPU each and ≤ 8 MB of weights (float32).
 RECIPES = {
     "vae": VAERecipe(steps=4000, batch=64, lr=1e-3, ema=0.995, config=dict(latent=64, width=48)),
-    # prior_net alone (Sohn et al.'s prior network p(z|c)) was stopped at 750 steps: the requested shape stayed at
-    # chance while reconstructions were still blobs on grey — the slow part is the VAE's reconstruction, not the
-    # prior (docs/experiments/README.md); sharp_head starts the likelihood head at log-scale -5 (the PixelCNN++ finding).
+    # Tried on 2026-12-01 and stopped (docs/experiments/README.md): prior_net (Sohn et al.'s prior network p(z|c)),
+    # alone to 750 steps and with sharp_head (likelihood head at log-scale -5, the PixelCNN++ finding) to 1,000: the
+    # requested shape stayed at chance while reconstructions were still blobs on grey. The shipped CVAE is N(0, I).
     "cvae": VAERecipe(steps=4000, batch=64, lr=1e-3, ema=0.995, config=dict(latent=64, width=48, n_shapes=6,
-                                                                              n_colours=6, prior_net=True,
-                                                                              sharp_head=True)),
+                                                                              n_colours=6)),
     "vqvae": VAERecipe(steps=6000, batch=64, lr=1e-3, config=dict(codes=256, dim=32, width=96, downs=2,
                                                                     res_blocks=2)),
     "vq-prior": VAERecipe(steps=12000, batch=64, lr=1e-3, ema=0.995, config=dict(hidden=64, layers=8, kernel=5,
