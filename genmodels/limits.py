@@ -64,9 +64,14 @@ def check_image_header(path: str | Path, what: str = "image") -> tuple[int, int]
     except Exception:
         raise LimitError(f"The {what} is not an image this server can read (PNG, JPEG, WebP, GIF, BMP, TIFF).") \
             from None
+    check_pixels(w, h, what)
+    return w, h
+
+
+def check_pixels(w: int, h: int, what: str = "image") -> None:
+    """Refuse an image of more than ``MAX_IMAGE_PIXELS`` (its size known from a header or an array's shape)."""
     if w * h > MAX_IMAGE_PIXELS:
         raise LimitError(f"The {what} is {w}×{h} pixels; the limit is {_limit_text()}.")
-    return w, h
 
 
 def _limit_text() -> str:

@@ -18,7 +18,7 @@ from typing import Iterable
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ..limits import MAX_IMAGE_PIXELS, LimitError, _limit_text, check_zip, unsafe_member
+from ..limits import check_pixels, check_zip, unsafe_member
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 MAX_FILES = 100_000
@@ -66,8 +66,7 @@ def fit_square(img: Image.Image, size: int) -> np.ndarray:
 def _decode(data: bytes | str | Path, size: int) -> np.ndarray:
     src = io.BytesIO(data) if isinstance(data, bytes) else data
     with Image.open(src) as img:
-        if img.size[0] * img.size[1] > MAX_IMAGE_PIXELS:  # from the header, before decoding
-            raise LimitError(f"{img.size[0]}×{img.size[1]} pixels, above this server's limit of {_limit_text()}")
+        check_pixels(*img.size)  # from the header, before decoding
         img.load()
         return fit_square(img, size)
 

@@ -277,14 +277,11 @@ def get(key: str) -> Contender:
     return CONTENDERS[key]
 
 
-_LOAD_LOCK = LOAD_LOCK  # one lock for every model build in the process (loading.py)
-
-
 def run(contender: Contender, cond: Condition, seed: int, n: int) -> tuple[np.ndarray, float]:
     """(images, seconds of the sampling call — weights loaded beforehand, not timed). Loads are serialised: two
     requests loading the same model at once would load it twice, and transformers' lazy imports are not safe to
     race (seen here as "cannot import name 'GPT2LMHeadModel'" when two threads first touched it together)."""
-    with _LOAD_LOCK:
+    with LOAD_LOCK:  # every model build in the process holds it (loading.py)
         contender.warm()
     t0 = time.perf_counter()
     images = contender.draw(cond, int(seed), int(n))

@@ -34,7 +34,8 @@ import gradio as gr
 import numpy as np
 from PIL import Image
 
-from ..limits import MAX_IMAGE_PIXELS, Deadline, LimitError, _limit_text, check_image_header  # noqa: F401
+from ..checkpoints import ACCEPTED_SUFFIXES
+from ..limits import Deadline, LimitError, _limit_text, check_image_header, check_pixels  # noqa: F401 (Deadline: widgets)
 
 MAX_SEED = 2**32 - 1
 MAX_TEXT_CHARS = 2_000
@@ -107,11 +108,6 @@ def clamp_count(value, lo: int, hi: int, what: str = "batch size") -> tuple[int,
 
 
 # ---------------------------------------------------------------------------------------------------- images
-def _name(src) -> str:
-    """What to call an uploaded file in a message: never its server path."""
-    return Path(str(src)).name[:60] if isinstance(src, (str, Path)) else "the image"
-
-
 def to_rgb(img: Image.Image) -> tuple[Image.Image, str]:
     """Any PIL image -> 8-bit RGB, and a note saying what was converted ("" when it already was)."""
     from ..data.folders import to_rgb as convert
@@ -139,30 +135,31 @@ def open_image(src: Any, what: str = "image", min_side: int = 1) -> tuple[Image.
         raise InputError(f"No {what} given.")
     if isinstance(src, dict) and "path" in src:  # a FileData-like dict from an API client
         src = src["path"]
-    if isinstance(src, (str, Path)):
-        try:
+    try:
+        if isinstance(src, (str, Path)):
             check_image_header(src, what)
-        except LimitError as e:
-            raise InputError(str(e)) from None
+        elif isinstance(src, Image.Image):
+            check_pixels(*src.size, what)
+    except LimitError as e:
+        raise InputError(str(e)) from None
+    if isinstance(src, (str, Path)):
         try:
             with Image.open(src) as im:
                 im.load()
                 img, note = to_rgb(im)
                 img = img.copy()
-        except (InputError, LimitError):
-            raise
         except Exception:
             raise InputError(f"The {what} could not be decoded (the file is truncated or damaged).") from None
     elif isinstance(src, Image.Image):
-        if src.size[0] * src.size[1] > MAX_IMAGE_PIXELS:
-            raise InputError(f"The {what} is {src.size[0]}×{src.size[1]} pixels; the limit is {_limit_text()}.")
         img, note = to_rgb(src)
     else:
         a = np.asarray(src)
         if a.dtype == object or a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (1, 3, 4)):
             raise InputError(f"The {what} must be an RGB / RGBA / grayscale image, got an array of shape {a.shape}.")
-        if a.shape[0] * a.shape[1] > MAX_IMAGE_PIXELS:
-            raise InputError(f"The {what} is {a.shape[1]}×{a.shape[0]} pixels; the limit is {_limit_text()}.")
+        try:
+            check_pixels(a.shape[1], a.shape[0], what)
+        except LimitError as e:
+            raise InputError(str(e)) from None
         if a.dtype != np.uint8:
             if not np.isfinite(a).all():
                 raise InputError(f"The {what} contains NaN or infinite values.")
@@ -212,7 +209,7 @@ def models_roots() -> list[Path]:
 
 def _looks_like_path(s: str) -> bool:
     return (s.startswith(("/", "./", "../", "~", "\\")) or bool(re.match(r"^[A-Za-z]:[\\/]", s)) or "\\" in s
-            or s.count("/") != 1 or Path(s).suffix.lower() in (".pt", ".pth", ".bin", ".ckpt", ".safetensors")
+            or s.count("/") != 1 or Path(s).suffix.lower() in ACCEPTED_SUFFIXES
             or ".." in s.split("/"))
 
 

@@ -26,7 +26,6 @@ from ..loading import LOAD_LOCK
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
-_LOCK = LOAD_LOCK  # one lock for every model build in the process (loading.py)
 
 
 class BackboneUnavailable(RuntimeError):
@@ -183,7 +182,7 @@ def _load_inception(path: str | None):
 
 def get_backbone(key: str = "shapes") -> Backbone:
     """The backbone ``key``; raises ``BackboneUnavailable`` with a reason a person can act on."""
-    with _LOCK:
+    with LOAD_LOCK:  # every model build in the process holds it (loading.py)
         if key == "shapes":
             net, h = load_shapes_classifier()
             return ShapesBackbone("shapes", f"shapes-classifier@{h}", net)

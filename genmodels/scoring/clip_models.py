@@ -21,7 +21,6 @@ from .clip_score import clip_score_from_embeddings
 from ..loading import LOAD_LOCK
 
 STANDARD_CLIP = "openai/clip-vit-base-patch16"
-_LOCK = LOAD_LOCK  # one lock for every model build in the process (loading.py)
 
 
 @dataclass
@@ -89,7 +88,7 @@ def _load_standard(repo: str, local_only: bool) -> ClipEncoder:
 
 
 def get_clip(key: str = "shapes") -> ClipEncoder:
-    with _LOCK:
+    with LOAD_LOCK:  # every model build in the process holds it (loading.py)
         if key == "shapes":
             return _load_shapes(str(WEIGHTS / "shapes-clip"))
         if key == "standard":

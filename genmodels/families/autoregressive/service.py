@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ...loading import serial_load
 from ...data import shapes
+from ...loading import serial_load
 
 WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
 MODELS = {"PixelCNN": "pixelcnn", "Gated PixelCNN": "gated-pixelcnn", "PixelCNN++": "pixelcnnpp"}

@@ -12,9 +12,9 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from ...loading import serial_load
 from ...data import shapes
 from ...data.dataset import shapes_arrays, to_tensor
+from ...loading import serial_load
 from . import guidance, service
 
 GUIDES = ("CFG", "classifier", "CLIP", "ILVR", "reference (SDG)")

@@ -18,10 +18,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ...loading import serial_load
-from ...limits import check_deadline, check_image_header
-
 from ...data import shapes
+from ...limits import check_deadline, check_image_header
+from ...loading import serial_load
 
 WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
 EMBEDDED = "embedded"
@@ -177,7 +176,7 @@ def runner(pipe, scheduler: str, controlnet=None):
 
 
 def _budget_step(pipe, i, t, tensors):
-    """A pipeline step callback: stop at the request's time budget (hub.validate.Deadline)."""
+    """A pipeline step callback: stop at the request's time budget (limits.Deadline)."""
     check_deadline("denoising")
     return tensors
 

@@ -26,7 +26,6 @@ from ...loading import LOAD_LOCK
 WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
 KINDS = ("dcgan", "cgan", "stylegan")
 LAYER_RANGES = {"coarse (4–8 px)": (0, 3), "middle (16 px)": (3, 5), "fine (32 px)": (5, 8)}
-_LOCK = LOAD_LOCK  # one lock for every model build in the process (loading.py)
 
 
 def _classes(kind: str):
@@ -43,7 +42,7 @@ def load_generator(kind: str, source: str = "embedded"):
     if kind not in KINDS:
         raise ValueError(f"unknown GAN {kind!r}; choose one of {', '.join(KINDS)}")
     cls = _classes(kind)
-    with _LOCK:
+    with LOAD_LOCK:  # every model build in the process holds it (loading.py)
         if source == "embedded":
             path = WEIGHTS / kind
             if not (path / "model.safetensors").exists():

@@ -16,9 +16,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from ...loading import serial_load
 from ...data import shapes
 from ...data.dataset import to_tensor, to_uint8
+from ...loading import serial_load
 from .data import pix2pix_input
 from .networks import (CheckpointError, ResnetGenerator, UnetGenerator, load_reference_state_dict,
                        read_state_dict)

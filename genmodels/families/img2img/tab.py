@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ...data import shapes
-from ...hub.validate import model_source
+from ...hub.validate import model_source, parse_number
 from ...hub.widgets import (clamp_count, how_it_works, on_open, parse_seed, parse_test_index, readout_table, seed_row,
                             user_errors)
 from . import service
@@ -231,28 +231,16 @@ def _style_input(upload, bundled: str, what: str, size: int) -> np.ndarray:
     return service.square(img, size)
 
 
-def _number(value, what: str, lo: float, hi: float) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise gr.Error(f"The {what} must be a number, got {value!r}.") from None
-    if v != v or math.isinf(v):
-        raise gr.Error(f"The {what} must be a finite number, got {value!r}.")
-    if not lo <= v <= hi:
-        raise gr.Error(f"The {what} must be between {lo:g} and {hi:g}, got {v:g}.")
-    return v
-
-
 @user_errors
 def img2img_style(content_upload, content_name: str, style_upload, style_name: str, size, iterations,
                   log_style_weight, content_weight, network: str, progress=gr.Progress()):
     from ...scoring.perceptual import style_distance
     from .style import feature_net, transfer
 
-    size = int(_number(size, "size", 32, 256))
-    iters = int(_number(iterations, "number of iterations", 1, 500))
-    sw = 10 ** _number(log_style_weight, "style weight (log10)", 0, 9)
-    cw = _number(content_weight, "content weight", 0, 100)
+    size = int(parse_number(size, 32, 256, "The size"))
+    iters = int(parse_number(iterations, 1, 500, "The number of iterations"))
+    sw = 10 ** parse_number(log_style_weight, 0, 9, "The style weight (log10)")
+    cw = parse_number(content_weight, 0, 100, "The content weight")
     nets = {"auto": "auto", "random multi-scale (offline)": "random", "VGG-19 (cached weights)": "vgg19"}
     if network not in nets:
         raise ValueError(f"Unknown feature network {network!r}; choose one of {', '.join(nets)}.")

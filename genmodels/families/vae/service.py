@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ...loading import serial_load
 from ...data import shapes
+from ...loading import serial_load
 
 WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
 MODELS = {"VAE": "vae", "CVAE": "cvae", "VQ-VAE": "vqvae", "VQ-VAE + PixelCNN prior": "vq-prior",
