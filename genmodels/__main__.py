@@ -125,11 +125,17 @@ TRAINERS = {
     # fill fell (reward hacking; docs/experiments/README.md). The shipped UNet is the base run.
     "sd-unet-guided": ("genmodels.families.diffusion.train", "train_sd_unet",
                        {"guide_weight": 0.15, "init": "embedded", "monitor_every": 150}),
+    # REPA (representation alignment) on top of the shipped UNet: an experiment until its monitor says otherwise
+    "sd-unet-repa": ("genmodels.families.diffusion.train", "train_sd_unet",
+                     {"repa": 0.5, "init": "embedded", "monitor_every": 200}),
     "controlnet": ("genmodels.families.diffusion.train", "train_controlnet", {}),
     "noisy-classifier": ("genmodels.families.diffusion.train", "train_noisy_classifier", {}),
     "noisy-clip": ("genmodels.families.diffusion.train", "train_noisy_clip", {}),
     "pix2pix": ("genmodels.families.img2img.train", "train_pix2pix", {}),
     "cyclegan": ("genmodels.families.img2img.train", "train_cyclegan", {}),
+    # A stage on top of the committed generators when the run's checkpoint is gone (fresh Ds, warmed up first)
+    "cyclegan-stage": ("genmodels.families.img2img.train", "train_cyclegan",
+                       {"init": "embedded", "lr": 1e-4, "d_warmup": 1000}),
     "pixelcnn": ("genmodels.families.autoregressive.train", "train_ar", {"name": "pixelcnn"}),
     "gated-pixelcnn": ("genmodels.families.autoregressive.train", "train_ar", {"name": "gated-pixelcnn"}),
     "pixelcnnpp": ("genmodels.families.autoregressive.train", "train_ar", {"name": "pixelcnnpp"}),

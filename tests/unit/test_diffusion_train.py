@@ -49,3 +49,27 @@ def test_noisy_encoder_heads_and_embeddings():
     e = clip.embed_image(torch.randn(2, 4, 16, 16), torch.tensor(10))
     assert np.allclose(e.norm(dim=-1).detach().numpy(), 1, atol=1e-5)
     assert clip.embed_text(torch.randn(2, 12)).shape == (2, 8)
+
+
+def test_repa_wrapper_aligns_the_mid_block_and_saves_only_the_unet():
+    import copy
+
+    from genmodels.families.diffusion import tiny_sd
+    from genmodels.families.diffusion.train import RepaUNet
+
+    torch.manual_seed(0)
+    unet = tiny_sd.build_unet(small=True)
+    net = RepaUNet(unet, target_dim=24, hidden=16)
+    z, t = torch.randn(2, 4, 16, 16), torch.tensor([10, 900])
+    h = torch.randn(2, 5, tiny_sd.TEXT_DIM)
+    out, feats = net(z, t, encoder_hidden_states=h)
+    mid = unet.config.block_out_channels[-1]
+    assert out.sample.shape == z.shape and feats.shape[:2] == (2, 24)
+    assert "_repa_out" not in unet.mid_block.__dict__  # taken, so the module can be deep-copied (EMA, monitor)
+    feats.pow(2).mean().backward()
+    assert net.proj[0].weight.shape[1] == mid and net.proj[0].weight.grad is not None
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in unet.mid_block.parameters())
+    copy.deepcopy(net)
+    assert all(k.startswith(("unet.", "proj.")) for k in net.state_dict())
+    with torch.no_grad():  # the plain UNet still runs alone, as the pipeline calls it
+        assert torch.equal(unet(z, t, encoder_hidden_states=h).sample, net(z, t, encoder_hidden_states=h)[0].sample)

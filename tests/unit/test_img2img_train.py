@@ -129,3 +129,30 @@ def test_user_folders_in_the_reference_layouts(tmp_path, tiny):
     T.train_pix2pix(steps=2, data=str(paired), out=str(tmp_path / "p2p"), run_dir=str(tmp_path / "p2p-run"))
     assert (tmp_path / "cg" / "G_A" / "model.safetensors").exists()
     assert (tmp_path / "p2p" / "model.safetensors").exists()
+
+
+def test_cyclegan_stage_continues_the_shipped_generators(tiny, monkeypatch, tmp_path):
+    """init='embedded' when the run's checkpoint is gone: the shipped generators, step count and monitor history
+    carry on; fresh discriminators are warmed up first; asking for no more steps than shipped is refused."""
+    shipped = tmp_path / "weights" / "cyclegan"
+    T.train_cyclegan(steps=2, out=str(shipped), run_dir=str(tmp_path / "run0"), eval_n=16)
+    monkeypatch.setattr(T, "WEIGHTS", tmp_path / "weights")
+    seen = {}
+    real_init = T._init_from_embedded
+
+    def spy(run, G_AB, G_BA):
+        out = real_init(run, G_AB, G_BA)
+        seen["G_AB"] = {k: v.clone() for k, v in G_AB.state_dict().items()}
+        return out
+
+    monkeypatch.setattr(T, "_init_from_embedded", spy)
+    run = tmp_path / "run1"
+    T.train_cyclegan(steps=4, out=str(tmp_path / "w"), run_dir=str(run), eval_n=16, init="embedded", lr=1e-4,
+                     d_warmup=2)
+    start = T.CycleGAN.load(shipped).G_AB.float().state_dict()
+    assert all(torch.equal(seen["G_AB"][k], v.float()) for k, v in start.items())
+    recs = [json.loads(line) for line in (run / "monitor.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in recs] == [2, 4]
+    with pytest.raises(ValueError, match="already at step 2"):
+        T.train_cyclegan(steps=2, out=str(tmp_path / "w2"), run_dir=str(tmp_path / "run2"), eval_n=16,
+                         init="embedded")

@@ -12,6 +12,7 @@ twin is the ground truth for evaluation only.
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -31,11 +32,24 @@ def edge_plane(edges) -> torch.Tensor:
     return (e * 2 - 1)[:, None]
 
 
-def filled(edges) -> np.ndarray:
-    """The interior of each closed outline (N, H, W) bool, edges included."""
+@lru_cache(maxsize=1024)
+def _filled_one(packed: bytes, h: int, w: int) -> np.ndarray:
     from scipy.ndimage import binary_fill_holes
 
-    return np.stack([binary_fill_holes(e) for e in np.asarray(edges, bool)])
+    e = np.unpackbits(np.frombuffer(packed, np.uint8), count=h * w).reshape(h, w).astype(bool)
+    out = binary_fill_holes(e)
+    out.flags.writeable = False  # shared by every caller of the same map
+    return out
+
+
+def filled(edges) -> np.ndarray:
+    """The interior of each closed outline (N, H, W) bool, edges included. Each distinct map is filled once per
+    process (the tab asks for the same test item's map again and again: 0.19 ms of a 1.3 ms pix2pix call)."""
+    e = np.asarray(edges, bool)
+    if e.ndim != 3:
+        raise ValueError(f"edges must be (N, H, W), got shape {e.shape}")
+    h, w = e.shape[1:]
+    return np.stack([_filled_one(np.packbits(m).tobytes(), h, w) for m in e])
 
 
 def pix2pix_input(edges, attrs) -> torch.Tensor:

@@ -97,9 +97,9 @@ WHAT = {"pix2pix": "pix2pix (Isola et al. 2017, arXiv:1611.07004): U-Net G (refe
         "cyclegan": "CycleGAN (Zhu et al. 2017, arXiv:1703.10593): two U-Net generators (reference layout, "
                     "`UnetGenerator`, 5 downsamplings, batch norm — the reference's `--netG unet_*` option; the "
                     "ResNet G blurred at this budget, see docs/experiments) + two 2-layer PatchGAN Ds (instance "
-                    "norm), LSGAN, cycle 10 (λ_B 20 from step 18,000, 40 from 24,000), identity 5, image pool 50, 300 "
-                    "identity warm-up steps; A = solid, "
-                    "B = striped, trained unpaired on disjoint train indices; weights stored in float16"}
+                    "norm), LSGAN, cycle 10 (λ_B 20 from step 18,000, 40 from 24,000, 60 from 54,000), identity 5, "
+                    "image pool 50, 300 identity warm-up steps; A = solid, B = striped, trained unpaired on disjoint "
+                    "train indices; weights stored in float16"}
 
 
 def write_card(kind: str, out: Path, run: Path, recipe, steps: int, wall_s: float, data: str | None,

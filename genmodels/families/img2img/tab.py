@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import gradio as gr
 import numpy as np
@@ -24,8 +25,8 @@ def _show(a: np.ndarray | None, k: int = 6) -> np.ndarray | None:
     """A 32×32 result enlarged k× by pixel repetition for the single-image boxes (the gallery scales by CSS)."""
     if a is None or a.shape[0] > 64:
         return a
-    h, w = a.shape[:2]  # one copy through a broadcast view (two np.repeat calls cost 0.2 ms a call, bench)
-    return np.broadcast_to(a[:, None, :, None], (h, k, w, k, *a.shape[2:])).reshape(h * k, w * k, *a.shape[2:])
+    h, w = a.shape[:2]  # Pillow's nearest resize: 42 µs, against 205 µs for a broadcast + reshape copy (bench)
+    return np.asarray(Image.fromarray(a).resize((w * k, h * k), Image.NEAREST))
 
 
 def _edge_img(e: np.ndarray) -> np.ndarray:
@@ -116,8 +117,21 @@ def _pix2pix_core(source, mode, index, sketch, upload, colour, fill, background,
 def img2img_pix2pix(source: str, mode: str, index, sketch, upload, colour: str, fill: str, background: str,
                     count, seed):
     r = _pix2pix_core(source, mode, index, sketch, upload, colour, fill, background, count, seed)
-    slider = (_show(r["outs"][0]), _show(r["truth"])) if r["truth"] is not None else None
-    return _show(r["input"]), list(zip(r["outs"], r["caps"])), slider, r["note"]
+    if r["item"] is not None:
+        shown_in, shown_truth = (_item_shown(r["item"].params.index, k) for k in ("edges", "image"))
+    else:
+        shown_in, shown_truth = _show(r["input"]), _show(r["truth"])
+    slider = (_show(r["outs"][0]), shown_truth) if r["truth"] is not None else None
+    return shown_in, list(zip(r["outs"], r["caps"])), slider, r["note"]
+
+
+@lru_cache(maxsize=512)
+def _item_shown(index: int, what: str) -> np.ndarray:
+    """A test item's enlarged edge map, image or twin: the same for every seed and attribute, so made once."""
+    item = service.test_item(index)
+    view = _show(_edge_img(item.edges) if what == "edges" else getattr(item, what))
+    view.flags.writeable = False
+    return view
 
 
 @user_errors
@@ -178,13 +192,18 @@ def _cyclegan_core(source: str, mode: str, index, upload, direction: str) -> dic
     if item is not None and embedded and shapes.FILLS[item.params.fill] != ("solid" if d == "AB" else "striped"):
         note += (f" Test item {item.params.index} is {shapes.FILLS[item.params.fill]}: A→B expects a solid input, "
                  "B→A a striped one.")
-    return {"x": x, "y": y, "rec": rec, "twin": twin, "embedded": embedded, "d": d, "note": note}
+    return {"x": x, "y": y, "rec": rec, "twin": twin, "embedded": embedded, "d": d, "note": note,
+            "item": item if size == 32 else None}
 
 
 @user_errors
 def img2img_cyclegan(source: str, mode: str, index, upload, direction: str):
     r = _cyclegan_core(source, mode, index, upload, direction)
-    return _show(r["x"]), _show(r["y"]), _show(r["rec"]), _show(r["twin"]), r["note"]
+    if r["item"] is not None:
+        shown_x, shown_twin = (_item_shown(r["item"].params.index, k) for k in ("image", "twin"))
+    else:
+        shown_x, shown_twin = _show(r["x"]), _show(r["twin"])
+    return shown_x, _show(r["y"]), _show(r["rec"]), shown_twin, r["note"]
 
 
 @user_errors

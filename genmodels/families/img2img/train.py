@@ -73,9 +73,9 @@ RECIPES = {"pix2pix": Recipe(steps=20_000, batch=32, ngf=16, n_train=20_000),
            # as blurry with 1,000 identity warm-up steps first (docs/experiments); the U-Net's skips carry the
            # geometry, as they did for pix2pix.
            # steps: the shipped weights' total; they were trained in resumed stages (card), a fresh run does one schedule
-           "cyclegan": Recipe(steps=54_000, batch=8, ngf=16, net_g="unet", n_train=20_000, monitor_every=500,
+           "cyclegan": Recipe(steps=66_000, batch=8, ngf=16, net_g="unet", n_train=20_000, monitor_every=500,
                               warmup_identity=300, save_half=True,
-                              cycle_b=((18_000, 20.0), (24_000, 40.0)))}
+                              cycle_b=((18_000, 20.0), (24_000, 40.0), (54_000, 60.0)))}
 
 
 class ImagePool:
@@ -234,8 +234,29 @@ def _linear_decay(step: int, steps: int) -> float:
     return 1.0 if step < half else max(0.0, 1.0 - (step - half) / max(1, steps - half))
 
 
+def _init_from_embedded(run: Path, G_AB, G_BA) -> tuple[int, float]:
+    """Start a new stage from the committed generators (stored in float16, loaded into float32 parameters) when
+    the run's checkpoint is gone: the step count and wall time continue from the shipped monitor, whose history is
+    copied into the run so the card keeps the whole curve. The discriminators and optimiser states are not shipped
+    and start afresh (see ``d_warmup``)."""
+    src = WEIGHTS / "cyclegan"
+    if not (src / "G_A" / "model.safetensors").exists():
+        raise FileNotFoundError(f"no embedded CycleGAN in {src} to start from")
+    pair = CycleGAN.load(src)
+    G_AB.load_state_dict(pair.G_AB.float().state_dict())
+    G_BA.load_state_dict(pair.G_BA.float().state_dict())
+    lines = (src / "monitor.jsonl").read_text().splitlines()
+    (run / "monitor.jsonl").write_text("\n".join(lines) + "\n")
+    last = json.loads(lines[-1])
+    return int(last["step"]), float(last["wall_min"]) * 60
+
+
 def train_cyclegan(steps: int | None = None, data: str | None = None, out: str | None = None,
-                   run_dir: str | None = None, seed: int = 0, eval_n: int = 1000) -> dict:
+                   run_dir: str | None = None, seed: int = 0, eval_n: int = 1000, init: str | None = None,
+                   lr: float | None = None, d_warmup: int = 0) -> dict:
+    """``init="embedded"`` (no checkpoint in ``run_dir``): continue from the shipped generators to ``steps`` with a
+    peak learning rate ``lr`` decaying linearly to 0 over the stage, after ``d_warmup`` steps that train only the
+    fresh discriminators against the frozen generators."""
     from accelerate.utils import set_seed
 
     from ...training import accelerator, infinite_batches, out_of_time
@@ -254,9 +275,24 @@ def train_cyclegan(steps: int | None = None, data: str | None = None, out: str |
     ckpt = run / "ckpt.pt"
     nets = {"G_AB": G_AB, "G_BA": G_BA, "D_A": D_A, "D_B": D_B}
     step, wall = _load_ckpt(ckpt, nets, {"G": opt_g, "D": opt_d})
+    staged = init == "embedded" and not step
+    if init not in (None, "embedded"):
+        raise ValueError(f"init must be 'embedded' or empty, got {init!r}")
+    if staged:
+        step, wall = _init_from_embedded(run, G_AB, G_BA)
+        if step >= steps:
+            raise ValueError(f"the embedded CycleGAN is already at step {step}; ask for more --steps")
     # The schedulers step with the adversarial updates: their count s starts at this sitting's first such step.
     start = max(step, recipe.warmup_identity)
-    sched = [torch.optim.lr_scheduler.LambdaLR(o, lambda s: _linear_decay(start + s, steps)) for o in (opt_g, opt_d)]
+    if staged:  # this stage alone: lr (default the recipe's) linearly to 0
+        for o in (opt_g, opt_d):
+            for grp in o.param_groups:
+                grp["lr"] = grp["initial_lr"] = lr or recipe.lr
+        stage_len = steps - start
+        sched = [torch.optim.lr_scheduler.LambdaLR(o, lambda s: max(0.0, 1.0 - s / stage_len)) for o in (opt_g, opt_d)]
+    else:
+        sched = [torch.optim.lr_scheduler.LambdaLR(o, lambda s: _linear_decay(start + s, steps))
+                 for o in (opt_g, opt_d)]
     if step:
         acc.print(f"resuming cyclegan from step {step} ({wall / 60:.1f} min so far)")
     G_AB, G_BA, D_A, D_B, opt_g, opt_d = acc.prepare(G_AB, G_BA, D_A, D_B, opt_g, opt_d)
@@ -264,6 +300,20 @@ def train_cyclegan(steps: int | None = None, data: str | None = None, out: str |
     get_b = infinite_batches((B,), recipe.batch, seed + 1)
     pool_a, pool_b = ImagePool(recipe.pool, seed), ImagePool(recipe.pool, seed + 1)
     lam, lam_id = recipe.cycle, recipe.cycle * recipe.identity
+    if staged and d_warmup:  # fresh discriminators catch up with the trained generators first
+        for i in tqdm(range(d_warmup), desc="cyclegan D warm-up"):
+            t0 = time.perf_counter()
+            (a,), (b,) = get_a(step + i), get_b(step + i)
+            a, b = a.to(acc.device), b.to(acc.device)
+            with torch.no_grad():
+                fb, fa = pool_b.query(G_AB(a)), pool_a.query(G_BA(b))
+            d_loss = 0.5 * (_gan_loss(D_B(b), True, "lsgan") + _gan_loss(D_B(fb), False, "lsgan")) \
+                + 0.5 * (_gan_loss(D_A(a), True, "lsgan") + _gan_loss(D_A(fa), False, "lsgan"))
+            opt_d.zero_grad(set_to_none=True)
+            acc.backward(d_loss)
+            opt_d.step()
+            wall += time.perf_counter() - t0
+        acc.print(f"D warm-up: {d_warmup} steps, last D loss {float(d_loss):.3f}")
     bar = tqdm(total=steps, initial=step, desc="cyclegan")
     logs = {}
     while step < steps and not out_of_time():
