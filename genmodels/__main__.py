@@ -116,9 +116,18 @@ TRAINERS = {
     "gan-guide-robust": ("genmodels.families.gan.projected", "train_robust_guide", {}),
     "dcgan": ("genmodels.families.gan.train", "train_gan", {"kind": "dcgan"}),
     "cgan": ("genmodels.families.gan.train", "train_gan", {"kind": "cgan"}),
+    # experiment: DCGAN with the Projected-GAN D and no guidance term (VARIANTS in gan/train.py)
+    "dcgan-projected": ("genmodels.families.gan.train", "train_gan", {"kind": "dcgan", "variant": "dcgan-projected"}),
+    "dcgan-projected-robust": ("genmodels.families.gan.train", "train_gan",
+                               {"kind": "dcgan", "variant": "dcgan-projected-robust"}),
     "stylegan": ("genmodels.families.gan.train", "train_gan", {"kind": "stylegan"}),
+    # a stage on top of the committed StyleGAN (fresh D, warmed up first; VARIANTS["stylegan-stage"])
+    "stylegan-stage": ("genmodels.families.gan.train", "train_gan",
+                       {"kind": "stylegan", "variant": "stylegan-stage", "init": "embedded", "d_warmup": 500}),
     "sd-vae": ("genmodels.families.diffusion.train", "train_sd_vae", {}),
     "sd-vae-decoder": ("genmodels.families.diffusion.train", "train_sd_vae_decoder", {}),
+    # the decoder again, on latents with Gaussian noise (sigma ~ U(0, 0.5)): robust to the UNet's residual errors
+    "sd-vae-decoder-robust": ("genmodels.families.diffusion.train", "train_sd_vae_decoder", {"latent_noise": 0.5}),
     "sd-text": ("genmodels.families.diffusion.train", "train_sd_text", {}),
     "sd-unet": ("genmodels.families.diffusion.train", "train_sd_unet", {}),
     # An experiment, not part of `train all`: raised scorer-read shape 23 -> 73 % but FID 254 -> 1,284 and colour /

@@ -230,4 +230,7 @@ CSS = """
 .gm-ci { opacity: 0.7; font-size: 0.85em; }
 .gm-foot { opacity: 0.75; font-size: 0.85em; }
 .gm-pixelated img { image-rendering: pixelated; }
+/* a native 32x32 result shown at the box's size (the browser enlarges it, crisp): no server-side upscaling */
+.gm-enlarge img { width: 100% !important; height: 100% !important; object-fit: contain !important;
+  image-rendering: pixelated; }
 """

@@ -35,7 +35,7 @@ class BackboneUnavailable(RuntimeError):
 def as_float_images(images) -> torch.Tensor:
     """uint8 NHWC (numpy / torch) or float NCHW in [-1, 1] -> float32 NCHW in [-1, 1]."""
     if isinstance(images, np.ndarray):
-        images = torch.from_numpy(np.ascontiguousarray(images))
+        images = torch.from_numpy(np.require(images, requirements=("C", "W")))
     if not isinstance(images, torch.Tensor):
         raise TypeError(f"images must be a numpy array or torch tensor, got {type(images).__name__}")
     if images.dtype == torch.uint8:

@@ -88,3 +88,32 @@ def test_reward_network_replaces_the_guide_in_g_term_from_reward_from(tmp_path, 
     gan_train.train_gan("cgan", steps=4, n_train=256, out=str(tmp_path / "w"), run_dir=str(tmp_path / "r"),
                         eval_n=40)
     assert len(calls) == 2  # steps 2 and 3 (0-based), not 0 and 1
+
+
+def test_continue_from_the_embedded_generator_with_a_d_warm_up(tmp_path, tiny_models, monkeypatch):
+    """init='embedded' without a checkpoint: G and its EMA start from the shipped weights, the step count and
+    monitor history carry on, D trains alone for d_warmup steps first (G unchanged meanwhile)."""
+    monkeypatch.setitem(gan_train.RECIPES, "dcgan", gan_train.GANRecipe(batch=8, monitor_every=2))
+    shipped = tmp_path / "weights" / "dcgan"
+    gan_train.train_gan("dcgan", steps=2, n_train=64, out=str(shipped), run_dir=str(tmp_path / "run0"), eval_n=40)
+    monkeypatch.setattr(gan_train, "WEIGHTS", tmp_path / "weights")
+    start = DCGANGenerator.from_pretrained(str(shipped)).state_dict()
+    d_steps, g_steps = [], []
+    real_backward = torch.Tensor.backward
+
+    def count(self, *a, **k):
+        (g_steps if d_steps and len(d_steps) >= 3 else d_steps).append(1)
+        return real_backward(self, *a, **k)
+
+    monkeypatch.setattr(torch.Tensor, "backward", count)  # accelerate's backward calls Tensor.backward
+    run = tmp_path / "run1"
+    gan_train.train_gan("dcgan", steps=4, n_train=64, out=str(tmp_path / "w"), run_dir=str(run), eval_n=40,
+                        init="embedded", d_warmup=3)
+    assert len(d_steps) == 3 and len(g_steps) == 2 * 2  # 3 D-only steps, then 2 steps of D + G
+    recs = [json.loads(line) for line in (run / "monitor.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in recs] == [2, 4]
+    G = DCGANGenerator.from_pretrained(str(tmp_path / "w"))
+    assert any(not torch.equal(G.state_dict()[k], v) for k, v in start.items() if v.is_floating_point())
+    with pytest.raises(ValueError, match="already at step 2"):
+        gan_train.train_gan("dcgan", steps=2, n_train=64, out=str(tmp_path / "w2"), run_dir=str(tmp_path / "run2"),
+                            eval_n=40, init="embedded")

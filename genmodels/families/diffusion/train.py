@@ -119,7 +119,7 @@ def _grad_l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def train_sd_vae_decoder(steps: int = 800, batch: int = 32, n_train: int = 100_000, seed: int = 1, out=None,
-                         run_dir=None) -> dict:
+                         run_dir=None, latent_noise: float = 0.0) -> dict:
     """Stage 2 of the VAE (as SD's ft-MSE decoder): the encoder and the latents stay fixed, so a UNet trained on
     them stays valid; the decoder is fine-tuned with L1 + L2 + an image-gradient L1 term for sharper corners (weight
     1 for the embedded model's first 1,600 steps, 2 from there on: small shapes lost their corners)."""
@@ -135,6 +135,10 @@ def train_sd_vae_decoder(steps: int = 800, batch: int = 32, n_train: int = 100_0
         (xb,) = b
         with torch.no_grad():
             z = m.encode(xb).latent_dist.mean
+            if latent_noise:  # per image sigma ~ U(0, latent_noise): the decoder learns to undo small latent errors
+                g = torch.Generator().manual_seed(seed * 7919 + step)
+                sigma = torch.rand(len(z), 1, 1, 1, generator=g) * latent_noise
+                z = z + sigma.to(z.device) * torch.randn(z.shape, generator=g).to(z.device)
         rec = m.decode(z).sample
         l1, l2, lg = (rec - xb).abs().mean(), (rec - xb).pow(2).mean(), _grad_l1(rec, xb)
         return l1 + l2 + 2 * lg, {"l1": l1.detach(), "l2": l2.detach(), "grad": lg.detach()}

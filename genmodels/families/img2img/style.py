@@ -134,7 +134,7 @@ class StyleStep:
 
 
 def _to01(img: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None].float() / 255.0
+    return torch.from_numpy(np.require(img, requirements=("C", "W"))).permute(2, 0, 1)[None].float() / 255.0
 
 
 def _to_uint8(x: torch.Tensor) -> np.ndarray:

@@ -109,7 +109,7 @@ def _pix2pix_core(source, mode, index, sketch, upload, colour, fill, background,
     outs = service.pix2pix_run(G, edges, attrs)
     caps = [f"{shapes.COLOUR_NAMES[c]} {shapes.FILLS[f]}, {shapes.BACKGROUNDS[b]}" for c, f, b in attrs]
     msg = " ".join(x for x in (note, f"{n} sample(s); 'any' attributes are drawn from the seed.") if x)
-    return {"foreign": False, "input": _edge_img(edges), "edges": edges, "attrs": attrs, "outs": outs, "caps": caps,
+    return {"foreign": False, "input": None if item is not None else _edge_img(edges), "edges": edges, "attrs": attrs, "outs": outs, "caps": caps,
             "truth": truth, "item": item, "note": msg}
 
 
@@ -117,11 +117,8 @@ def _pix2pix_core(source, mode, index, sketch, upload, colour, fill, background,
 def img2img_pix2pix(source: str, mode: str, index, sketch, upload, colour: str, fill: str, background: str,
                     count, seed):
     r = _pix2pix_core(source, mode, index, sketch, upload, colour, fill, background, count, seed)
-    if r["item"] is not None:
-        shown_in, shown_truth = (_item_shown(r["item"].params.index, k) for k in ("edges", "image"))
-    else:
-        shown_in, shown_truth = _show(r["input"]), _show(r["truth"])
-    slider = (_show(r["outs"][0]), shown_truth) if r["truth"] is not None else None
+    shown_in = _item_shown(r["item"].params.index, "edges") if r["item"] is not None else _show(r["input"])
+    slider = (r["outs"][0], r["truth"]) if r["truth"] is not None else None  # native: enlarged by CSS
     return shown_in, list(zip(r["outs"], r["caps"])), slider, r["note"]
 
 
@@ -328,7 +325,7 @@ def build_tab(ctx) -> None:
                         edge_view = gr.Image(label="Edge map fed to G", format="png", elem_id="p2p-edges",
                                              elem_classes=["gm-pixelated"])
                         slider = gr.ImageSlider(label="Output | ground truth", format="png", elem_id="p2p-slider",
-                                                elem_classes=["gm-pixelated"])
+                                                elem_classes=["gm-enlarge"])
                     gallery = gr.Gallery(label="Outputs", columns=4, height="auto", format="png",
                                          elem_id="p2p-gallery", elem_classes=["gm-pixelated"])
                     table = gr.HTML(elem_id="p2p-readouts")
