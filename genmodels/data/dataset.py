@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,16 @@ def to_tensor(images: np.ndarray) -> torch.Tensor:
 def to_uint8(x: torch.Tensor) -> np.ndarray:
     """(N, 3, H, W) float in [-1, 1] -> (N, H, W, 3) uint8 (rounded, clamped)."""
     return x.detach().float().clamp(-1, 1).add(1).mul(127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+
+
+@lru_cache(maxsize=1)
+def test_split() -> dict[str, np.ndarray]:
+    """The whole test split (images, labels, …) in memory, read-only: loaded once per process for the tabs, which
+    read items by index on every request (re-reading the .npz cost 4 ms a call; bench)."""
+    d = shapes_arrays("test", shapes.TEST_SPLIT_SIZE)
+    for v in d.values():
+        v.flags.writeable = False
+    return d
 
 
 def shapes_arrays(split: str, n: int, size: int = 32, start: int = 0, workers: int | None = None,

@@ -175,10 +175,9 @@ def open_image(src: Any, what: str = "image", min_side: int = 1) -> tuple[Image.
 def image_32(upload, index, what: str = "image") -> tuple[np.ndarray, str]:
     """An upload (any size / mode) or a test item -> 32x32 RGB uint8, with a note when it was converted."""
     if upload is None:
-        from ..data import shapes
-        from ..data.dataset import shapes_arrays
+        from ..data.dataset import test_split
 
-        return shapes_arrays("test", shapes.TEST_SPLIT_SIZE)["images"][parse_test_index(index)], ""
+        return test_split()["images"][parse_test_index(index)], ""
     img, conv = open_image(upload, what)
     note = [conv] if conv else []
     w, h = img.size

@@ -84,7 +84,7 @@ def stream(name: str, n: int, seed: int, shape: str | None = None, sampler: str 
     model = load(name, folder)
     y = class_tensor(model, shape, n)
     g = torch.Generator().manual_seed(int(seed))
-    xt = None if x is None else torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2).long()
+    xt = None if x is None else torch.from_numpy(np.require(x, requirements=("C", "W"))).permute(0, 3, 1, 2).long()
     if sampler not in ("cached", "naive"):
         raise ValueError(f"Sampler must be 'cached' or 'naive', got {sampler!r}.")
     if has_cache(model):

@@ -94,9 +94,9 @@ def ar_complete(model: str, index, upload, keep_rows, count, seed, progress=gr.P
     occluded, start = service.occlude(img, rows)
     shape = None
     if upload is None and m.n_classes:
-        from ...data.dataset import shapes_arrays
+        from ...data.dataset import test_split
 
-        shape = shapes.SHAPES[int(shapes_arrays("test", shapes.TEST_SPLIT_SIZE)["labels"][parse_test_index(index), 0])]
+        shape = shapes.SHAPES[int(test_split()["labels"][parse_test_index(index), 0])]
     x = np.repeat(occluded[None], n, 0)
     sampler = "cached" if service.has_cache(m) else "naive"
     out, secs = x, 0.0

@@ -61,7 +61,7 @@ def labels_tensor(arr: dict) -> torch.Tensor:
 
 def levels(images: np.ndarray) -> torch.Tensor:
     """(N, H, W, 3) uint8 -> (N, 3, H, W) uint8 tensor (cast per batch: 60k long images would be 1.5 GB)."""
-    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).contiguous()
+    return torch.from_numpy(np.require(images, requirements=("C", "W"))).permute(0, 3, 1, 2).contiguous()
 
 
 def to_float(x_levels: torch.Tensor) -> torch.Tensor:
