@@ -117,3 +117,33 @@ def test_continue_from_the_embedded_generator_with_a_d_warm_up(tmp_path, tiny_mo
     with pytest.raises(ValueError, match="already at step 2"):
         gan_train.train_gan("dcgan", steps=2, n_train=64, out=str(tmp_path / "w2"), run_dir=str(tmp_path / "run2"),
                             eval_n=40, init="embedded")
+
+
+def test_guide_stages_set_the_weight_of_gs_guidance_term(tmp_path, tiny_models, monkeypatch):
+    """``guide_stages`` ((from_step, weight), ...) replace guide_weight from their step on (StyleGAN: 2 from 5,000)."""
+    import dataclasses
+
+    from genmodels.families.gan import projected
+
+    seen, original = [], projected.guide_objective
+
+    def spy(logits, labels):
+        seen.append(1)
+        return original(logits, labels)
+
+    monkeypatch.setattr(projected, "guide_objective", spy)
+    losses = []
+    real_backward = torch.Tensor.backward
+
+    def record(self, *a, **k):
+        losses.append(float(self))
+        return real_backward(self, *a, **k)
+
+    monkeypatch.setattr(torch.Tensor, "backward", record)
+    monkeypatch.setitem(gan_train.RECIPES, "cgan", dataclasses.replace(gan_train.RECIPES["cgan"], monitor_every=0,
+                                                                       reward=None, guide_stages=((2, 1000.0),)))
+    gan_train.train_gan("cgan", steps=4, n_train=256, out=str(tmp_path / "w"), run_dir=str(tmp_path / "r"),
+                        eval_n=40)
+    g_losses = losses[1::2]  # D, G, D, G, ...
+    assert len(seen) == 4 and len(g_losses) == 4
+    assert max(g_losses[:2]) < 100 < min(g_losses[2:])  # weight 1 at steps 0-1, 1000 from step 2
