@@ -74,6 +74,17 @@ def lr_lambda(cfg: TrainConfig) -> Callable[[int], float]:
     return f
 
 
+def continue_from_card(src: str | Path, run: str | Path) -> tuple[int, float]:
+    """A training stage on top of committed weights whose run checkpoint is gone: copy their ``monitor.jsonl`` into
+    the run (so the new card keeps the whole curve) and return (step, wall seconds) of its last line."""
+    import json
+
+    lines = [line for line in (Path(src) / "monitor.jsonl").read_text().splitlines() if line.strip()]
+    (Path(run) / "monitor.jsonl").write_text("\n".join(lines) + "\n")
+    last = json.loads(lines[-1])
+    return int(last["step"]), float(last["wall_min"]) * 60
+
+
 def infinite_batches(tensors: tuple[torch.Tensor, ...], batch: int, seed: int) -> Callable[[int], tuple]:
     """``get(step)`` -> a batch of rows; the order is a pure function of (seed, step), so resuming is exact."""
     n = len(tensors[0])

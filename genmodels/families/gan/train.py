@@ -238,13 +238,12 @@ def _init_from_embedded(kind: str, G, G_ema, run: Path) -> tuple[int, float]:
     src = WEIGHTS / kind
     if not (src / "model.safetensors").exists():
         raise FileNotFoundError(f"no embedded {kind} in {src} to start from")
+    from ...training import continue_from_card
+
     shipped = type(G).from_pretrained(src)
     G.load_state_dict(shipped.state_dict())
     G_ema.load_state_dict(shipped.state_dict())
-    lines = (src / "monitor.jsonl").read_text().splitlines()
-    (run / "monitor.jsonl").write_text("\n".join(lines) + "\n")
-    last = json.loads(lines[-1])
-    return int(last["step"]), float(last["wall_min"]) * 60
+    return continue_from_card(src, run)
 
 
 def train_gan(kind: str, steps: int = 20_000, n_train: int = 100_000, seed: int = 0, out: str | None = None,

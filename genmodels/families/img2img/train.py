@@ -234,6 +234,12 @@ def _linear_decay(step: int, steps: int) -> float:
     return 1.0 if step < half else max(0.0, 1.0 - (step - half) / max(1, steps - half))
 
 
+def _cyclegan_d_loss(D_A, D_B, a, b, fake_a, fake_b) -> torch.Tensor:
+    """Both LSGAN discriminators on real images vs (pooled) fakes, each objective halved as in the reference."""
+    return 0.5 * (_gan_loss(D_B(b), True, "lsgan") + _gan_loss(D_B(fake_b), False, "lsgan")) \
+        + 0.5 * (_gan_loss(D_A(a), True, "lsgan") + _gan_loss(D_A(fake_a), False, "lsgan"))
+
+
 def _init_from_embedded(run: Path, G_AB, G_BA) -> tuple[int, float]:
     """Start a new stage from the committed generators (stored in float16, loaded into float32 parameters) when
     the run's checkpoint is gone: the step count and wall time continue from the shipped monitor, whose history is
@@ -242,13 +248,12 @@ def _init_from_embedded(run: Path, G_AB, G_BA) -> tuple[int, float]:
     src = WEIGHTS / "cyclegan"
     if not (src / "G_A" / "model.safetensors").exists():
         raise FileNotFoundError(f"no embedded CycleGAN in {src} to start from")
+    from ...training import continue_from_card
+
     pair = CycleGAN.load(src)
     G_AB.load_state_dict(pair.G_AB.float().state_dict())
     G_BA.load_state_dict(pair.G_BA.float().state_dict())
-    lines = (src / "monitor.jsonl").read_text().splitlines()
-    (run / "monitor.jsonl").write_text("\n".join(lines) + "\n")
-    last = json.loads(lines[-1])
-    return int(last["step"]), float(last["wall_min"]) * 60
+    return continue_from_card(src, run)
 
 
 def train_cyclegan(steps: int | None = None, data: str | None = None, out: str | None = None,
@@ -307,8 +312,7 @@ def train_cyclegan(steps: int | None = None, data: str | None = None, out: str |
             a, b = a.to(acc.device), b.to(acc.device)
             with torch.no_grad():
                 fb, fa = pool_b.query(G_AB(a)), pool_a.query(G_BA(b))
-            d_loss = 0.5 * (_gan_loss(D_B(b), True, "lsgan") + _gan_loss(D_B(fb), False, "lsgan")) \
-                + 0.5 * (_gan_loss(D_A(a), True, "lsgan") + _gan_loss(D_A(fa), False, "lsgan"))
+            d_loss = _cyclegan_d_loss(D_A, D_B, a, b, fa, fb)
             opt_d.zero_grad(set_to_none=True)
             acc.backward(d_loss)
             opt_d.step()
@@ -349,8 +353,7 @@ def train_cyclegan(steps: int | None = None, data: str | None = None, out: str |
         opt_g.step()
         # D: real vs pooled fakes, halved
         fb, fa = pool_b.query(fake_b), pool_a.query(fake_a)
-        d_loss = 0.5 * (_gan_loss(D_B(b), True, "lsgan") + _gan_loss(D_B(fb), False, "lsgan")) \
-            + 0.5 * (_gan_loss(D_A(a), True, "lsgan") + _gan_loss(D_A(fa), False, "lsgan"))
+        d_loss = _cyclegan_d_loss(D_A, D_B, a, b, fa, fb)
         opt_d.zero_grad(set_to_none=True)
         acc.backward(d_loss)
         opt_d.step()
