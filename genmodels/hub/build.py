@@ -36,10 +36,41 @@ def warm_imports() -> None:
             getattr(module, name)
 
 
+def atomic_image_cache() -> None:
+    """Gradio writes every output image to a content-addressed path (a hash of its bytes) with ``write_bytes``, which
+    truncates the file first. Two concurrent requests that return the same image (a deterministic model, the same
+    default example) therefore rewrite the file while the other request's client downloads it, and that client gets
+    0 of the announced bytes: "peer closed connection without sending complete message body (received 0 bytes,
+    expected 2540)", seen once in the 8-client arena test. The same name means the same bytes, so a file that exists
+    is kept, and a new one appears whole through an atomic rename."""
+    import threading
+    from pathlib import Path
+
+    from gradio import processing_utils as pu
+
+    if getattr(pu.save_pil_to_cache, "genmodels_atomic", False):
+        return
+
+    def save_pil_to_cache(img, cache_dir: str, name: str = "image", format: str = "webp") -> str:
+        data = pu.encode_pil_to_bytes(img, format)
+        folder = Path(cache_dir) / pu.hash_bytes(data)
+        folder.mkdir(exist_ok=True, parents=True)
+        path = (folder / f"{name}.{format}").resolve()
+        if not path.exists():
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+        return str(path)
+
+    save_pil_to_cache.genmodels_atomic = True
+    pu.save_pil_to_cache = save_pil_to_cache
+
+
 def build(keys: list[str] | None = None, context: HubContext | None = None) -> gr.Blocks:
     """One tab per family; ``?tab=<key>`` in the URL opens that tab."""
     context = context or HubContext.from_env()
     warm_imports()
+    atomic_image_cache()
     fams = families(keys)
     with gr.Blocks(title=TITLE) as demo:
         with gr.Row(equal_height=True):
