@@ -63,6 +63,7 @@ def atomic_image_cache() -> None:
         return str(path)
 
     save_pil_to_cache.genmodels_atomic = True
+    save_pil_to_cache.genmodels_original = pu.save_pil_to_cache
     pu.save_pil_to_cache = save_pil_to_cache
 
 
