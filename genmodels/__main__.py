@@ -121,9 +121,9 @@ TRAINERS = {
     "dcgan-projected-robust": ("genmodels.families.gan.train", "train_gan",
                                {"kind": "dcgan", "variant": "dcgan-projected-robust"}),
     "stylegan": ("genmodels.families.gan.train", "train_gan", {"kind": "stylegan"}),
-    # a stage on top of the committed StyleGAN (fresh D, warmed up first; VARIANTS["stylegan-stage"])
+    # a stage on top of the committed StyleGAN, its own recipe (fresh D, warmed up first)
     "stylegan-stage": ("genmodels.families.gan.train", "train_gan",
-                       {"kind": "stylegan", "variant": "stylegan-stage", "init": "embedded", "d_warmup": 500}),
+                       {"kind": "stylegan", "init": "embedded", "d_warmup": 500}),
     "sd-vae": ("genmodels.families.diffusion.train", "train_sd_vae", {}),
     "sd-vae-decoder": ("genmodels.families.diffusion.train", "train_sd_vae_decoder", {}),
     # the decoder again, on latents with Gaussian noise (sigma ~ U(0, 0.5)): robust to the UNet's residual errors

@@ -35,7 +35,8 @@ import numpy as np
 from PIL import Image
 
 from ..checkpoints import ACCEPTED_SUFFIXES
-from ..limits import Deadline, LimitError, _limit_text, check_image_header, check_pixels  # noqa: F401 (Deadline: widgets)
+# Deadline is re-exported for widgets.py
+from ..limits import Deadline, LimitError, _limit_text, check_image_header, check_pixels  # noqa: F401
 
 MAX_SEED = 2**32 - 1
 MAX_TEXT_CHARS = 2_000

@@ -11,6 +11,7 @@ import zipfile
 from typing import Callable, Sequence
 
 import gradio as gr
+import numpy as np
 
 from .validate import (MAX_SEED, Deadline, clamp_count, image_32, parse_seed, parse_test_index,  # noqa: F401
                        parse_whole)
@@ -151,6 +152,19 @@ def on_open(fn: Callable, outputs: Sequence[gr.components.Component], inputs: Se
     for button in cancel_on:
         button.click(None, None, None, cancels=[event], api_visibility="private", queue=False)
     return event
+
+
+def enlarge(a, k: int = 6):
+    """A small result (H, W[, C] uint8) enlarged k× by nearest-neighbour for the single-image boxes (galleries get
+    native images and scale them by CSS, ``gm-pixelated``). Pillow's resize: 42 µs for a 32×32 tile, against 85 µs
+    for two np.repeat calls and 205 µs for a broadcast + reshape copy (bench). None, and images already larger
+    than 64 px, pass through."""
+    if a is None or a.shape[0] > 64:
+        return a
+    from PIL import Image
+
+    h, w = a.shape[:2]
+    return np.asarray(Image.fromarray(a).resize((w * k, h * k), Image.NEAREST))
 
 
 def how_it_works(summary: str, papers: Sequence[str]) -> None:

@@ -9,17 +9,13 @@ import numpy as np
 from PIL import Image
 
 from ...data import shapes
-from ...hub.widgets import (clamp_count, how_it_works, image_32, on_open, parse_seed, parse_test_index, readout_table,
-                            seed_row, user_errors)
+from ...hub.widgets import (clamp_count, enlarge, how_it_works, image_32, on_open, parse_seed, parse_test_index,
+                            readout_table, seed_row, user_errors)
 from . import service
 
 ANY = "any"
 SAMPLERS = ("cached", "naive")
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket")
-
-
-def _big(a: np.ndarray, k: int = 6) -> np.ndarray:
-    return np.repeat(np.repeat(a, k, 0), k, 1)
 
 
 def _every(value) -> int:
@@ -103,11 +99,11 @@ def ar_complete(model: str, index, upload, keep_rows, count, seed, progress=gr.P
     for t, out, secs in service.stream(key, n, seed, shape or ANY, sampler, x=x, start=start):
         if (t + 1) % 32 == 0 and t < 1023:
             progress((t + 1 - start) / (1024 - start), desc=f"row {(t + 1) // 32} / 32")
-            yield _big(img), _big(occluded), list(out), f"Row {(t + 1) // 32} / 32 · {secs:.1f} s"
+            yield enlarge(img), enlarge(occluded), list(out), f"Row {(t + 1) // 32} / 32 · {secs:.1f} s"
     cond = f" conditioned on the item's class ({shape})" if shape else (" with classes in turn" if m.n_classes else "")
     msg = " ".join(s for s in (note, cap, f"{n} completion(s) of the bottom {32 - rows} rows{cond} in {secs:.1f} s "
                                f"({sampler} sampler).") if s)
-    yield _big(img), _big(occluded), list(out), msg
+    yield enlarge(img), enlarge(occluded), list(out), msg
 
 
 def complete_final(*args):
@@ -151,7 +147,7 @@ def ar_likelihood(model: str, source: str, index, upload, photo: str, shape: str
                           "shows each pixel's bits (dark: expected, bright: surprising). An image unlike the shapes "
                           "domain — a photo — scores far worse than its PNG: likelihood as an out-of-distribution "
                           "signal.")
-    return _big(img, 8), service.heat_map(r["nll_map"]), table, note
+    return enlarge(img, 8), service.heat_map(r["nll_map"]), table, note
 
 
 def _card_panel() -> str:

@@ -405,15 +405,15 @@ def train_sd_unet(steps: int = 6000, batch: int = 64, n_train: int = 60_000, see
     if repa:
         from ..gan.projected import load_guide
 
-        guide = load_guide().requires_grad_(False)
+        encoder = load_guide().requires_grad_(False)
         images = torch.from_numpy(shapes_arrays("train", n_train)["images"]).permute(0, 3, 1, 2).contiguous()
         # Targets standardised per channel: the guide's maps come after a SiLU, so raw vectors all point one way
         # (cosine 0.91 within 150 steps, before anything was learned); standardised, only what tells images apart
         # is left to align.
         with torch.no_grad():
-            f = guide.features(images[:2048].float().div(127.5).sub(1.0))[-1]
+            f = encoder.features(images[:2048].float().div(127.5).sub(1.0))[-1]
         f_mean, f_std = f.mean((0, 2, 3), keepdim=True), f.std((0, 2, 3), keepdim=True).clamp_min(1e-4)
-        net = RepaUNet(unet, guide.widths[-1])
+        net = RepaUNet(unet, encoder.widths[-1])
     index = torch.arange(len(cap_ids))
 
     def loss_fn(m, b, step):
@@ -437,11 +437,11 @@ def train_sd_unet(steps: int = 6000, batch: int = 64, n_train: int = 60_000, see
         if repa:
             with torch.no_grad():
                 x = images[idx.cpu()].float().div(127.5).sub(1.0).to(dev)
-                target = (guide.to(dev).features(x)[-1] - f_mean.to(dev)) / f_std.to(dev)
+                target = (encoder.to(dev).features(x)[-1] - f_mean.to(dev)) / f_std.to(dev)
             align = -F.cosine_similarity(h, target, dim=1).mean()
             loss = loss + repa * align
             logs["repa_cos"] = -align.detach()
-        if guide is not None and guide_weight:
+        if guide is not None:
             keep = ~drop  # the reward needs the caption: not on the 10 % unconditional rows
             x0 = abar.sqrt() * zt - (1 - abar).sqrt() * pred
             logits = guide.to(dev)(vae.to(dev).decode(x0[keep]).sample)

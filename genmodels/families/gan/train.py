@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -96,14 +96,10 @@ RECIPES = {"dcgan": _PLAIN["dcgan"],
 # (Sauer et al. 2021, arXiv:2111.01007) reports up to 40x faster convergence; for CGAN this D alone took shape to
 # 63 % in 1,000 steps (docs/experiments).
 VARIANTS = {"dcgan-projected": GANRecipe(lr=2e-4, betas=(0.0, 0.99), loss="hinge", batch=64, projected=True,
-                                         monitor_every=200),
-            # the same, plus CatGAN's objective (confident and balanced shapes) read by the robust guide, which
-            # answers only to shapes a person would name (the CGAN square fix); resumed from the run above
-            "dcgan-projected-robust": GANRecipe(lr=2e-4, betas=(0.0, 0.99), loss="hinge", batch=64, projected=True,
-                                                monitor_every=200, guide_weight=0.3, reward="gan-guide-robust")}
-# StyleGAN's stage 5,000 -> 9,000 from the committed generator (its checkpoint was gone): the shipped recipe, whose
-# guide_stages raise the robust reward's weight to 2 from step 5,000.
-VARIANTS["stylegan-stage"] = RECIPES["stylegan"]
+                                         monitor_every=200)}
+# the same, plus CatGAN's objective (confident and balanced shapes) read by the robust guide, which answers only to
+# shapes a person would name (the CGAN square fix); resumed from the run above
+VARIANTS["dcgan-projected-robust"] = replace(VARIANTS["dcgan-projected"], guide_weight=0.3, reward="gan-guide-robust")
 # Width of the DCGAN / CGAN generator's first feature map (halved at each upsampling).
 DCGAN_WIDTH = 128
 # Condition G's batch norms on the labels (BigGAN-style) on top of the input concatenation. With the old logistic /
@@ -207,8 +203,6 @@ def mismatched(y: torch.Tensor, gen: torch.Generator | None = None) -> torch.Ten
 def _monitor(kind: str, G_ema, run: Path, step: int, wall: float, n: int = 300) -> None:
     """Append to run/monitor.jsonl what the scoring classifier (never seen by G or D) makes of n EMA samples: the
     rate of the requested shape / colour (conditional kinds), or of images whose top shape probability is >= 0.9."""
-    import json
-
     import numpy as np
 
     from ...scoring.backbones import get_backbone

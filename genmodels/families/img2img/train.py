@@ -72,7 +72,8 @@ RECIPES = {"pix2pix": Recipe(steps=20_000, batch=32, ngf=16, n_train=20_000),
            # outputs were still blurs at step 2,000 (shape kept 25 / 34 %, SSIM vs twin 0.60, cycle PSNR 22.7 dB), and
            # as blurry with 1,000 identity warm-up steps first (docs/experiments); the U-Net's skips carry the
            # geometry, as they did for pix2pix.
-           # steps: the shipped weights' total; they were trained in resumed stages (card), a fresh run does one schedule
+           # steps: the shipped weights' total; they were trained in resumed stages (card), a fresh run does one
+           # schedule
            "cyclegan": Recipe(steps=66_000, batch=8, ngf=16, net_g="unet", n_train=20_000, monitor_every=500,
                               warmup_identity=300, save_half=True,
                               cycle_b=((18_000, 20.0), (24_000, 40.0), (54_000, 60.0)))}
