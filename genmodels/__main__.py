@@ -153,18 +153,20 @@ TRAINERS = {
     "vqvae": ("genmodels.families.vae.train", "train_vae_family", {"name": "vqvae"}),
     "vq-prior": ("genmodels.families.vae.train", "train_vae_family", {"name": "vq-prior"}),
     "vq-dalle": ("genmodels.families.vae.train", "train_vae_family", {"name": "vq-dalle"}),
+    "distill": ("genmodels.families.distill.train", "train_distill", {}),
 }
 
 
 # `train all`: every embedded model in dependency order (backbones first: the GAN recipes need gan-guide, the
-# UNet needs sd-vae + sd-text, ControlNet and the guidance nets need the pipeline, the code priors need vqvae), with each model's share of
-# --budget-minutes (proportional to what it got on the CPU budget).
+# UNet needs sd-vae + sd-text, ControlNet and the guidance nets need the pipeline, the code priors need vqvae, the
+# distilled students need the whole pipeline), with each model's share of --budget-minutes (proportional to what it
+# got on the CPU budget).
 TRAIN_ALL = (("shapes-classifier", 1), ("shapes-clip", 1), ("gan-guide", 1), ("gan-guide-robust", 1),
              ("dcgan", 2), ("cgan", 3),
              ("stylegan", 4), ("sd-vae", 2), ("sd-vae-decoder", 2), ("sd-text", 1), ("sd-unet", 8),
              ("controlnet", 3), ("noisy-classifier", 1), ("noisy-clip", 1), ("pix2pix", 2), ("cyclegan", 3),
              ("pixelcnn", 1), ("gated-pixelcnn", 1), ("pixelcnnpp", 2),
-             ("vqvae", 2), ("vq-prior", 1), ("vq-dalle", 2), ("vae", 1), ("cvae", 1))
+             ("vqvae", 2), ("vq-prior", 1), ("vq-dalle", 2), ("vae", 1), ("cvae", 1), ("distill", 4))
 
 
 def _set_device(device: str | None) -> None:
@@ -207,7 +209,7 @@ def cmd_train(args) -> None:
         raise CliError(f"--budget-minutes must be > 0, got {args.budget_minutes}")
     _set_device(args.device)
     if args.model == "all":
-        if args.steps or args.out or args.run_dir or args.data:
+        if any((args.steps, args.out, args.run_dir, args.data, args.teacher, args.steps_from, args.steps_to)):
             raise CliError("train all takes only --device, --budget-minutes and --seed")
         total = sum(w for _, w in TRAIN_ALL)
         for model, w in TRAIN_ALL:
@@ -220,6 +222,11 @@ def cmd_train(args) -> None:
     mod, fn, _ = TRAINERS[args.model]
     kwargs = {k: v for k, v in (("steps", args.steps), ("out", args.out), ("seed", args.seed),
                                 ("run_dir", args.run_dir), ("data", args.data)) if v is not None}
+    distill_args = {k: v for k, v in (("teacher", args.teacher), ("steps_from", args.steps_from),
+                                      ("steps_to", args.steps_to)) if v is not None}
+    if distill_args and args.model != "distill":
+        raise CliError("--from, --steps-from and --steps-to are options of `train distill`")
+    kwargs.update(distill_args)
     if args.data and "data" not in inspect.signature(getattr(importlib.import_module(mod), fn)).parameters:
         raise CliError(f"{args.model} trains on the shapes domain only (no --data)")
     if args.data and not Path(args.data).exists():
@@ -352,6 +359,10 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int)
     t.add_argument("--out", help="output folder (default: genmodels/weights/<model>)")
     t.add_argument("--run-dir", help="checkpoint folder (default: runs/<model>)")
+    t.add_argument("--from", dest="teacher", help="distill: the teacher, 'embedded' (tiny SD) or a pipeline folder "
+                   "in the SD 1.x layout (v-prediction)")
+    t.add_argument("--steps-from", type=int, help="distill: the teacher's step count (a power of two; default 64)")
+    t.add_argument("--steps-to", type=int, help="distill: the last student's step count (default 1)")
     t.add_argument("--data", help="train on this image folder or zip instead of the shapes domain (GANs; "
                    "pix2pix: A/ + B/ or side-by-side AB images; cyclegan: trainA/ + trainB/)")
     t.set_defaults(fn=cmd_train)

@@ -14,6 +14,8 @@ from typing import Callable
 
 Row = tuple[str, str, float, str, str]
 CASES: dict[str, Callable[[bool], list[Row]]] = {}
+# Figures a case wrote during this run: (case, markdown image line, relative to docs/benchmarks.md).
+FIGURES: list[tuple[str, str]] = []
 
 
 def case(name: str):
@@ -33,7 +35,7 @@ def machine_info() -> str:
 
 
 def _load_cases() -> None:
-    from . import autoregressive, diffusion, foundation, gan, img2img, load, scoring, vae  # noqa: F401  (they register cases)
+    from . import autoregressive, diffusion, distill, foundation, gan, img2img, load, scoring, vae  # noqa: F401
 
 
 def run(quick: bool = False, only: list[str] | None = None, out: str = "docs/benchmarks.md") -> list[Row]:
@@ -57,11 +59,17 @@ def run(quick: bool = False, only: list[str] | None = None, out: str = "docs/ben
              "Ratios compare two measurements taken in the same run (these machines are noisy).", "",
              "| case | measurement | value | unit | note |", "|---|---|---|---|---|"]
     lines += [f"| {c} | {m} | {v:.4g} | {u} | {note} |" for c, m, v, u, note in rows]
+    figures = [f"{line} <!-- case: {c} -->" for c, line in FIGURES if c in names]
     if only and Path(out).exists():  # keep the other cases' rows from the previous run (marked as such)
-        kept = [ln for ln in Path(out).read_text().splitlines()
+        old = Path(out).read_text().splitlines()
+        kept = [ln for ln in old
                 if ln.startswith("| ") and not ln.startswith("| case ") and not ln.startswith("|---")
                 and ln.split("|")[1].strip() not in names]
         lines += [ln if "(earlier run)" in ln else ln.rstrip(" |") + " (earlier run) |" for ln in kept]
+        figures += [ln for ln in old if ln.startswith("![") and "<!-- case: " in ln
+                    and ln.split("<!-- case: ")[1].split(" -->")[0] not in names]
+    if figures:
+        lines += ["", "## Figures", ""] + [f"{ln}\n" for ln in figures]
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     Path(out).write_text("\n".join(lines) + "\n")
     print(f"[bench] wrote {out}")

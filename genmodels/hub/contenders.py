@@ -6,8 +6,8 @@ everywhere. A ``Condition`` is a scene description of the shapes domain (shape, 
 
 - class-conditional models (CGAN, conditional StyleGAN, CVAE) get shape + colour; the code prior and the
   PixelCNN family get the shape (their only label);
-- caption models (the DALL-E-style prior, tiny Stable Diffusion) get the caption ``a red solid star on a light
-  background``;
+- caption models (the DALL-E-style prior, tiny Stable Diffusion and its distilled 4-step student) get the caption
+  ``a red solid star on a light background``;
 - image-conditioned models get the domain's own rendering of the condition — a test-split scene with exactly
   these attributes (chosen by the seed): pix2pix its edge map plus colour / fill / background, ControlNet its edge
   map plus the caption, CycleGAN the scene with the *other* fill (it translates solid ↔ striped);
@@ -209,6 +209,22 @@ def _controlnet(cond: Condition, seed: int, n: int) -> np.ndarray:
                               n=n)
 
 
+def _distilled(cond: Condition, seed: int, n: int) -> np.ndarray:
+    from ..families.distill import service
+
+    return service.txt2img(cond.caption, seed=seed, n=n, steps=DISTILLED_STEPS)
+
+
+def _distilled_warm():
+    from ..families.diffusion import service as sd
+    from ..families.distill import service
+
+    return sd.load_pipeline(), service.load_student(DISTILLED_STEPS)
+
+
+DISTILLED_STEPS = 4  # the distilled sampler's contender: its 4-step student (guidance w = 3 folded in)
+
+
 def _sd_warm():
     from ..families.diffusion import service
 
@@ -256,6 +272,8 @@ def _all() -> list[Contender]:
     out.append(Contender("tiny-sd", "tiny Stable Diffusion", "diffusion", "the caption", ALL, _sd, _sd_warm))
     out.append(Contender("tiny-sd-controlnet-edges", "ControlNet (edges)", "diffusion",
                          "the scene's edge map + the caption", ALL, _controlnet, _controlnet_warm, per_scene=True))
+    out.append(Contender("distill", f"tiny SD, distilled to {DISTILLED_STEPS} steps", "distill", "the caption", ALL,
+                         _distilled, _distilled_warm))
     return out
 
 

@@ -33,10 +33,12 @@ HUB_MODELS = ("openai/clip-vit-base-patch16",)
 BASE_REQUIREMENTS = ("torch==2.14.1", "torchvision==0.29.1", "gradio==6.31.0", "transformers==5.24.0",
                      "huggingface-hub", "safetensors", "lpips==0.1.4", "torchmetrics==1.9.0", "torch-fidelity",
                      "scipy", "scikit-image", "pillow", "tqdm", "numpy")
-FAMILY_REQUIREMENTS: dict[str, tuple[str, ...]] = {"diffusion": ("diffusers==0.42.1",)}
-# Weights a family loads beyond Family.models (none today: the VAE tab's vqvae is among its models; the GAN guide
-# nets gan-guide / gan-guide-robust are loaded only by the trainers).
-EXTRA_WEIGHTS: dict[str, tuple[str, ...]] = {}
+FAMILY_REQUIREMENTS: dict[str, tuple[str, ...]] = {"diffusion": ("diffusers==0.42.1",),
+                                                   "distill": ("diffusers==0.42.1", "peft==0.21.2")}
+# Weights a family loads beyond Family.models: the distilled students run with the tiny SD's VAE and text encoder
+# and beside their teacher (the VAE tab's vqvae is among its models; the GAN guide nets gan-guide /
+# gan-guide-robust are loaded only by the trainers).
+EXTRA_WEIGHTS: dict[str, tuple[str, ...]] = {"distill": ("tiny-sd",)}
 IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", ".DS_Store")
 
 
@@ -66,6 +68,9 @@ META = {
     "diffusion": SpaceMeta("🌀", "indigo", "pink", "Tiny Stable Diffusion, ControlNet and a guidance lab",
                            ("diffusion", "stable-diffusion", "controlnet", "diffusers", "text-to-image", "guidance",
                             "metrics")),
+    "distill": SpaceMeta("⚡", "yellow", "indigo", "Progressive and guided distillation: 64 steps to 1",
+                         ("diffusion", "distillation", "progressive-distillation", "few-step", "lcm", "diffusers",
+                          "text-to-image", "metrics")),
 }
 
 

@@ -41,6 +41,8 @@ BASE = {
     "diffusion_guidance": {"guide": "CFG", "steps": 2, "count": 1},
     "diffusion_sweep": {"cfgs": "3", "steps_list": "2", "count": 1},
     "diffusion_trajectory": {"steps": 5, "frames": 2},
+    "distill_compare": {"teacher_steps": 4, "count": 1},
+    "distill_curve": {"n": 16},
     "metrics_sets": {"metrics": ["fid"]},
     "data_sample": {"count": 2},
 }

@@ -37,6 +37,9 @@ FIRST_VIEW = {
                   ("Guidance lab", ["#diffusion-guided img", "#diffusion-unguided img", "#diffusion-sweep-grid img",
                                     "#diffusion-guide-readouts table"]),
                   ("Trajectory", ["#diffusion-xt img", "#diffusion-x0 img"])],
+    "distill": [("Teacher vs student", ["#distill-teacher img", "#distill-student-gallery img", "#distill-ddim img",
+                                        "#distill-readouts table", "#distill-cards table"]),
+                ("Quality vs steps", ["#distill-curve-0 g.mark-line path"])],
 }
 
 
