@@ -22,7 +22,7 @@ def root(tmp_path_factory):
 
 def test_same_noise_for_all_three_and_seeded(root):
     a = service.compare("a red solid star on a light background", 5, 4, 4, 1.0, 2, root=root)
-    # w = 1 and a zero w input: the student is the conditional teacher, so all three rows are the same images
+    # w = 1 and a zero w input: the student is the conditional teacher, so all three sets are the same images
     np.testing.assert_array_equal(a["student"], a["ddim"])
     np.testing.assert_array_equal(a["teacher"], a["ddim"])
     b = service.compare("a red solid star on a light background", 5, 64, 4, 3.0, 2, root=root)

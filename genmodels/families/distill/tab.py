@@ -37,7 +37,7 @@ def distill_compare(prompt, seed, teacher_steps, student_steps, w, count):
     res = service.compare(prompt, parse_seed(seed), teacher_steps, student_steps, w, count)
     sec = res["seconds"]
     n, big_n = res["student_steps"], res["teacher_steps"]
-    lines = [f"**Same initial noise in all three rows.** Wall time for {len(res['teacher'])} image(s), text encoder "
+    lines = [f"**Same initial noise in all three galleries** (image i of each). Wall time for {len(res['teacher'])} image(s), text encoder "
              f"and VAE decode included: teacher {big_n} steps {sec['teacher']:.2f} s · student {n} step"
              f"{'s' if n > 1 else ''} {sec['student']:.3f} s (**{sec['teacher'] / max(sec['student'], 1e-9):.1f}× "
              f"faster**) · plain DDIM {n} step{'s' if n > 1 else ''} {sec['ddim']:.3f} s."]
@@ -112,12 +112,13 @@ def build_tab(ctx) -> None:
                     go = gr.Button("Compare", variant="primary", elem_id="distill-compare-btn")
                 with gr.Column(scale=2):
                     note = gr.Markdown(elem_id="distill-note")
-                    g_teacher = gr.Gallery(label="teacher (CFG)", columns=4, height="auto", format="png",
-                                           elem_id="distill-teacher", elem_classes=["gm-pixelated"])
-                    g_student = gr.Gallery(label="distilled student", columns=4, height="auto", format="png",
-                                           elem_id="distill-student-gallery", elem_classes=["gm-pixelated"])
-                    g_ddim = gr.Gallery(label="plain DDIM at the student's steps", columns=4, height="auto",
-                                        format="png", elem_id="distill-ddim", elem_classes=["gm-pixelated"])
+                    with gr.Row():  # side by side: teacher | student | plain DDIM, image i from the same noise
+                        g_teacher = gr.Gallery(label="teacher (CFG)", columns=2, height="auto", format="png",
+                                               elem_id="distill-teacher", elem_classes=["gm-pixelated"])
+                        g_student = gr.Gallery(label="distilled student", columns=2, height="auto", format="png",
+                                               elem_id="distill-student-gallery", elem_classes=["gm-pixelated"])
+                        g_ddim = gr.Gallery(label="plain DDIM, same steps", columns=2, height="auto",
+                                            format="png", elem_id="distill-ddim", elem_classes=["gm-pixelated"])
                     panel = gr.HTML(elem_id="distill-readouts")
             inputs = [prompt, seed, teacher_steps, student, w, count]
             outputs = [g_teacher, g_student, g_ddim, note, panel]
