@@ -43,6 +43,7 @@ BASE = {
     "diffusion_trajectory": {"steps": 5, "frames": 2},
     "distill_compare": {"teacher_steps": 4, "count": 1},
     "distill_curve": {"n": 16},
+    "distill_hub": {"pipeline": "embedded", "lora": "", "kind": "Turbo", "steps": 1, "cfg": 0.0},  # offline: works
     "metrics_sets": {"metrics": ["fid"]},
     "data_sample": {"count": 2},
 }
@@ -55,7 +56,7 @@ MODE_FOR = {("img2img_pix2pix", "upload"): ("mode", "Upload"), ("img2img_pix2pix
             ("diffusion_controlnet", "upload"): ("source", "upload"),
             ("diffusion_controlnet", "sketch"): ("source", "sketch"),
             ("metrics_sets", "files_a"): ("source_a", "upload"), ("metrics_sets", "files_b"): ("source_b", "upload")}
-WEIGHT_BOXES = {"source", "model", "controlnet"}  # Textbox parameters naming weights to load
+WEIGHT_BOXES = {"source", "model", "controlnet", "pipeline", "lora"}  # Textbox parameters naming weights to load
 
 
 @pytest.fixture(scope="module")

@@ -88,8 +88,9 @@ def test_lcm_lora_in_diffusers_layout_loads_and_samples_offline(tmp_path):
     fused_sd = fused.unet.state_dict()  # fused: the LoRA delta is in the (peft) base layer's weight
     fused_q = fused_sd.get(q, fused_sd.get(q.replace(".weight", ".base_layer.weight")))
     assert fused_q is not None and not torch.equal(fused_q, base.unet.state_dict()[q])
-    t = service.few_step_hub(str(tmp_path / "pipe"), "", "Turbo", "a red star", 1, 0.0, 3, n=1)
+    t = service.few_step_hub(str(tmp_path / "pipe"), str(tmp_path / "lora"), "Turbo", "a red star", 1, 0.0, 3, n=1)
     assert "EulerAncestralDiscreteScheduler" in t["note"] and t["images"].shape == (1, 32, 32, 3)
+    assert "used with LCM-LoRA only" in t["note"]
 
 
 def test_hub_few_step_bad_input(tmp_path):

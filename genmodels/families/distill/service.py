@@ -231,12 +231,15 @@ def few_step_hub(pipeline: str, lora: str, kind: str, prompt: str, steps, cfg, s
         raise ValueError(f"Steps must be a whole number in {lo}–{hi} for a few-step model, got {steps!r}.")
     cfg = sd.check_scale(cfg, "guidance", *HUB_CFG_RANGE)
     source = sd.resolve_source(model_source(pipeline, "pipeline"), sd.EMBEDDED_PIPE)
+    lora = str(lora or "").strip()
+    lora_source = sd.resolve_source(model_source(lora, "LoRA"), sd.EMBEDDED_PIPE) if lora else ""
+    ignored = f"The LoRA box is used with LCM-LoRA only ('{lora[:60]}' was not loaded)." if lora and \
+        kind != "LCM-LoRA" else ""
     if kind == "LCM-LoRA":
-        if not str(lora or "").strip():
+        if not lora:
             raise ValueError("LCM-LoRA needs a LoRA: a Hub id such as latent-consistency/lcm-lora-sdv1-5 or a folder "
                              "with pytorch_lora_weights.safetensors.")
-        pipe = _lcm_pipeline(source, sd.resolve_source(model_source(lora, "LoRA"), sd.EMBEDDED_PIPE))
-        run = pipe
+        run = _lcm_pipeline(source, lora_source)
     else:
         base = sd.load_pipeline(source)
         comps = dict(base.components)
@@ -254,6 +257,5 @@ def few_step_hub(pipeline: str, lora: str, kind: str, prompt: str, steps, cfg, s
     wall = time.perf_counter() - t0
     lines = [f"{kind}, {int(k)} step{'s' if k > 1 else ''}, guidance {cfg:g}: {n} images in {wall:.2f} s "
              f"({type(run.scheduler).__name__})."]
-    if note:
-        lines.append(note)
+    lines += [x for x in (note, ignored) if x]
     return {"images": sd.to_uint8(out.images), "note": "\n\n".join(lines), "seconds": wall}
