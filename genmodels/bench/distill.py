@@ -19,8 +19,8 @@ def distill(quick: bool) -> list[Row]:
 
     if not available():
         return [("distill", "students", float("nan"), "", "not trained here: python -m genmodels train distill")]
-    data = E.run_all(200 if quick else 2000)
     n = 200 if quick else 2000
+    data = E.run_all(n)
     rows: list[Row] = []
     for name, col in data["columns"].items():
         for metric in ("FID_domain", "FID to the teacher's samples", "caption accuracy", "CLIP score"):

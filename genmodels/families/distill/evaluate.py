@@ -38,6 +38,11 @@ def initial_noise(start: int, n: int, shape=(4, 16, 16)) -> torch.Tensor:
                       for i in range(n)])
 
 
+def latent_shape(pipe) -> tuple[int, int, int]:
+    c, size = pipe.unet.config.in_channels, pipe.unet.config.sample_size
+    return c, size, size
+
+
 def prompts(n: int, start: int = 0):
     from ..diffusion import lab
 
@@ -51,7 +56,7 @@ def draw(pipe, make, steps: int, caps: list[str], start: int = 0, batch: int = 2
     from ..diffusion import lab
 
     uncond, _ = lab.encode_text(pipe, [""])
-    shape = (pipe.unet.config.in_channels, pipe.unet.config.sample_size, pipe.unet.config.sample_size)
+    shape = latent_shape(pipe)
     out = []
     for a in range(0, len(caps), batch):
         cond, _ = lab.encode_text(pipe, caps[a:a + batch])
@@ -109,22 +114,11 @@ def speedup(pipe, student, student_steps: int = 4, n: int = 8, rounds: int = 5, 
     """Wall time of one request of n images (text encoder + sampling + VAE decode), teacher at 64 CFG steps vs the
     student, alternated round by round; medians."""
     import statistics
-
-    from ..diffusion import lab
+    from functools import partial
 
     caps, _ = prompts(n)
-    z = initial_noise(0, n)
-
-    def run(make, steps):
-        def f():
-            with torch.no_grad():
-                cond, _ = lab.encode_text(pipe, caps)
-                uncond, _ = lab.encode_text(pipe, [""])
-                return lab.decode(pipe, P.sample(make(cond, uncond), z.clone(), steps, pipe.scheduler.alphas_cumprod))
-        return f
-
-    teacher = run(lambda c, u: P.cfg_denoiser(pipe.unet, c, u, w), TEACHER_STEPS)
-    fast = run(lambda c, u: P.student_denoiser(student, c, w), student_steps)
+    teacher = partial(draw, pipe, lambda c, u: P.cfg_denoiser(pipe.unet, c, u, w), TEACHER_STEPS, caps)
+    fast = partial(draw, pipe, lambda c, u: P.student_denoiser(student, c, w), student_steps, caps)
     teacher(), fast()  # warm-up
     tt, ts = [], []
     for _ in range(rounds):

@@ -60,37 +60,18 @@ def load_student(steps: int, root: str = str(OUT)):
 
 
 def check_w(value) -> float:
-    lo, hi = P.W_RANGE
-    try:
-        w = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"The guidance weight w must be a number in [{lo:g}, {hi:g}], got {value!r}.") from None
-    if not np.isfinite(w) or not lo <= w <= hi:
-        raise ValueError(f"The guidance weight w must be a number in [{lo:g}, {hi:g}] (the range the students "
-                         f"learned), got {value!r}.")
-    return w
+    """w in the range the students learned (the diffusion tab's scale check, with this range)."""
+    return sd.check_scale(value, "guidance weight w", *P.W_RANGE)
 
 
 def check_student_steps(value) -> int:
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        f = float("nan")
-    if not np.isfinite(f) or f != int(f) or int(f) not in STUDENT_STEPS:
+    from ...hub.validate import parse_whole
+
+    n = parse_whole(value, min(STUDENT_STEPS), max(STUDENT_STEPS), "Student steps")
+    if n not in STUDENT_STEPS:
         raise ValueError(f"Student steps must be one of {', '.join(map(str, STUDENT_STEPS))} (each student was "
                          f"distilled for its own step count), got {value!r}.")
-    return int(f)
-
-
-def check_teacher_steps(value) -> int:
-    lo, hi = TEACHER_STEPS_RANGE
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        f = float("nan")
-    if not np.isfinite(f) or f != int(f) or not lo <= f <= hi:
-        raise ValueError(f"Teacher steps must be a whole number in {lo}–{hi}, got {value!r}.")
-    return int(f)
+    return n
 
 
 def _draw(pipe, denoiser, z: torch.Tensor, steps: int) -> tuple[np.ndarray, float]:
@@ -106,21 +87,23 @@ def compare(prompt: str, seed: int = 0, teacher_steps: int = 64, student_steps: 
     Times include the text encoder and the VAE decode, as a user waits for them."""
     pipe = sd.load_pipeline(sd.EMBEDDED)
     prompt, note = sd.check_prompt(pipe.tokenizer, prompt)
+    from ...hub.validate import parse_whole
+
     w, student_steps = check_w(w), check_student_steps(student_steps)
-    teacher_steps = check_teacher_steps(teacher_steps)
+    teacher_steps = parse_whole(teacher_steps, *TEACHER_STEPS_RANGE, "Teacher steps")
     if not 1 <= int(n) <= MAX_IMAGES:
         raise ValueError(f"Images must be in 1–{MAX_IMAGES}, got {n}.")
     student = load_student(student_steps, root)
-    shape = (pipe.unet.config.in_channels, pipe.unet.config.sample_size, pipe.unet.config.sample_size)
-    z = E.initial_noise(int(seed), int(n), shape)
+    z = E.initial_noise(int(seed), int(n), E.latent_shape(pipe))
     with _LOCK, torch.no_grad():
         t0 = time.perf_counter()
         cond, _ = lab.encode_text(pipe, [prompt] * int(n))
         uncond, _ = lab.encode_text(pipe, [""])
         text_s = time.perf_counter() - t0
-        teacher, t_s = _draw(pipe, P.cfg_denoiser(pipe.unet, cond, uncond, w), z, teacher_steps)
+        guided = P.cfg_denoiser(pipe.unet, cond, uncond, w)
+        teacher, t_s = _draw(pipe, guided, z, teacher_steps)
         fast, s_s = _draw(pipe, P.student_denoiser(student, cond, w), z, student_steps)
-        ddim, d_s = _draw(pipe, P.cfg_denoiser(pipe.unet, cond, uncond, w), z, student_steps)
+        ddim, d_s = _draw(pipe, guided, z, student_steps)
     return {"prompt": prompt, "note": note, "w": w, "teacher_steps": teacher_steps, "student_steps": student_steps,
             "teacher": teacher, "student": fast, "ddim": ddim,
             "seconds": {"teacher": t_s + text_s, "student": s_s + text_s, "ddim": d_s + text_s}}
@@ -130,12 +113,12 @@ def txt2img(prompt: str, seed: int = 0, n: int = 1, steps: int = 4, w: float = 3
     """n images (uint8) from the ``steps``-step student; image i from the initial noise of seed + i."""
     pipe = sd.load_pipeline(sd.EMBEDDED)
     prompt, _ = sd.check_prompt(pipe.tokenizer, prompt)
-    student = load_student(check_student_steps(steps), root)
-    shape = (pipe.unet.config.in_channels, pipe.unet.config.sample_size, pipe.unet.config.sample_size)
+    steps = check_student_steps(steps)
+    student = load_student(steps, root)
+    z = E.initial_noise(int(seed), int(n), E.latent_shape(pipe))
     with _LOCK, torch.no_grad():
         cond, _ = lab.encode_text(pipe, [prompt] * int(n))
-        return _draw(pipe, P.student_denoiser(student, cond, check_w(w)), E.initial_noise(int(seed), int(n), shape),
-                     int(steps))[0]
+        return _draw(pipe, P.student_denoiser(student, cond, check_w(w)), z, steps)[0]
 
 
 # ---- stored curves (python -m genmodels bench / evaluate) -------------------------------------------------------
@@ -218,17 +201,11 @@ def few_step_hub(pipeline: str, lora: str, kind: str, prompt: str, steps, cfg, s
     Turbo-style checkpoint on EulerAncestralDiscreteScheduler (trailing timesteps)."""
     from diffusers import EulerAncestralDiscreteScheduler
 
-    from ...hub.validate import model_source
+    from ...hub.validate import model_source, parse_whole
 
     if kind not in FEW_STEP_KINDS:
         raise ValueError(f"Kind must be one of {', '.join(FEW_STEP_KINDS)}, got {kind!r}.")
-    lo, hi = HUB_STEPS_RANGE
-    try:
-        k = float(steps)
-    except (TypeError, ValueError):
-        k = float("nan")
-    if not np.isfinite(k) or k != int(k) or not lo <= k <= hi:
-        raise ValueError(f"Steps must be a whole number in {lo}–{hi} for a few-step model, got {steps!r}.")
+    k = parse_whole(steps, *HUB_STEPS_RANGE, "Steps")
     cfg = sd.check_scale(cfg, "guidance", *HUB_CFG_RANGE)
     source = sd.resolve_source(model_source(pipeline, "pipeline"), sd.EMBEDDED_PIPE)
     lora = str(lora or "").strip()

@@ -6,8 +6,8 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
-from ...hub.widgets import clamp_count, how_it_works, on_open, parse_seed, readout_panel_html, readout_table, \
-    seed_row, user_errors
+from ...hub.widgets import clamp_count, how_it_works, on_open, parse_seed, parse_whole, readout_panel_html, \
+    readout_table, seed_row, user_errors
 from . import progressive as P
 from . import service
 from .family import FAMILY
@@ -37,10 +37,11 @@ def distill_compare(prompt, seed, teacher_steps, student_steps, w, count):
     res = service.compare(prompt, parse_seed(seed), teacher_steps, student_steps, w, count)
     sec = res["seconds"]
     n, big_n = res["student_steps"], res["teacher_steps"]
-    lines = [f"**Same initial noise in all three galleries** (image i of each). Wall time for {len(res['teacher'])} image(s), text encoder "
-             f"and VAE decode included: teacher {big_n} steps {sec['teacher']:.2f} s · student {n} step"
-             f"{'s' if n > 1 else ''} {sec['student']:.3f} s (**{sec['teacher'] / max(sec['student'], 1e-9):.1f}× "
-             f"faster**) · plain DDIM {n} step{'s' if n > 1 else ''} {sec['ddim']:.3f} s."]
+    lines = [f"**Same initial noise in all three galleries** (image i of each). Wall time for "
+             f"{len(res['teacher'])} image(s), text encoder and VAE decode included: teacher {big_n} steps "
+             f"{sec['teacher']:.2f} s · student {n} step{'s' if n > 1 else ''} {sec['student']:.3f} s "
+             f"(**{sec['teacher'] / max(sec['student'], 1e-9):.1f}× faster**) · plain DDIM {n} "
+             f"step{'s' if n > 1 else ''} {sec['ddim']:.3f} s."]
     lines += [x for x in (res["note"], count_note) if x]
     cols = {f"teacher, {big_n} steps": _readouts(res["teacher"], res["prompt"]),
             f"student, {n} steps": _readouts(res["student"], res["prompt"], res["teacher"]),
@@ -73,13 +74,7 @@ def _curve_note(rows: list[dict], live: bool) -> str:
 @user_errors
 def distill_curve(n, w):
     """Quality vs steps now, on the first n test captions: the 64-step teacher, each student, plain DDIM."""
-    try:
-        k = int(float(n))
-    except (TypeError, ValueError):
-        raise ValueError(f"Captions must be a whole number in 16–256, got {n!r}.") from None
-    if not 16 <= k <= 256:
-        raise ValueError(f"Captions must be a whole number in 16–256 (FID needs a few; the live curve is meant to "
-                         f"take seconds), got {n!r}.")
+    k = parse_whole(n, 16, 256, "Captions for a live measurement")
     if not service.available():
         raise FileNotFoundError("No student is trained here: `python -m genmodels train distill` makes them.")
     rows = service.live_curve(k, w)
