@@ -146,6 +146,73 @@ def test_cvae_needs_labels_and_follows_the_shape_label():
     assert not torch.equal(m.sample(2, (s + 1) % 6, c, torch.Generator().manual_seed(9)), a)
 
 
+def test_shared_scale_is_the_moment_matched_logistic_of_the_batch_error():
+    """sigma-VAE calibration: a logistic with scale s has variance s^2 pi^2 / 3; the buffer moves towards the s whose
+    variance is the batch's squared error per channel (computed here by hand with the coefficient-shifted means)."""
+    m = _vae(n_shapes=6, n_colours=6, shared_scale=True).train()
+    x = _levels(4)
+    s, c = torch.tensor([0, 1, 2, 3]), torch.tensor([1, 2, 3, 4])
+    before = m.log_scale.clone()
+    params, _, _ = m(x, s, c, torch.Generator().manual_seed(0))
+    m._calibrate(params, x, momentum=0.0)
+    xf = x.float() * (2 / 255) - 1
+    rest = params[:, 1:].view(4, 3, 3, 32, 32)
+    mean, coef = rest[:, :, 0], torch.tanh(rest[:, :, 2])
+    pred = torch.stack([mean[:, 0], mean[:, 1] + coef[:, 0] * xf[:, 0],
+                        mean[:, 2] + coef[:, 1] * xf[:, 0] + coef[:, 2] * xf[:, 1]], 1)
+    mse = (xf - pred).pow(2).mean((0, 2, 3))
+    assert torch.allclose((2 * m.log_scale).exp() * math.pi ** 2 / 3, mse, rtol=1e-4)
+    assert not torch.equal(before, m.log_scale)
+    out = m._with_shared_scale(params)  # every pixel gets its channel's scale; means and coefficients untouched
+    o = out[:, 1:].view(4, 3, 3, 32, 32)
+    assert torch.equal(o[:, :, 1], m.log_scale.view(1, 3, 1, 1).expand(4, 3, 32, 32))
+    assert torch.equal(o[:, :, 0], rest[:, :, 0]) and torch.equal(o[:, :, 2], rest[:, :, 2])
+    m.eval()  # eval: the ELBO uses the stored scale and never moves it
+    saved = m.log_scale.clone()
+    m.elbo_bits_per_dim(x, s, c, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(saved, m.log_scale)
+
+
+@pytest.mark.parametrize("kw", [dict(film=True), dict(broadcast=True), dict(broadcast=True, shared_scale=True)])
+def test_decoder_variants_follow_the_label_and_keep_the_interface(kw):
+    m = _vae(n_shapes=6, n_colours=6, **kw).eval()
+    s, c = torch.tensor([0, 3]), torch.tensor([1, 2])
+    z = torch.randn(2, 8, generator=torch.Generator().manual_seed(2))
+    p0 = m.decode_params(z, s, c)
+    assert p0.shape == (2, 10, 32, 32)
+    if kw.get("film"):  # zero-initialised FiLM: the decoder starts as the one without it
+        plain = _vae(n_shapes=6, n_colours=6).eval()
+        plain.load_state_dict({k: v for k, v in m.state_dict().items() if not k.startswith("film")})
+        assert torch.allclose(plain.decode_params(z, s, c), p0, atol=1e-6)
+    assert (p0 - m.decode_params(z, (s + 1) % 6, c)).abs().max() > 1e-4
+    assert m.sample(2, s, c, torch.Generator().manual_seed(9)).shape == (2, 3, 32, 32)
+    assert torch.isfinite(m.elbo_bits_per_dim(_levels(2), s, c, generator=torch.Generator().manual_seed(0))).all()
+
+
+def test_training_loss_is_the_elbo_plus_the_reversed_latent_critic():
+    m = _vae(n_shapes=6, n_colours=6, adversary=True).train()
+    x, s, c = _levels(4), torch.tensor([0, 1, 2, 3]), torch.tensor([1, 2, 3, 4])
+    torch.manual_seed(0)
+    loss, bpd, ce = m.training_loss(x, s, c)
+    torch.manual_seed(0)
+    assert torch.allclose(loss, m.elbo_bits_per_dim(x, s, c).mean()) and torch.allclose(loss, bpd)
+    torch.manual_seed(0)
+    _, mu, logvar = m(x, s, c)
+    torch.manual_seed(0)
+    loss, bpd, ce = m.training_loss(x, s, c, beta=0.5, adversary=2.0)
+    assert torch.allclose(ce, torch.nn.functional.cross_entropy(m.critic(mu), s))
+    # the critic learns to read the shape from mu; the encoder receives the opposite gradient
+    m.zero_grad()
+    ce.backward()
+    assert m.critic[0].weight.grad.abs().sum() > 0 and m.enc[0][0].weight.grad.abs().sum() > 0
+    from genmodels.families.vae.vae import _ReverseGrad
+
+    a = torch.randn(3, 4, requires_grad=True)
+    w = torch.randn(3, 4)
+    (w * _ReverseGrad.apply(a)).sum().backward()
+    assert torch.equal(a.grad, -w)
+
+
 # ================================================================================================ EMA quantiser
 def _z(n=2, dim=8, hw=4, seed=0):
     return torch.randn(n, dim, hw, hw, generator=torch.Generator().manual_seed(seed)) * 0.2

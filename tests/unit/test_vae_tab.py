@@ -37,30 +37,34 @@ def tiny_weights(tmp_path_factory):
 
 
 def test_reconstruct_test_item_and_upload():
-    orig, gallery, codes, hist, table, note = tab.vae_reconstruct(3, None)
+    first, last = list(tab.vae_reconstruct(3, None))
+    assert first[4] == tab.PENDING and all(a is b for a, b in zip(first[:4], last[:4]))  # pictures, then readouts
+    orig, gallery, codes, hist, table, note = last
     assert [c for _, c in gallery] == ["VAE", "CVAE", "VQ-VAE"] and orig.shape == (192, 192, 3)
     assert codes.shape == (192, 192, 3) and len(hist) == 16 and set(hist["in this image"]) <= {"yes", "no"}
     assert "PSNR" in table and "ELBO bits/dim" in table and "code perplexity" in table and note == ""
     rgba = Image.fromarray(np.random.default_rng(0).integers(0, 255, (50, 70, 4), dtype=np.uint8), "RGBA")
-    _, gallery, _, _, table, note = tab.vae_reconstruct(3, rgba)
+    _, gallery, _, _, table, note = tab.reconstruct_final(3, rgba)
     assert [c for _, c in gallery] == ["VAE", "VQ-VAE"] and "RGBA" in note and "resized" in note
     assert "CVAE needs" in table
 
 
 def test_sample_every_model_same_seed_same_images():
     for model in service.SAMPLERS:
-        g1, table, _ = tab.vae_sample(model, "star", "red", 3, 1.0, 3.0, 5, progress=NO_PROGRESS)
-        g2, _, _ = tab.vae_sample(model, "star", "red", 3, 1.0, 3.0, 5, progress=NO_PROGRESS)
+        (g0, pending, _), (g1, table, _) = tab.vae_sample(model, "star", "red", 3, 1.0, 3.0, 5, progress=NO_PROGRESS)
+        assert g0 is g1 and pending == tab.PENDING  # the samples first, the readouts after
+        g2, _, _ = tab.sample_final(model, "star", "red", 3, 1.0, 3.0, 5)
         assert len(g1) == 3 and all(np.array_equal(a[0], b[0]) for a, b in zip(g1, g2))
         assert ("requested shape recognised" in table) == (model != "VAE")
-    _, _, note = tab.vae_sample("VAE", "star", "any", 2, 1.0, 3.0, 0, progress=NO_PROGRESS)
+    _, _, note = tab.sample_final("VAE", "star", "any", 2, 1.0, 3.0, 0)
     assert "unconditional" in note
 
 
 def test_text_to_image_streams_and_notes_unknown_words():
     steps = list(tab.vae_text2image("a big blue striped heart, please", 2, 1.0, 0, 3.0, 1, progress=NO_PROGRESS))
-    assert len(steps) == 8  # a picture every 8 of the 64 codes; the last one with the readouts
+    assert len(steps) == 5  # a picture every 16 of the 64 codes, then the same final picture with the readouts
     assert all(len(s[0]) == 2 for s in steps) and not np.array_equal(steps[0][0][0], steps[-1][0][0])
+    assert steps[-2][2] == tab.PENDING and all(np.array_equal(a, b) for a, b in zip(steps[-2][0], steps[-1][0]))
     gallery, note, table = steps[-1]
     assert "please" in note and "heart" in table and "shape as asked" in table
     again = tab.text2image_final("a big blue striped heart, please", 2, 1.0, 0, 3.0, 1)
@@ -80,14 +84,14 @@ def test_walk_ends_on_the_two_items():
     (lambda: tab.text2image_final(CAPTION, 1, 1.0, 17, 3.0, 0), "op-k"),
     (lambda: tab.text2image_final(CAPTION, 1, 1.0, -1, 3.0, 0), "op-k"),
     (lambda: tab.text2image_final(CAPTION, 1, 1.0, 0, -2, 0), "Guidance"),
-    (lambda: tab.vae_sample("VAE-GAN", "any", "any", 1, 1.0, 3.0, 0, progress=NO_PROGRESS), "Model must be"),
-    (lambda: tab.vae_sample("CVAE", "hexagon", "any", 1, 1.0, 3.0, 0, progress=NO_PROGRESS), "Unknown shape"),
-    (lambda: tab.vae_sample("CVAE", "any", "mauve", 1, 1.0, 3.0, 0, progress=NO_PROGRESS), "Unknown colour"),
-    (lambda: tab.vae_sample("CVAE", "any", "any", 1, 1.0, 3.0, "abc", progress=NO_PROGRESS), "Seed"),
+    (lambda: tab.sample_final("VAE-GAN", "any", "any", 1, 1.0, 3.0, 0), "Model must be"),
+    (lambda: tab.sample_final("CVAE", "hexagon", "any", 1, 1.0, 3.0, 0), "Unknown shape"),
+    (lambda: tab.sample_final("CVAE", "any", "mauve", 1, 1.0, 3.0, 0), "Unknown colour"),
+    (lambda: tab.sample_final("CVAE", "any", "any", 1, 1.0, 3.0, "abc"), "Seed"),
     (lambda: tab.vae_walk(0, 2000, 4, "linear"), "Test item"),
     (lambda: tab.vae_walk(0, 1, 40, "linear"), "Frames"),
     (lambda: tab.vae_walk(0, 1, 4, "zigzag"), "Path"),
-    (lambda: tab.vae_reconstruct(-1, None), "Test item"),
+    (lambda: tab.reconstruct_final(-1, None), "Test item"),
 ])
 def test_bad_inputs_are_sentences(call, match):
     with pytest.raises(gr.Error, match=match):

@@ -185,7 +185,7 @@ def sample(model: str, n: int, seed: int, shape: str | None = ANY, colour: str |
 
 
 # ------------------------------------------------------------------------------------------------ text -> image
-def text2image_stream(caption: str, n: int, seed: int, temperature: float = 1.0, top_k: int = 0, every: int = 8,
+def text2image_stream(caption: str, n: int, seed: int, temperature: float = 1.0, top_k: int = 0, every: int = 16,
                       guidance: float | None = None):
     """Yields (tokens done, total, images (n, 32, 32, 3), info) every ``every`` tokens and at the end. Positions not
     generated yet are drawn grey. ``info``: ignored words, truncation, the tokens used. ``guidance``: classifier-free

@@ -3,6 +3,7 @@ shape / colour, VQ-VAE with its class-conditional PixelCNN prior), text -> image
 token) and a latent walk, with readouts from the scoring module and the models' held-out numbers side by side."""
 from __future__ import annotations
 
+import functools
 import json
 import math
 
@@ -16,6 +17,9 @@ from . import service
 from .priors import DEFAULT_GUIDANCE
 
 ANY = service.ANY
+# What the readouts box shows between the pictures and the numbers: the handlers stream the pictures first, so the
+# scoring classifier's pass never delays them (bench: tab handler / bare sampler, time to the pictures)
+PENDING = "<p><em>Reading the images with the scoring module …</em></p>"
 CAPTIONS = ["a large blue striped heart on a dark background", "a medium red solid star on a light background",
             "a small green striped triangle on a gradient background", "a large yellow solid cross on a dark background",
             "a magenta circle"]
@@ -57,13 +61,18 @@ def _read(images: np.ndarray) -> dict[str, np.ndarray]:
 # ------------------------------------------------------------------------------------------------ reconstruct
 @user_errors
 def vae_reconstruct(index, upload):
-    """Test item (or an upload) -> (input, reconstructions gallery, code map, usage histogram, readouts, note)."""
+    """Test item (or an upload) -> streams (input, reconstructions gallery, code map, usage histogram, readouts,
+    note): the pictures as soon as the models ran, then the same with the readouts."""
     from ...scoring.perceptual import perceptual_distance
     from ...scoring.pixel import psnr, ssim
 
     img, note = image_32(upload, index)
     labels = _test_labels(parse_test_index(index)) if upload is None else (None, None)
     r = service.reconstruct(img, *labels)
+    vq = service.load("vqvae")
+    gallery = [(v, k) for k, v in r["recon"].items()]
+    pictures = (enlarge(img), gallery, service.code_map_image(r["codes"], vq.codes), service.histogram_frame(r["codes"]))
+    yield (*pictures, PENDING, note)
     cols = {}
     recs = np.stack(list(r["recon"].values()))
     pd = perceptual_distance(recs, np.broadcast_to(img, recs.shape))  # one backbone pass for all models
@@ -81,16 +90,13 @@ def vae_reconstruct(index, upload):
     why = "" if "CVAE" in r["recon"] else " (CVAE needs the item's shape and colour: test items only)"
     table = readout_table(cols, "Against the input image; PD: distance of the scoring classifier's feature maps. ELBO: "
                           "single-sample negative ELBO, an upper bound on the image's bits/dim." + why)
-    vq = service.load("vqvae")
-    gallery = [(v, k) for k, v in r["recon"].items()]
-    return (enlarge(img), gallery, service.code_map_image(r["codes"], vq.codes), service.histogram_frame(r["codes"]),
-            table, note)
+    yield (*pictures, table, note)
 
 
 # ------------------------------------------------------------------------------------------------ sample
 @user_errors
 def vae_sample(model: str, shape: str, colour: str, count, temperature, guidance, seed, progress=gr.Progress()):
-    """-> (gallery, readouts, note)."""
+    """Streams (gallery, readouts, note): the samples as soon as they are drawn, then with the readouts."""
     seed = parse_seed(seed)
     n, cap = clamp_count(count, 1, 16, "number of samples")
     t = _number(temperature, "Temperature", 0, 2)
@@ -100,6 +106,18 @@ def vae_sample(model: str, shape: str, colour: str, count, temperature, guidance
         progress(done / total, desc=f"code {done} / {total}")
 
     images, s, c, secs = service.sample(model, n, seed, shape, colour, t, on_step, w)
+    notes = [cap]
+    if model == "VAE" and (shape != ANY or colour != ANY):
+        notes.append("The VAE is unconditional: shape and colour are ignored (pick CVAE to choose them).")
+    if model.startswith("VQ") and colour != ANY:
+        notes.append("The code prior is conditioned on the shape only: colour is ignored.")
+    if not model.startswith("VQ") and w != DEFAULT_GUIDANCE["vq-prior"]:
+        notes.append("The guidance scale applies to the VQ prior only.")
+    note = " ".join(x for x in notes if x)
+    captions = [(f"asked {shapes.SHAPES[s[i]]}" if s is not None else "") +
+                (f", {shapes.COLOUR_NAMES[c[i]]}" if c is not None else "") for i in range(n)]
+    gallery = list(zip(images, captions))
+    yield gallery, PENDING, note
     pred = _read(images)
     rows = [{"metric": "shapes read (scoring classifier)",
              "value": ", ".join(shapes.SHAPES[int(p)] for p in pred["shape"])}]
@@ -110,17 +128,8 @@ def vae_sample(model: str, shape: str, colour: str, count, temperature, guidance
         rows.insert(1, {"metric": "requested colour recognised", "value": float(np.mean(pred["colour"] == c)),
                         "higher_is_better": True})
     rows.append({"metric": "seconds per image", "value": secs / n, "higher_is_better": False})
-    notes = [cap]
-    if model == "VAE" and (shape != ANY or colour != ANY):
-        notes.append("The VAE is unconditional: shape and colour are ignored (pick CVAE to choose them).")
-    if model.startswith("VQ") and colour != ANY:
-        notes.append("The code prior is conditioned on the shape only: colour is ignored.")
-    if not model.startswith("VQ") and w != DEFAULT_GUIDANCE["vq-prior"]:
-        notes.append("The guidance scale applies to the VQ prior only.")
-    captions = [(f"asked {shapes.SHAPES[s[i]]}" if s is not None else "") +
-                (f", {shapes.COLOUR_NAMES[c[i]]}" if c is not None else "") for i in range(n)]
     table = readout_table({model: rows}, "Read by the scoring classifier, which never took part in training.")
-    return list(zip(images, captions)), table, " ".join(x for x in notes if x)
+    yield gallery, table, note
 
 
 # ------------------------------------------------------------------------------------------------ text -> image
@@ -145,6 +154,8 @@ def vae_text2image(caption: str, count, temperature, top_k, guidance, seed, prog
     if info["truncated"]:
         notes.append("The caption was truncated to its first 10 known words.")
     notes.append(f"Words used: “{info['words used']}”.")
+    note = " ".join(x for x in notes if x)
+    yield list(images), note, PENDING
     pred = _read(images)
     ids = tokenize(caption)[0]
     from .priors import WORDS
@@ -159,14 +170,24 @@ def vae_text2image(caption: str, count, temperature, top_k, guidance, seed, prog
                          "value": float(np.mean(pred[attr] == asked[0])), "higher_is_better": True})
     rows.append({"metric": "shapes read", "value": ", ".join(shapes.SHAPES[int(p)] for p in pred["shape"])})
     table = readout_table({"DALL-E-style": rows}, "Caption attributes read by the scoring classifier.")
-    yield list(images), " ".join(x for x in notes if x), table
+    yield list(images), note, table
 
 
-def text2image_final(*args):
-    last = None
-    for last in vae_text2image(*args, progress=lambda *a, **k: None):
-        pass
-    return last
+def final(handler, **kwargs):
+    """A streaming handler run to its end: the function the first-open default, tests and the bench call."""
+    @functools.wraps(handler)
+    def run(*args):
+        last = None
+        for last in handler(*args, **kwargs):
+            pass
+        return last
+    return run
+
+
+QUIET = dict(progress=lambda *a, **k: None)
+text2image_final = final(vae_text2image, **QUIET)
+sample_final = final(vae_sample, **QUIET)
+reconstruct_final = final(vae_reconstruct)
 
 
 # ------------------------------------------------------------------------------------------------ latent walk
@@ -224,7 +245,7 @@ def build_tab(ctx) -> None:
                     table = gr.HTML(elem_id="vae-r-readouts")
             outs = [orig, recs, codemap, hist, table, note]
             go.click(vae_reconstruct, [index, upload], outs, api_name="vae_reconstruct")
-            on_open(vae_reconstruct, outs, [index, upload], cancel_on=[go])
+            on_open(reconstruct_final, outs, [index, upload], cancel_on=[go])
         with gr.Tab("Sample", id="vae-sample"):
             with gr.Row():
                 with gr.Column(scale=1, min_width=300):
@@ -244,8 +265,7 @@ def build_tab(ctx) -> None:
                     s_table = gr.HTML(elem_id="vae-s-readouts")
             s_inputs = [s_model, s_shape, s_colour, s_count, s_temp, s_guide, s_seed]
             s_go.click(vae_sample, s_inputs, [s_gallery, s_table, s_note], api_name="vae_sample")
-            on_open(vae_sample, [s_gallery, s_table, s_note], s_inputs, cancel_on=[s_go],
-                    progress=lambda *a, **k: None)
+            on_open(sample_final, [s_gallery, s_table, s_note], s_inputs, cancel_on=[s_go])
         with gr.Tab("Text → image", id="vae-text"):
             with gr.Row():
                 with gr.Column(scale=1, min_width=300):

@@ -35,6 +35,8 @@ class VAERecipe:
     monitor_every: int = 250
     ema: float | None = None
     warmup: int = 100
+    beta: float = 1.0  # weight of the KL term while training (1: the ELBO); the cards report the true ELBO
+    adversary: float = 0.0  # CVAE: weight of the latent critic (ConvVAE(adversary=True))
 
 
 # Sized for ≤ 45 min of a 2-core CPU each and ≤ 8 MB of weights (float32).
@@ -154,8 +156,11 @@ def train_vae_family(name: str, steps: int | None = None, data: str | None = Non
         def loss_fn(m, b, step):
             xb, lb = b
             args = (lb[:, 0], lb[:, 1]) if cond else ()
-            bpd = m.elbo_bits_per_dim(xb.long(), *args).mean()
-            return bpd, {"elbo_bpd": bpd.detach()}
+            loss, bpd, ce = m.training_loss(xb.long(), *args, beta=recipe.beta, adversary=recipe.adversary)
+            logs = {"elbo_bpd": bpd.detach()}
+            if recipe.adversary:
+                logs["critic_ce"] = ce.detach()
+            return loss, logs
 
         def hook(step, net, wall):
             net = copy.deepcopy(net).cpu().eval()

@@ -46,12 +46,47 @@ class ResBlock(nn.Module):
         return x + self.body(x)
 
 
+class BroadcastDecoder(nn.Module):
+    """Spatial broadcast decoder (Watters et al. 2019, arXiv:1901.07017): the code is tiled over a half-size grid
+    with two coordinate planes (CoordConv, Liu et al. 2018, arXiv:1807.03247), then stride-1 convolutions and one
+    upsampling. Both papers show a transposed-convolution decoder learns *where* an object is, and so its outline,
+    slowly; with the coordinates in every pixel a single-object scene is a per-pixel function of (code, x, y)."""
+
+    def __init__(self, zin: int, width: int, size: int):
+        super().__init__()
+        self.base = size // 2
+        w2 = 2 * width
+        self.net = nn.Sequential(nn.Conv2d(zin + 2, w2, 3, padding=1), nn.SiLU(), ResBlock(w2), ResBlock(w2),
+                                 nn.Upsample(scale_factor=2, mode="nearest"), _block(w2, width), ResBlock(width),
+                                 nn.GroupNorm(8, width), nn.SiLU(), nn.Conv2d(width, 10, 3, padding=1))
+        lin = torch.linspace(-1, 1, self.base)
+        self.register_buffer("coords", torch.stack(torch.meshgrid(lin, lin, indexing="ij"))[None], persistent=False)
+
+    def forward(self, code: torch.Tensor) -> torch.Tensor:
+        b = self.base
+        h = torch.cat([code[:, :, None, None].expand(-1, -1, b, b), self.coords.expand(len(code), -1, -1, -1)], 1)
+        return self.net(h)
+
+
+class _ReverseGrad(torch.autograd.Function):
+    """Identity forward, negated gradient backward (Ganin & Lempitsky 2015, arXiv:1409.7495)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return -g
+
+
 class ConvVAE(nn.Module, PyTorchModelHubMixin):
     """32x32 RGB <-> a ``latent``-dimensional Gaussian code. ``n_shapes`` / ``n_colours`` > 0 make it a CVAE: the
     labels' embeddings are broadcast as extra input planes for the encoder and concatenated to z for the decoder."""
 
     def __init__(self, latent: int = 64, width: int = 64, size: int = 32, n_shapes: int = 0, n_colours: int = 0,
-                 cond_dim: int = 32, prior_net: bool = False, sharp_head: bool = False):
+                 cond_dim: int = 32, prior_net: bool = False, sharp_head: bool = False, shared_scale: bool = False,
+                 film: bool = False, broadcast: bool = False, adversary: bool = False):
         super().__init__()
         self.latent, self.size, self.n_shapes, self.n_colours = latent, size, n_shapes, n_colours
         self.conditional = n_shapes > 0
@@ -70,9 +105,30 @@ class ConvVAE(nn.Module, PyTorchModelHubMixin):
                                  ResBlock(w), nn.Upsample(scale_factor=2, mode="nearest"), _block(w + c, w),
                                  ResBlock(w), nn.GroupNorm(8, w), nn.SiLU(), nn.Conv2d(w, 10, 3, padding=1))
         self.width = w
+        self.broadcast = BroadcastDecoder(latent + c, w, size) if broadcast else None
+        if broadcast:  # the broadcast decoder replaces the upsampling one
+            self.from_z = self.dec = None
+        # A latent critic that tries to read the shape from the posterior mean; through a reversed gradient the encoder
+        # learns to hide it, so the decoder has to take the shape from its label (Fader Networks, Lample et al. 2017,
+        # arXiv:1706.00409). Training only: sampling and the ELBO never use it.
+        self.critic = nn.Sequential(nn.Linear(latent, 128), nn.SiLU(), nn.Linear(128, 128), nn.SiLU(),
+                                    nn.Linear(128, n_shapes)) if adversary and self.conditional else None
         # p(z|c): the condition's embedding -> (mean, log-variance) of a diagonal Gaussian (Sohn et al.'s prior network)
         self.prior = nn.Sequential(nn.Linear(cond_dim, 4 * cond_dim), nn.SiLU(), nn.Linear(4 * cond_dim, 2 * latent)) \
             if prior_net and self.conditional else None
+        # FiLM (Perez et al. 2018, arXiv:1709.07871): the condition scales and shifts every decoder stage (4, 8, 16 and
+        # 32 px), zero-initialised so the decoder starts as without it
+        self.film_at = {0: 2 * w, 3: 2 * w, 6: w, 9: w} if film and self.conditional else {}
+        self.film = nn.ModuleDict({str(i): nn.Linear(cond_dim, 2 * ch) for i, ch in self.film_at.items()})
+        for lin in self.film.values():
+            nn.init.zeros_(lin.weight)
+            nn.init.zeros_(lin.bias)
+        # One log-scale per colour channel, set to the decoder's current error (sigma-VAE, Rybkin et al. 2021,
+        # arXiv:2006.13202) instead of a scale per pixel: a per-pixel scale lets the decoder explain an edge by
+        # widening its scale there, and the reconstructions stayed blobs for thousands of steps.
+        self.shared_scale = shared_scale
+        if shared_scale:
+            self.register_buffer("log_scale", torch.full((3,), -1.0))
         if sharp_head:  # the likelihood head starts at mean 0, log-scale -5 (the PixelCNN++ finding, pixelcnnpp.py):
             head = self.dec[-1]  # a sharp scale makes every mean error costly from the first step
             with torch.no_grad():
@@ -110,13 +166,40 @@ class ConvVAE(nn.Module, PyTorchModelHubMixin):
     def decode_params(self, z: torch.Tensor, shape=None, colour=None) -> torch.Tensor:
         """p(x|z[, c]) as discretized-logistic parameters (N, 10, H, W) (``mixture_log_prob`` layout, one component)."""
         e = self.cond(shape, colour)
+        if self.broadcast is not None:
+            h = self.broadcast(z if e is None else torch.cat([z, e], 1))
+            return self._with_shared_scale(h) if self.shared_scale else h
         h = self.from_z(z if e is None else torch.cat([z, e], 1))
         h = h.view(len(z), 2 * self.width, self.bottom, self.bottom)
         for i, layer in enumerate(self.dec):
             if i == 8 and e is not None:  # the 32-px block also sees the condition
                 h = torch.cat([h, self._planes(e, h.shape[-1])], 1)
+            if str(i) in self.film:
+                gamma, beta = self.film[str(i)](e)[:, :, None, None].chunk(2, 1)
+                h = h * (1 + gamma) + beta
             h = layer(h)
+        if self.shared_scale:
+            h = self._with_shared_scale(h)
         return h
+
+    def _with_shared_scale(self, params: torch.Tensor) -> torch.Tensor:
+        n, _, hh, ww = params.shape
+        rest = params[:, 1:].view(n, 3, 3, hh, ww)
+        scale = self.log_scale.view(1, 3, 1, 1, 1).expand(n, 3, 1, hh, ww)
+        rest = torch.cat([rest[:, :, :1], scale, rest[:, :, 2:]], 2)
+        return torch.cat([params[:, :1], rest.reshape(n, 9, hh, ww)], 1)
+
+    @torch.no_grad()
+    def _calibrate(self, params: torch.Tensor, x_levels: torch.Tensor, momentum: float = 0.9) -> None:
+        """Training: the logistic scale whose variance (s^2 pi^2 / 3) is the batch's squared error per channel."""
+        x = x_levels.float() * (2 / 255) - 1
+        n, _, hh, ww = params.shape
+        rest = params[:, 1:].view(n, 3, 3, hh, ww)
+        m, c = rest[:, :, 0], torch.tanh(rest[:, :, 2])
+        pred = torch.stack([m[:, 0], m[:, 1] + c[:, 0] * x[:, 0], m[:, 2] + c[:, 1] * x[:, 0] + c[:, 2] * x[:, 1]], 1)
+        mse = (x - pred).pow(2).mean((0, 2, 3)).clamp(min=1e-6)
+        target = 0.5 * torch.log(3 * mse / math.pi ** 2)
+        self.log_scale.lerp_(target.clamp(min=-7.0), 1 - momentum)
 
     def prior_stats(self, shape=None, colour=None, n: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """The prior's (mean, log-variance), each (N, latent): p(z|c) with a prior network, else N(0, I)."""
@@ -138,13 +221,35 @@ class ConvVAE(nn.Module, PyTorchModelHubMixin):
     def elbo_terms(self, x_levels, shape=None, colour=None, generator=None) -> tuple[torch.Tensor, torch.Tensor]:
         """(reconstruction NLL, KL), each (N,) in nats per image."""
         params, mu, logvar = self(x_levels, shape, colour, generator)
+        if self.shared_scale and self.training:
+            self._calibrate(params, x_levels)
+            params = self._with_shared_scale(params)
         nll = -mixture_log_prob(params, x_levels, 1).flatten(1).sum(1)
+        return nll, self._kl(mu, logvar, shape, colour)
+
+    def _kl(self, mu, logvar, shape, colour) -> torch.Tensor:
         if self.prior is None:
-            kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(1)
-        else:  # KL(q(z|x,c) || p(z|c)) between diagonal Gaussians
-            pm, plv = self.prior_stats(shape, colour)
-            kl = 0.5 * (plv - logvar + (logvar.exp() + (mu - pm).pow(2)) / plv.exp() - 1).sum(1)
-        return nll, kl
+            return 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(1)
+        pm, plv = self.prior_stats(shape, colour)  # KL(q(z|x,c) || p(z|c)) between diagonal Gaussians
+        return 0.5 * (plv - logvar + (logvar.exp() + (mu - pm).pow(2)) / plv.exp() - 1).sum(1)
+
+    def training_loss(self, x_levels, shape=None, colour=None, beta: float = 1.0, adversary: float = 0.0) -> tuple:
+        """(loss, negative ELBO bits/dim, critic cross-entropy): ``beta`` weighs the KL (Higgins et al. 2017's beta;
+        1 = the ELBO), ``adversary`` the latent critic's cross-entropy, whose gradient the encoder receives negated."""
+        params, mu, logvar = self(x_levels, shape, colour)
+        if self.shared_scale and self.training:
+            self._calibrate(params, x_levels)
+            params = self._with_shared_scale(params)
+        nll = -mixture_log_prob(params, x_levels, 1).flatten(1).sum(1)
+        kl = self._kl(mu, logvar, shape, colour)
+        dims = math.log(2) * x_levels[0].numel()
+        bpd = ((nll + kl) / dims).mean()
+        loss = ((nll + beta * kl) / dims).mean()
+        ce = torch.zeros((), device=mu.device)
+        if self.critic is not None and adversary:
+            ce = F.cross_entropy(self.critic(_ReverseGrad.apply(mu)), shape)
+            loss = loss + adversary * ce
+        return loss, bpd, ce
 
     def elbo_bits_per_dim(self, x_levels, shape=None, colour=None, generator=None) -> torch.Tensor:
         """(N,) negative ELBO in bits per sub-pixel: an upper bound on -log2 p(x) / D."""
