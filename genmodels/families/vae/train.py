@@ -206,11 +206,17 @@ def train_vae_family(name: str, steps: int | None = None, data: str | None = Non
                 nll = nll_bits_per_dim(m(cb[:, None], y), cb[:, None]).mean()
                 return nll, {"bits_per_code": nll.detach()}
 
+            test_codes = encode_codes(vq, to_images(tx.long()))
+
             def hook(step, net, wall):
+                from ..autoregressive.pixelcnn import nll_bits_per_dim
+
                 from .evaluate import prior_class_accuracy
 
                 net = copy.deepcopy(net).cpu().eval()
-                _log(log, {"step": step, "wall_min": round(wall / 60, 2),
+                with torch.no_grad():  # held-out bits per code: a gap to the training loss is overfitting
+                    bpc = nll_bits_per_dim(net(test_codes[:, None], tlab[:, 0]), test_codes[:, None]).mean()
+                _log(log, {"step": step, "wall_min": round(wall / 60, 2), "test_bits_per_code_256": round(float(bpc), 4),
                            **prior_class_accuracy(net, vq, 120, seed=step)})
         else:
             from .priors import COND_DROP, caption_tokens, dalle_loss
