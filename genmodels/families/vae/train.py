@@ -49,8 +49,10 @@ RECIPES = {
                                                                               n_colours=6)),
     "vqvae": VAERecipe(steps=6000, batch=64, lr=1e-3, config=dict(codes=256, dim=32, width=96, downs=2,
                                                                     res_blocks=2)),
-    "vq-prior": VAERecipe(steps=12000, batch=64, lr=1e-3, ema=0.995, config=dict(hidden=64, layers=8, kernel=5,
-                                                                                  out_hidden=128)),
+    # 200,000 training maps instead of 60,000: with 60,000 the prior over-fitted (2.52 bits per code on train maps, 2.71
+    # on test maps) and drew the requested shape 74.7 % of the time; with 200,000: 2.41 on test, 86.4 % (2026-12-01)
+    "vq-prior": VAERecipe(steps=16000, batch=64, lr=1e-3, ema=0.995, n_train=200_000, monitor_every=500,
+                          config=dict(hidden=64, layers=8, kernel=5, out_hidden=128)),
     "vq-dalle": VAERecipe(steps=5500, batch=64, lr=1e-3, ema=0.995, config=dict(n_embd=128, n_layer=6, n_head=4),
                           warmup=200),
 }
