@@ -41,7 +41,7 @@ def test_reconstruct_and_sample_in_chromium(app_url, page, artifacts):
     page.locator("#vae-sample-btn").click()
     page.wait_for_function("s => document.querySelector('#vae-s-gallery img')?.getAttribute('src') !== s", arg=first,
                            timeout=120_000)
-    page.locator("#vae-s-readouts").get_by_text("requested colour recognised").wait_for(timeout=60_000)  # CVAE
+    page.locator("#vae-s-readouts").get_by_text("requested shape recognised").wait_for(timeout=60_000)  # VQ prior
     page.screenshot(path=str(artifacts / "vae_sample.png"), full_page=True)
 
 

@@ -249,7 +249,8 @@ def build_tab(ctx) -> None:
         with gr.Tab("Sample", id="vae-sample"):
             with gr.Row():
                 with gr.Column(scale=1, min_width=300):
-                    s_model = gr.Dropdown(list(service.SAMPLERS), value="CVAE", label="Model", elem_id="vae-s-model")
+                    s_model = gr.Dropdown(list(service.SAMPLERS), value="VQ-VAE + PixelCNN prior", label="Model",
+                                          elem_id="vae-s-model")  # the sampler that draws nameable shapes
                     s_shape = gr.Dropdown([ANY, *shapes.SHAPES], value=ANY, label="Shape (CVAE, VQ prior)")
                     s_colour = gr.Dropdown([ANY, *shapes.COLOUR_NAMES], value=ANY, label="Colour (CVAE)")
                     s_count = gr.Slider(1, 16, value=8, step=1, label="Samples")
