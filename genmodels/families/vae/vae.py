@@ -220,12 +220,17 @@ class ConvVAE(nn.Module, PyTorchModelHubMixin):
     # ------------------------------------------------------------------------------------------------ likelihood
     def elbo_terms(self, x_levels, shape=None, colour=None, generator=None) -> tuple[torch.Tensor, torch.Tensor]:
         """(reconstruction NLL, KL), each (N,) in nats per image."""
+        nll, kl, _ = self._terms(x_levels, shape, colour, generator)
+        return nll, kl
+
+    def _terms(self, x_levels, shape, colour, generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(NLL, KL, posterior mean); while training with ``shared_scale`` the scale is calibrated on this batch."""
         params, mu, logvar = self(x_levels, shape, colour, generator)
         if self.shared_scale and self.training:
             self._calibrate(params, x_levels)
             params = self._with_shared_scale(params)
         nll = -mixture_log_prob(params, x_levels, 1).flatten(1).sum(1)
-        return nll, self._kl(mu, logvar, shape, colour)
+        return nll, self._kl(mu, logvar, shape, colour), mu
 
     def _kl(self, mu, logvar, shape, colour) -> torch.Tensor:
         if self.prior is None:
@@ -236,12 +241,7 @@ class ConvVAE(nn.Module, PyTorchModelHubMixin):
     def training_loss(self, x_levels, shape=None, colour=None, beta: float = 1.0, adversary: float = 0.0) -> tuple:
         """(loss, negative ELBO bits/dim, critic cross-entropy): ``beta`` weighs the KL (Higgins et al. 2017's beta;
         1 = the ELBO), ``adversary`` the latent critic's cross-entropy, whose gradient the encoder receives negated."""
-        params, mu, logvar = self(x_levels, shape, colour)
-        if self.shared_scale and self.training:
-            self._calibrate(params, x_levels)
-            params = self._with_shared_scale(params)
-        nll = -mixture_log_prob(params, x_levels, 1).flatten(1).sum(1)
-        kl = self._kl(mu, logvar, shape, colour)
+        nll, kl, mu = self._terms(x_levels, shape, colour, None)
         dims = math.log(2) * x_levels[0].numel()
         bpd = ((nll + kl) / dims).mean()
         loss = ((nll + beta * kl) / dims).mean()
