@@ -124,22 +124,27 @@ TRAINERS = {
     # a stage on top of the committed StyleGAN, its own recipe (fresh D, warmed up first)
     "stylegan-stage": ("genmodels.families.gan.train", "train_gan",
                        {"kind": "stylegan", "init": "embedded", "d_warmup": 500}),
-    "sd-vae": ("genmodels.families.diffusion.train", "train_sd_vae", {}),
-    "sd-vae-decoder": ("genmodels.families.diffusion.train", "train_sd_vae_decoder", {}),
+    "sd-vae": ("genmodels.families.diffusion.autoencoder", "train_sd_vae", {}),
+    "sd-vae-decoder": ("genmodels.families.diffusion.autoencoder", "train_sd_vae_decoder", {}),
     # the decoder again, on latents with Gaussian noise (sigma ~ U(0, 0.5)): robust to the UNet's residual errors
-    "sd-vae-decoder-robust": ("genmodels.families.diffusion.train", "train_sd_vae_decoder", {"latent_noise": 0.5}),
-    "sd-text": ("genmodels.families.diffusion.train", "train_sd_text", {}),
-    "sd-unet": ("genmodels.families.diffusion.train", "train_sd_unet", {}),
+    "sd-vae-decoder-robust": ("genmodels.families.diffusion.autoencoder", "train_sd_vae_decoder",
+                              {"latent_noise": 0.5}),
+    # issue 29: the f = 4 autoencoder (8x8xC latents) of the next pipeline, genmodels/weights/tiny-sd-f4
+    "sd-ae": ("genmodels.families.diffusion.autoencoder", "train_sd_ae", {}),
+    # issue 29: the 8x8 UNet on those latents (f4_unet_config), in the same folder
+    "sd-unet-f4": ("genmodels.families.diffusion.unet", "train_sd_unet_f4", {}),
+    "sd-text": ("genmodels.families.diffusion.text", "train_sd_text", {}),
+    "sd-unet": ("genmodels.families.diffusion.unet", "train_sd_unet", {}),
     # An experiment, not part of `train all`: raised scorer-read shape 23 -> 73 % but FID 254 -> 1,284 and colour /
     # fill fell (reward hacking; docs/experiments/README.md). The shipped UNet is the base run.
-    "sd-unet-guided": ("genmodels.families.diffusion.train", "train_sd_unet",
+    "sd-unet-guided": ("genmodels.families.diffusion.unet", "train_sd_unet",
                        {"guide_weight": 0.15, "init": "embedded", "monitor_every": 150}),
     # REPA (representation alignment) on top of the shipped UNet: an experiment until its monitor says otherwise
-    "sd-unet-repa": ("genmodels.families.diffusion.train", "train_sd_unet",
+    "sd-unet-repa": ("genmodels.families.diffusion.unet", "train_sd_unet",
                      {"repa": 0.5, "init": "embedded", "monitor_every": 200}),
-    "controlnet": ("genmodels.families.diffusion.train", "train_controlnet", {}),
-    "noisy-classifier": ("genmodels.families.diffusion.train", "train_noisy_classifier", {}),
-    "noisy-clip": ("genmodels.families.diffusion.train", "train_noisy_clip", {}),
+    "controlnet": ("genmodels.families.diffusion.control", "train_controlnet", {}),
+    "noisy-classifier": ("genmodels.families.diffusion.guidance_train", "train_noisy_classifier", {}),
+    "noisy-clip": ("genmodels.families.diffusion.guidance_train", "train_noisy_clip", {}),
     "pix2pix": ("genmodels.families.img2img.train", "train_pix2pix", {}),
     "cyclegan": ("genmodels.families.img2img.train", "train_cyclegan", {}),
     # A stage on top of the committed generators when the run's checkpoint is gone (fresh Ds, warmed up first)

@@ -44,7 +44,7 @@ def prerender() -> None:
 
     from genmodels.data import shapes
     from genmodels.data.dataset import shapes_arrays
-    from genmodels.families.diffusion.train import PIPE, WEIGHTS, load_part, train_latents
+    from genmodels.families.diffusion.common import PIPE, WEIGHTS, load_part, train_latents
 
     w = min(16, os.cpu_count() or 1)
     torch.set_num_threads(w)
@@ -80,17 +80,17 @@ def run_gan(name: str, seconds: float, out: Path) -> None:
 
 
 def run_sd(name: str, seconds: float, out: Path) -> None:
-    from genmodels.families.diffusion import train as dt
+    from genmodels.families.diffusion import common as dt, control, unet
     from genmodels.training import set_deadline
 
     pipe = out / name / "tiny-sd"
     shutil.copytree(dt.WEIGHTS / dt.PIPE, pipe)
     set_deadline(seconds * 0.62)
-    unet = dt.train_sd_unet(steps=100_000, batch=8 if SMOKE else 512, n_train=N_TRAIN_SD, out=str(pipe),
+    unet = unet.train_sd_unet(steps=100_000, batch=8 if SMOKE else 512, n_train=N_TRAIN_SD, out=str(pipe),
                             run_dir=str(out / name / "run-unet"), monitor_every=3 if SMOKE else 1500, lr=1e-3,
                             **SD_JOBS[name])
     set_deadline(seconds * 0.38 - 15)
-    cn = dt.train_controlnet(steps=100_000, batch=8 if SMOKE else 256, n_train=N_TRAIN_SD, out=str(out / name / "controlnet"),
+    cn = control.train_controlnet(steps=100_000, batch=8 if SMOKE else 256, n_train=N_TRAIN_SD, out=str(out / name / "controlnet"),
                              run_dir=str(out / name / "run-cn"), pipe=str(pipe))
     (out / name / "job.json").write_text(json.dumps({"unet": unet, "controlnet": cn}, indent=2) + "\n")
 

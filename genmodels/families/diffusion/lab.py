@@ -129,7 +129,7 @@ def test_prompts(n: int, start: int = 0) -> tuple[list[str], np.ndarray, np.ndar
     """Captions, labels and images of test items start .. start+n-1."""
     arr = shapes_arrays("test", shapes.TEST_SPLIT_SIZE)
     idx = np.arange(start, start + n) % shapes.TEST_SPLIT_SIZE
-    from .train import caption_of
+    from .common import caption_of
 
     labels = arr["labels"][idx]
     return [caption_of(r) for r in labels], labels, arr["images"][idx]

@@ -28,6 +28,9 @@ IMAGE_SIZE = 32
 LATENT_SIZE = 16
 TEXT_DIM = 128
 MAX_TOKENS = 16
+WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
+PIPE = "tiny-sd"  # the embedded pipeline folder under genmodels/weights (SD 1.x layout)
+PIPE_F4 = "tiny-sd-f4"  # the f = 4 pipeline being trained (8x8xC latents, issue 29): not used by any tab yet
 
 
 def vae_config(small: bool = False) -> dict:
@@ -38,10 +41,19 @@ def vae_config(small: bool = False) -> dict:
                 mid_block_add_attention=False, scaling_factor=1.0)
 
 
-def build_vae(small: bool = False):
+def f4_vae_config(latent_channels: int = 8) -> dict:
+    """f = 4: three blocks, two downsamplings (32x32x3 -> 8x8xC), attention in the 8x8 mid block (64 tokens)."""
+    return dict(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 3,
+                up_block_types=("UpDecoderBlock2D",) * 3, block_out_channels=(32, 64, 96), layers_per_block=1,
+                latent_channels=latent_channels, norm_num_groups=16, sample_size=IMAGE_SIZE,
+                mid_block_add_attention=True, scaling_factor=1.0)
+
+
+def build_vae(small: bool = False, latent_channels: int | None = None):
+    """The shipped 16x16x4 VAE's architecture, or (``latent_channels`` given) the f = 4 one."""
     from diffusers import AutoencoderKL
 
-    return AutoencoderKL(**vae_config(small))
+    return AutoencoderKL(**(f4_vae_config(latent_channels) if latent_channels else vae_config(small)))
 
 
 def unet_config(small: bool = False, cross_dim: int = TEXT_DIM, text_time: bool = False) -> dict:
@@ -60,9 +72,24 @@ def unet_config(small: bool = False, cross_dim: int = TEXT_DIM, text_time: bool 
                 **(dict(addition_embed_type="text", addition_embed_type_num_heads=4) if text_time else {}))
 
 
-def build_unet(small: bool = False, cross_dim: int = TEXT_DIM, text_time: bool = False):
+def f4_unet_config(latent_channels: int = 8, cross_dim: int = TEXT_DIM, width: tuple[int, ...] = (64, 128),
+                   layers: int = 2) -> dict:
+    """The UNet for 8x8xC latents: two levels (8x8, 4x4) + the 4x4 mid block, cross-attention at each, two resnets
+    per level, and the attention-pooled caption added to the time embedding (``addition_embed_type="text"``)."""
+    return dict(sample_size=8, in_channels=latent_channels, out_channels=latent_channels,
+                down_block_types=("CrossAttnDownBlock2D",) * len(width),
+                up_block_types=("CrossAttnUpBlock2D",) * len(width), block_out_channels=width,
+                layers_per_block=layers, cross_attention_dim=cross_dim, attention_head_dim=32, norm_num_groups=32,
+                addition_embed_type="text", addition_embed_type_num_heads=4)
+
+
+def build_unet(small: bool = False, cross_dim: int = TEXT_DIM, text_time: bool = False,
+               latent_channels: int | None = None):
+    """The shipped 16x16 UNet's architecture, or (``latent_channels`` given) the 8x8 one of ``f4_unet_config``."""
     from diffusers import UNet2DConditionModel
 
+    if latent_channels:
+        return UNet2DConditionModel(**f4_unet_config(latent_channels, cross_dim))
     return UNet2DConditionModel(**unet_config(small, cross_dim, text_time))
 
 

@@ -112,7 +112,7 @@ def train_distill(steps: int | None = None, out=None, seed: int = 0, run_dir=Non
     """Run the missing stages. ``steps``: optimisation steps for every stage (default: the recipe's per stage);
     ``teacher``: 'embedded' or a pipeline folder in the SD 1.x layout (v-prediction)."""
     from ..diffusion import service
-    from ..diffusion.train import caption_table, text_hidden, train_latents
+    from ..diffusion.common import caption_table, text_hidden, train_latents
 
     plan = ["w"] + stages(steps_from, steps_to)
     out, runs = Path(out) if out else OUT, Path(run_dir) if run_dir else RUNS

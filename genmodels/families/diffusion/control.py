@@ -1,0 +1,83 @@
+"""ControlNet training on exact edge maps: ``python -m genmodels train controlnet``.
+
+Zhang, Rao, Agrawala 2023, "Adding Conditional Control to Text-to-Image Diffusion Models", arXiv:2302.05543: a
+trainable copy of the UNet's encoder (``ControlNetModel.from_unet``) with zero-initialised output convolutions, the
+UNet frozen. The conditioning embedding downsamples the 32x32 edge map to the latent's size.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ...data.dataset import shapes_arrays
+from ...training import TrainConfig, accelerator, infinite_batches, train
+from . import tiny_sd
+from .common import PIPE, RUNS, caption_table, load_part, min_snr_weight, out_folder, text_hidden, train_latents
+
+
+def control_image(edges: np.ndarray) -> torch.Tensor:
+    """Edge maps (N, H, W) bool -> ControlNet conditioning (N, 3, H, W) in [0, 1], as SD ControlNets take it."""
+    e = torch.from_numpy(np.asarray(edges, dtype=np.float32))
+    return e[:, None].expand(-1, 3, -1, -1).contiguous()
+
+
+def build_controlnet(unet, small: bool = False):
+    from diffusers import ControlNetModel
+
+    # one stride-2 conv per entry after the first: 32x32 edges -> the latent's size (16x16: two entries, 8x8: three)
+    steps = int(np.log2(tiny_sd.IMAGE_SIZE // unet.config.sample_size))
+    chans = (8, 16, 32, 64) if small else (16, 32, 64, 96)
+    return ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=chans[:steps + 1])
+
+
+def train_controlnet(steps: int = 2000, batch: int = 64, n_train: int = 60_000, seed: int = 0, out=None,
+                     run_dir=None, pipe=None, lr: float = 1e-3) -> dict:
+    """ControlNet (Zhang et al. 2023) on exact edge maps, the UNet frozen; 10 % empty captions so it also works
+    without a prompt; zero-initialised output convs (``from_unet``) so training starts from the plain UNet.
+    ``pipe``: the pipeline folder whose UNet it controls (default: the embedded one)."""
+    torch.manual_seed(seed)
+    folder = Path(pipe) if pipe else out_folder(PIPE, None)
+    vae, text_encoder, tokenizer, unet = (load_part(p, folder) for p in ("vae", "text_encoder", "tokenizer", "unet"))
+    unet.requires_grad_(False)
+    uniq, cap_ids, _ = caption_table(n_train)
+    lat = train_latents(vae, folder, n_train)
+    edges = control_image(shapes_arrays("train", n_train, full=True)["edges"])
+    hid = text_hidden(text_encoder, tokenizer, uniq + [""])
+    empty = len(uniq)
+    sched = tiny_sd.default_scheduler()
+    abar_all = sched.alphas_cumprod.float()
+    net = build_controlnet(unet)
+
+    def loss_fn(m, b, step):
+        z0, cid, ctrl = b
+        dev = z0.device
+        unet.to(dev)
+        g = torch.Generator().manual_seed(seed * 7919 + step)
+        drop = (torch.rand(len(cid), generator=g) < 0.1).to(dev)
+        cid = torch.where(drop, torch.full_like(cid, empty), cid)
+        t = torch.randint(0, sched.config.num_train_timesteps, (len(z0),), generator=g).to(dev)
+        noise = torch.randn(z0.shape, generator=g).to(dev)
+        abar = abar_all.to(dev)[t].view(-1, 1, 1, 1)
+        zt = abar.sqrt() * z0 + (1 - abar).sqrt() * noise
+        v = abar.sqrt() * noise - (1 - abar).sqrt() * z0
+        states = hid.to(dev)[cid]
+        down, mid = m(zt, t, encoder_hidden_states=states, controlnet_cond=ctrl, return_dict=False)
+        pred = unet(zt, t, encoder_hidden_states=states, down_block_additional_residuals=down,
+                    mid_block_additional_residual=mid).sample
+        loss = (min_snr_weight(abar.flatten()) * (pred - v).pow(2).mean((1, 2, 3))).mean()
+        return loss, {"loss": loss.detach()}
+
+    cfg = TrainConfig(steps=steps, lr=lr, weight_decay=0.01, warmup=100, ckpt_every=100, seed=seed, ema=0.999)
+    res = train(net, loss_fn, infinite_batches((lat, cap_ids, edges), batch, seed), cfg,
+                run_dir or RUNS / "controlnet", desc="controlnet")
+    net.load_state_dict(res["state_dict"])
+    dest = out_folder("tiny-sd-controlnet-edges", out)
+    tiny_sd.save_fp16(net, dest)
+    metrics = {"steps": res["steps"], "wall_min": round(res["wall_s"] / 60, 1), "batch": batch, "lr": lr,
+               "params_M": round(sum(p.numel() for p in net.parameters()) / 1e6, 3),
+               "device": str(accelerator().device)}
+    (dest / "train.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    return metrics
