@@ -8,7 +8,7 @@ import gradio as gr
 
 from ..registry import families
 from .context import HubContext, _env_int
-from .validate import guard_inputs
+from .guard import guard_inputs
 from .widgets import CSS
 
 TITLE = "genmodels — generative model families, side by side"
@@ -99,7 +99,7 @@ def build(keys: list[str] | None = None, context: HubContext | None = None) -> g
             return gr.Tabs(), gr.Markdown(visible=False)
 
         demo.load(open_tab, None, [tabs, notice], api_visibility="private", queue=False)
-    guard_inputs(demo)  # every input answers a bad value with a sentence (validate.py)
+    guard_inputs(demo)  # every input answers a bad value with a sentence (guard.py)
     # Two cores: two requests run at once (GENMODELS_CONCURRENCY); at most GENMODELS_QUEUE_SIZE wait, beyond that a
     # visitor is told the queue is full instead of waiting minutes.
     demo.queue(default_concurrency_limit=_env_int("GENMODELS_CONCURRENCY", 2, 1, 64),

@@ -10,7 +10,7 @@ from ..data.folders import fit_square
 from ..data.sets import load_image_set
 from ..scoring.readout import SET_METRICS, score_clip, score_pairs, score_sets
 from .metrics_family import FAMILY
-from .validate import open_image
+from ..validate import open_image
 from .widgets import how_it_works, on_open, readout_panel_html, user_errors
 
 SOURCES = ["upload", "shapes-test", "shapes-train"]

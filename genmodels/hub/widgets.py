@@ -13,8 +13,9 @@ from typing import Callable, Sequence
 import gradio as gr
 import numpy as np
 
-from .validate import (MAX_SEED, Deadline, clamp_count, image_32, parse_seed, parse_test_index,  # noqa: F401
-                       parse_whole)
+from ..limits import Deadline
+from ..validate import (MAX_SEED, clamp_count, image_32, parse_seed, parse_test_index,  # noqa: F401
+                        parse_whole)
 
 USER_ERRORS = (ValueError, FileNotFoundError, KeyError, zipfile.BadZipFile)
 

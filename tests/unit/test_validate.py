@@ -1,4 +1,4 @@
-"""genmodels/hub/validate.py and genmodels/limits.py on the bad-input corpus (tests/corpus.py), without a server:
+"""genmodels/validate.py, genmodels/hub/guard.py and genmodels/limits.py on the bad-input corpus (tests/corpus.py), without a server:
 every item is refused with a sentence or converted with a note; model paths stay under the models root; the time
 budget stops loops; Gradio's own preprocessing answers with a sentence once guard_inputs wrapped it."""
 import math
@@ -11,7 +11,8 @@ from corpus import header_bomb_png, image_files, zip_files
 
 from genmodels import limits
 from genmodels.data.folders import load_images
-from genmodels.hub import validate as V
+from genmodels import validate as V
+from genmodels.hub.guard import guard_inputs
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +162,7 @@ def test_guard_inputs_turns_preprocessing_failures_into_sentences(corpus):
         txt = gr.Textbox(label="Prompt")
         out = gr.Textbox()
         gr.Button().click(lambda *a: "ok", [img, num, txt], out)
-    V.guard_inputs(demo)
+    guard_inputs(demo)
     for name, match in (("text-named.png", "not an image"), ("zero-byte.png", "empty file"),
                         ("header-bomb-20000.png", "limit is|too large")):
         with pytest.raises(gr.Error, match=match):

@@ -10,7 +10,7 @@ from PIL import Image
 
 from ...data import shapes
 from ...data.dataset import cache_dir
-from ...hub.validate import model_source
+from ...validate import model_source
 from ...hub.widgets import clamp_count, how_it_works, on_open, parse_seed, readout_panel_html, seed_row, user_errors
 from . import service
 from .family import FAMILY

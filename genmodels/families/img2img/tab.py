@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ...data import shapes
-from ...hub.validate import model_source, parse_number
+from ...validate import model_source, parse_number
 from ...hub.widgets import (clamp_count, enlarge, how_it_works, on_open, parse_seed, parse_test_index, readout_table,
                             seed_row, user_errors)
 from . import service
