@@ -131,6 +131,7 @@ TRAINERS = {
                               {"latent_noise": 0.5}),
     # issue 29: the f = 4 autoencoder (8x8xC latents) of the next pipeline, genmodels/weights/tiny-sd-f4
     "sd-ae": ("genmodels.families.diffusion.autoencoder", "train_sd_ae", {}),
+    "sd-ae-decoder": ("genmodels.families.diffusion.autoencoder", "train_sd_ae_decoder", {}),
     # issue 29: the 8x8 UNet on those latents (f4_unet_config), in the same folder
     "sd-unet-f4": ("genmodels.families.diffusion.unet", "train_sd_unet_f4", {}),
     "sd-text": ("genmodels.families.diffusion.text", "train_sd_text", {}),
@@ -145,6 +146,7 @@ TRAINERS = {
     "controlnet": ("genmodels.families.diffusion.control", "train_controlnet", {}),
     "noisy-classifier": ("genmodels.families.diffusion.guidance_train", "train_noisy_classifier", {}),
     "noisy-clip": ("genmodels.families.diffusion.guidance_train", "train_noisy_clip", {}),
+    "noisy-classifier-f4": ("genmodels.families.diffusion.guidance_train", "train_noisy_classifier_f4", {}),
     "pix2pix": ("genmodels.families.img2img.train", "train_pix2pix", {}),
     "cyclegan": ("genmodels.families.img2img.train", "train_cyclegan", {}),
     # A stage on top of the committed generators when the run's checkpoint is gone (fresh Ds, warmed up first)

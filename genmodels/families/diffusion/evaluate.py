@@ -123,7 +123,18 @@ def main(argv=None) -> None:
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--curves-n", type=int, default=200)
     ap.add_argument("--only", default="txt2img,controlnet,curves")
+    ap.add_argument("--pipe", help="another pipeline folder to evaluate (text -> image only; its metrics.json)")
     a = ap.parse_args(argv)
+    if a.pipe:  # e.g. the f = 4 pipeline in training (genmodels/weights/tiny-sd-f4)
+        from pathlib import Path
+
+        path = Path(a.pipe) / "metrics.json"
+        data = {"columns": {f"text → image (CFG {DEFAULT_CFG:g})": txt2img_metrics(service.load_pipeline(a.pipe), a.n)},
+                "footnote": f"N = {a.n} test-split captions, DDIM {DEFAULT_STEPS} steps, image i with seed i; "
+                            "`python -m genmodels.families.diffusion.evaluate --pipe FOLDER`"}
+        path.write_text(json.dumps(data, indent=2) + "\n")
+        print(json.dumps(data, indent=2))
+        return
     pipe = service.load_pipeline(service.EMBEDDED)
     path = service.EMBEDDED_PIPE / "metrics.json"
     data = json.loads(path.read_text()) if path.exists() else {"columns": {}}

@@ -5,6 +5,7 @@ GLIDE (Nichol et al. 2021, arXiv:2112.10741) over the pipeline's latents; the ne
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +17,8 @@ from ...data.dataset import shapes_arrays, to_tensor
 from ...training import TrainConfig, infinite_batches, train
 from . import tiny_sd
 from .text import soft_clip_loss
-from .common import (PIPE, RUNS, caption_of, caption_table, encode_latents, load_part, out_folder, text_parts_into,
-                     tokenize, train_latents, write_card)
+from .common import (PIPE, RUNS, WEIGHTS, caption_of, caption_table, encode_latents, load_part, out_folder,
+                     text_parts_into, tokenize, train_latents, write_card)
 
 
 def _noised(sched, z0: torch.Tensor, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -63,9 +64,21 @@ def train_noisy_classifier(steps: int = 2000, batch: int = 128, n_train: int = 6
         loss = sum(losses.values())
         return loss, {k: v.detach() for k, v in losses.items()}
 
+    run = Path(run_dir or RUNS / "noisy-classifier")
+    log = run / "monitor.jsonl"
+    held = shapes_arrays("test", 500)
+    z_held = encode_latents(vae, to_tensor(held["images"]))
+
+    def hook(step, ema, wall):
+        r = {"step": step, "wall_min": round(wall / 60, 1),
+             **noisy_accuracy(ema.eval(), sched, z_held, held["labels"], timesteps=(0, 500))}
+        with open(log, "a") as f:
+            f.write(json.dumps(r) + "\n")
+        print("monitor", r, flush=True)
+
     cfg = TrainConfig(steps=steps, lr=2e-3, weight_decay=0.01, warmup=100, seed=seed, ema=0.999)
-    res = train(net, loss_fn, infinite_batches((lat, y), batch, seed), cfg, run_dir or RUNS / "noisy-classifier",
-                desc="noisy-classifier")
+    res = train(net, loss_fn, infinite_batches((lat, y), batch, seed), cfg, run, desc="noisy-classifier",
+                hook=hook, hook_every=250)
     net.load_state_dict(res["state_dict"])
     net.eval()
     dest = out_folder("sd-noisy-classifier", out)
@@ -78,6 +91,8 @@ def train_noisy_classifier(steps: int = 2000, batch: int = 128, n_train: int = 6
           "Trained by `python -m genmodels train noisy-classifier` (ADM-style classifier guidance, Dhariwal & Nichol "
           f"2021) on VAE latents of {n_train:,} train items noised at t ~ U[0, 1000) with the pipeline's schedule; "
           "accuracy on the 2,000-item test split at fixed t.", metrics)
+    if log.exists():
+        (dest / "monitor.jsonl").write_text(log.read_text())
     return metrics
 
 
@@ -130,3 +145,9 @@ def train_noisy_clip(steps: int = 2000, batch: int = 256, n_train: int = 60_000,
           f"t ~ U[0, 1000); {n_train:,} train items. Caption retrieval top-1 among the test split's distinct "
           "captions at fixed t. Not the scoring module's CLIP.", metrics)
     return metrics
+
+
+def train_noisy_classifier_f4(out=None, **kw) -> dict:
+    """The noise-aware classifier on the f = 4 pipeline's 8x8x8 latents (``genmodels/weights/tiny-sd-f4``)."""
+    return train_noisy_classifier(pipe=WEIGHTS / tiny_sd.PIPE_F4, out=out or WEIGHTS / "sd-f4-noisy-classifier",
+                                  run_dir=kw.pop("run_dir", None) or RUNS / "noisy-classifier-f4", **kw)
