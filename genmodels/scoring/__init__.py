@@ -19,11 +19,13 @@ __all__ = [
     "lpips", "mean_interval", "mmd2_unbiased", "perceptual_distance", "perceptual_path_length",
     "precision_recall_from_features", "psnr", "score_clip", "score_pairs", "score_sets", "slerp", "ssim",
     "style_distance", "style_distance_from_features",
+    "outline_accuracy", "read_outlines",  # lazy, from .outline: the shape check without a CNN
 ]
 
 _LAZY = {"Readout": "readout", "score_sets": "readout", "score_pairs": "readout", "score_clip": "readout",
          "lpips": "perceptual", "perceptual_distance": "perceptual", "style_distance": "perceptual",
-         "get_backbone": "backbones", "resolve_backbone": "backbones"}
+         "get_backbone": "backbones", "resolve_backbone": "backbones",
+         "read_outlines": "outline", "outline_accuracy": "outline"}
 
 
 def clip_score(images, texts, model: str = "shapes") -> float:
