@@ -124,29 +124,29 @@ TRAINERS = {
     # a stage on top of the committed StyleGAN, its own recipe (fresh D, warmed up first)
     "stylegan-stage": ("genmodels.families.gan.train", "train_gan",
                        {"kind": "stylegan", "init": "embedded", "d_warmup": 500}),
+    # the embedded tiny-sd (issue 29): f = 4 autoencoder (8x8x8 latents), caption encoder, the 8x8 UNet, then the
+    # parts that need it (ControlNet, the guidance nets)
+    "sd-ae": ("genmodels.families.diffusion.autoencoder", "train_sd_ae", {}),
+    "sd-ae-decoder": ("genmodels.families.diffusion.autoencoder", "train_sd_ae_decoder", {}),
+    "sd-text": ("genmodels.families.diffusion.text", "train_sd_text", {}),
+    "sd-unet": ("genmodels.families.diffusion.unet", "train_sd_unet_f4", {}),
+    # An experiment, not part of `train all`: raised scorer-read shape 23 -> 73 % but FID 254 -> 1,284 and colour /
+    # fill fell (reward hacking; docs/experiments/README.md).
+    "sd-unet-guided": ("genmodels.families.diffusion.unet", "train_sd_unet",
+                       {"guide_weight": 0.15, "init": "embedded", "monitor_every": 150}),
+    # REPA as a fine-tune of the shipped UNet (the 8x8 recipe uses it from the start)
+    "sd-unet-repa": ("genmodels.families.diffusion.unet", "train_sd_unet",
+                     {"repa": 0.5, "init": "embedded", "monitor_every": 200}),
+    "controlnet": ("genmodels.families.diffusion.control", "train_controlnet", {}),
+    # the distilled students' teacher, weights/distill/teacher: the earlier f = 2 tiny SD (16x16x4 latents)
     "sd-vae": ("genmodels.families.diffusion.autoencoder", "train_sd_vae", {}),
     "sd-vae-decoder": ("genmodels.families.diffusion.autoencoder", "train_sd_vae_decoder", {}),
     # the decoder again, on latents with Gaussian noise (sigma ~ U(0, 0.5)): robust to the UNet's residual errors
     "sd-vae-decoder-robust": ("genmodels.families.diffusion.autoencoder", "train_sd_vae_decoder",
                               {"latent_noise": 0.5}),
-    # issue 29: the f = 4 autoencoder (8x8xC latents) of the next pipeline, genmodels/weights/tiny-sd-f4
-    "sd-ae": ("genmodels.families.diffusion.autoencoder", "train_sd_ae", {}),
-    "sd-ae-decoder": ("genmodels.families.diffusion.autoencoder", "train_sd_ae_decoder", {}),
-    # issue 29: the 8x8 UNet on those latents (f4_unet_config), in the same folder
-    "sd-unet-f4": ("genmodels.families.diffusion.unet", "train_sd_unet_f4", {}),
-    "sd-text": ("genmodels.families.diffusion.text", "train_sd_text", {}),
-    "sd-unet": ("genmodels.families.diffusion.unet", "train_sd_unet", {}),
-    # An experiment, not part of `train all`: raised scorer-read shape 23 -> 73 % but FID 254 -> 1,284 and colour /
-    # fill fell (reward hacking; docs/experiments/README.md). The shipped UNet is the base run.
-    "sd-unet-guided": ("genmodels.families.diffusion.unet", "train_sd_unet",
-                       {"guide_weight": 0.15, "init": "embedded", "monitor_every": 150}),
-    # REPA (representation alignment) on top of the shipped UNet: an experiment until its monitor says otherwise
-    "sd-unet-repa": ("genmodels.families.diffusion.unet", "train_sd_unet",
-                     {"repa": 0.5, "init": "embedded", "monitor_every": 200}),
-    "controlnet": ("genmodels.families.diffusion.control", "train_controlnet", {}),
+    "sd-unet-f2": ("genmodels.families.diffusion.unet", "train_sd_unet_f2", {}),
     "noisy-classifier": ("genmodels.families.diffusion.guidance_train", "train_noisy_classifier", {}),
     "noisy-clip": ("genmodels.families.diffusion.guidance_train", "train_noisy_clip", {}),
-    "noisy-classifier-f4": ("genmodels.families.diffusion.guidance_train", "train_noisy_classifier_f4", {}),
     "pix2pix": ("genmodels.families.img2img.train", "train_pix2pix", {}),
     "cyclegan": ("genmodels.families.img2img.train", "train_cyclegan", {}),
     # A stage on top of the committed generators when the run's checkpoint is gone (fresh Ds, warmed up first)
@@ -170,10 +170,11 @@ TRAINERS = {
 # got on the CPU budget).
 TRAIN_ALL = (("shapes-classifier", 1), ("shapes-clip", 1), ("gan-guide", 1), ("gan-guide-robust", 1),
              ("dcgan", 2), ("cgan", 3),
-             ("stylegan", 4), ("sd-vae", 2), ("sd-vae-decoder", 2), ("sd-text", 1), ("sd-unet", 8),
+             ("stylegan", 4), ("sd-ae", 2), ("sd-ae-decoder", 1), ("sd-text", 1), ("sd-unet", 8),
              ("controlnet", 3), ("noisy-classifier", 1), ("noisy-clip", 1), ("pix2pix", 2), ("cyclegan", 3),
              ("pixelcnn", 1), ("gated-pixelcnn", 1), ("pixelcnnpp", 2),
-             ("vqvae", 2), ("vq-prior", 1), ("vq-dalle", 2), ("vae", 1), ("cvae", 1), ("distill", 4))
+             ("vqvae", 2), ("vq-prior", 1), ("vq-dalle", 2), ("vae", 1), ("cvae", 1),
+             ("sd-vae", 2), ("sd-vae-decoder", 2), ("sd-unet-f2", 6), ("distill", 4))
 
 
 def _set_device(device: str | None) -> None:
@@ -366,8 +367,9 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int)
     t.add_argument("--out", help="output folder (default: genmodels/weights/<model>)")
     t.add_argument("--run-dir", help="checkpoint folder (default: runs/<model>)")
-    t.add_argument("--from", dest="teacher", help="distill: the teacher, 'embedded' (tiny SD) or a pipeline folder "
-                   "in the SD 1.x layout (v-prediction)")
+    t.add_argument("--from", dest="teacher", help="distill: the teacher, a pipeline folder in the SD 1.x layout "
+                   "(v-prediction; default genmodels/weights/distill/teacher, the shipped students' teacher) or "
+                   "'embedded' (tiny-sd)")
     t.add_argument("--steps-from", type=int, help="distill: the teacher's step count (a power of two; default 64)")
     t.add_argument("--steps-to", type=int, help="distill: the last student's step count (default 1)")
     t.add_argument("--data", help="train on this image folder or zip instead of the shapes domain (GANs; "

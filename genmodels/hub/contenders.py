@@ -216,10 +216,9 @@ def _distilled(cond: Condition, seed: int, n: int) -> np.ndarray:
 
 
 def _distilled_warm():
-    from ..families.diffusion import service as sd
     from ..families.distill import service
 
-    return sd.load_pipeline(), service.load_student(DISTILLED_STEPS)
+    return service.teacher_pipeline(), service.load_student(DISTILLED_STEPS)
 
 
 DISTILLED_STEPS = 4  # the distilled sampler's contender: its 4-step student (guidance w = 3 folded in)

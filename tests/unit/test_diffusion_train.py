@@ -134,3 +134,14 @@ def test_sd_ae_trains_resumes_and_writes_a_card(tmp_path, monkeypatch):
     assert vae.config.latent_channels == 4 and vae.config.scaling_factor == 1.0
     again = autoencoder.train_sd_ae(steps=2, batch=4, n_train=64, out=out, run_dir=run, d_start=1, channels=4)
     assert again["steps"] == 2
+
+
+def test_control_monitor_reads_edges_and_attributes_of_controlnet_samples(tmp_path):
+    from genmodels.families.diffusion.common import load_part
+    from genmodels.families.diffusion.control import build_controlnet, control_monitor
+
+    folder = tiny_sd.build_random_pipeline(tmp_path / "pipe")
+    vae, te, tok, unet = (load_part(p, folder) for p in ("vae", "text_encoder", "tokenizer", "unet"))
+    r = control_monitor(unet, build_controlnet(unet, small=True).eval(), vae, te, tok, n=3, steps=2)
+    assert set(r) == {"edge_f1", "shape", "colour", "fill", "background"}
+    assert all(0.0 <= v <= 1.0 for v in r.values())

@@ -13,9 +13,9 @@ from genmodels.families.distill.train import save_student
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
-    """A 'student-4' that is the embedded teacher with a zero w input (so it *is* the conditional teacher)."""
+    """A 'student-4' that is the students' teacher with a zero w input (so it *is* the conditional teacher)."""
     r = tmp_path_factory.mktemp("students")
-    save_student(P.make_w_student(sd.load_pipeline(sd.EMBEDDED).unet), r / "student-4", {"stage": "4",
+    save_student(P.make_w_student(service.teacher_pipeline().unet), r / "student-4", {"stage": "4",
                  "student_steps": 4})
     return str(r)
 

@@ -6,7 +6,7 @@ import pytest
 
 WEIGHTS = Path(__file__).resolve().parents[2] / "genmodels" / "weights"
 MB = 1024 * 1024
-PIPELINES = {"tiny-sd": "tiny-sd-controlnet-edges", "tiny-sd-f4": "tiny-sd-f4-controlnet-edges"}
+PIPELINES = {"tiny-sd": "tiny-sd-controlnet-edges"}
 
 
 def _size(path: Path) -> int:

@@ -34,7 +34,7 @@ from ...data import shapes
 from ...data.dataset import shapes_arrays, to_tensor, to_uint8
 from ...training import TrainConfig, infinite_batches, train
 from . import tiny_sd
-from .common import PIPE, RUNS, attribute_accuracy, latent_stats, load_part, out_folder, reconstruct, write_card
+from .common import RUNS, attribute_accuracy, latent_stats, load_part, out_folder, reconstruct, write_card
 
 SN = nn.utils.parametrizations.spectral_norm
 
@@ -98,7 +98,7 @@ def train_sd_ae(steps: int = 2400, batch: int = 32, n_train: int = 100_000, seed
 
     torch.manual_seed(seed)
     run = Path(run_dir or RUNS / "sd-ae")
-    folder = Path(out) if out else tiny_sd.WEIGHTS / tiny_sd.PIPE_F4 / "vae"
+    folder = Path(out) if out else tiny_sd.WEIGHTS / tiny_sd.PIPE / "vae"
     guide = load_guide().eval().requires_grad_(False)
     vae = tiny_sd.build_vae(latent_channels=channels)
     model = AETrainer(vae, guide.widths[1])
@@ -200,7 +200,7 @@ def train_sd_vae(steps: int = 1500, batch: int = 64, n_train: int = 100_000, see
     tiny_sd.fold_latent_normalisation(vae, mean, std)
     extra = {"latent_mean_before_fold": [round(float(v), 3) for v in mean],
              "latent_std_before_fold": [round(float(v), 3) for v in std]}
-    return _vae_card(vae, out_folder(PIPE, out) / "vae", res, steps, batch, stage=1, extra=extra)
+    return _vae_card(vae, out_folder(tiny_sd.TEACHER_F2, out) / "vae", res, steps, batch, stage=1, extra=extra)
 
 
 def _vae_card(vae, folder: Path, res: dict, steps: int, batch: int, stage: int, extra: dict | None = None) -> dict:
@@ -235,34 +235,53 @@ def _grad_l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (dx(a) - dx(b)).abs().mean() + (dy(a) - dy(b)).abs().mean()
 
 
+class _DecoderGAN(nn.Module):
+    """The VAE and a patch discriminator as one module for the shared loop (only the VAE is kept)."""
+
+    def __init__(self, vae):
+        super().__init__()
+        self.vae, self.disc = vae, PatchDiscriminator()
+
+
 def _finetune_decoder(folder: Path, steps: int, batch: int, n_train: int, seed: int, run_dir: Path,
-                      latent_noise: float = 0.0, hook=None, hook_every: int = 0):
+                      latent_noise: float = 0.0, hook=None, hook_every: int = 0, gan_weight: float = 0.0):
     """The encoder and the latents stay fixed (a UNet trained on them stays valid); the decoder (+ post_quant_conv)
-    is fine-tuned with L1 + L2 + 2 x image-gradient L1. Returns the fine-tuned VAE and the loop's result."""
+    is fine-tuned with L1 + L2 + 2 x image-gradient L1, and with ``gan_weight`` > 0 a hinge patch-GAN term (the
+    averaging losses alone paint a stripe pattern whose phase the latent does not pin down as its mean, a darker
+    flat fill). Returns the fine-tuned VAE and the loop's result."""
     torch.manual_seed(seed)
     vae = load_part("vae", folder.parent)
     vae.requires_grad_(False)
     vae.post_quant_conv.requires_grad_(True)
     vae.decoder.requires_grad_(True)
     x = to_tensor(shapes_arrays("train", n_train)["images"])
+    model = _DecoderGAN(vae) if gan_weight else vae
 
     def loss_fn(m, b, step):
         (xb,) = b
+        v = m.vae if gan_weight else m
         with torch.no_grad():
-            z = m.encode(xb).latent_dist.mean
+            z = v.encode(xb).latent_dist.mean
             if latent_noise:  # per image sigma ~ U(0, latent_noise): the decoder learns to undo small latent errors
                 g = torch.Generator().manual_seed(seed * 7919 + step)
                 sigma = torch.rand(len(z), 1, 1, 1, generator=g) * latent_noise
                 z = z + sigma.to(z.device) * torch.randn(z.shape, generator=g).to(z.device)
-        rec = m.decode(z).sample
+        rec = v.decode(z).sample
         l1, l2, lg = (rec - xb).abs().mean(), (rec - xb).pow(2).mean(), _grad_l1(rec, xb)
-        return l1 + l2 + 2 * lg, {"l1": l1.detach(), "l2": l2.detach(), "grad": lg.detach()}
+        loss, logs = l1 + l2 + 2 * lg, {"l1": l1.detach(), "l2": l2.detach(), "grad": lg.detach()}
+        if gan_weight:
+            d_loss = F.relu(1 - m.disc(xb)).mean() + F.relu(1 + m.disc(rec.detach())).mean()
+            g_adv = -_frozen(m.disc, rec).mean()
+            loss = loss + d_loss + gan_weight * g_adv
+            logs.update(d=d_loss.detach(), g=g_adv.detach())
+        return loss, logs
 
     cfg = TrainConfig(steps=steps, lr=1e-3, warmup=50, ckpt_every=100, seed=seed, weight_decay=0.0)
-    params = [p for p in vae.parameters() if p.requires_grad]
-    res = train(vae, loss_fn, infinite_batches((x,), batch, seed), cfg, run_dir, params=params, desc=run_dir.name,
-                hook=hook, hook_every=hook_every)
-    vae.load_state_dict(res["state_dict"])
+    params = [p for p in model.parameters() if p.requires_grad]
+    res = train(model, loss_fn, infinite_batches((x,), batch, seed), cfg, run_dir, params=params,
+                desc=run_dir.name, hook=(lambda st, net, w: hook(st, net.vae if gan_weight else net, w)) if hook
+                else None, hook_every=hook_every)
+    model.load_state_dict(res["state_dict"])
     return vae.eval(), res
 
 
@@ -270,20 +289,20 @@ def train_sd_vae_decoder(steps: int = 800, batch: int = 32, n_train: int = 100_0
                          run_dir=None, latent_noise: float = 0.0) -> dict:
     """Stage 2 of the f = 2 VAE (as SD's ft-MSE decoder); gradient weight 1 for the embedded model's first 1,600
     steps, 2 from there on (small shapes lost their corners)."""
-    folder = out_folder(PIPE, out) / "vae"
+    folder = out_folder(tiny_sd.TEACHER_F2, out) / "vae"
     vae, res = _finetune_decoder(folder, steps, batch, n_train, seed, Path(run_dir or RUNS / "sd-vae-decoder"),
                                  latent_noise)
     return _vae_card(vae, folder, res, steps, batch, stage=2)
 
 
 def train_sd_ae_decoder(steps: int = 800, batch: int = 32, n_train: int = 100_000, seed: int = 1, out=None,
-                        run_dir=None, monitor_every: int = 200) -> dict:
+                        run_dir=None, monitor_every: int = 200, gan_weight: float = 0.0) -> dict:
     """Stage 2 of the f = 4 autoencoder: the decoder alone, L1 + L2 + image gradients, without the perceptual and
     adversarial terms of stage 1 (they left a hatched mark beside every object, which the classifier does not
     mind and a person does). The encoder is frozen, so a UNet trained on its latents stays valid."""
     from ...scoring import psnr
 
-    folder = Path(out) if out else tiny_sd.WEIGHTS / tiny_sd.PIPE_F4 / "vae"
+    folder = Path(out) if out else tiny_sd.WEIGHTS / tiny_sd.PIPE / "vae"
     if not (folder / "config.json").exists():
         raise FileNotFoundError(f"no autoencoder in {folder}: run `python -m genmodels train sd-ae` first")
     run = Path(run_dir or RUNS / "sd-ae-decoder")
@@ -299,7 +318,8 @@ def train_sd_ae_decoder(steps: int = 800, batch: int = 32, n_train: int = 100_00
             f.write(json.dumps(r) + "\n")
         print("monitor", r, flush=True)
 
-    vae, res = _finetune_decoder(folder, steps, batch, n_train, seed, run, hook=hook, hook_every=monitor_every)
+    vae, res = _finetune_decoder(folder, steps, batch, n_train, seed, run, hook=hook, hook_every=monitor_every,
+                                 gan_weight=gan_weight)
     stage1 = json.loads((folder / "metrics.json").read_text())
     stage1 = stage1.get("stage1", stage1)
     tiny_sd.save_fp16(vae, folder)
@@ -307,7 +327,8 @@ def train_sd_ae_decoder(steps: int = 800, batch: int = 32, n_train: int = 100_00
     full = shapes_arrays("test", shapes.TEST_SPLIT_SIZE)
     rec = reconstruct(vae, to_tensor(full["images"]))
     metrics = {"stage1": stage1, "stage2_steps": res["steps"], "stage2_wall_min": round(res["wall_s"] / 60, 1),
-               "stage2_batch": batch, "psnr_test_dB": round(float(psnr(to_uint8(rec), full["images"])), 2),
+               "stage2_batch": batch, "stage2_gan_weight": gan_weight,
+               "psnr_test_dB": round(float(psnr(to_uint8(rec), full["images"])), 2),
                **{f"recon_{k}_acc": round(v, 4) for k, v in attribute_accuracy(rec, full["labels"]).items()}}
     if log.exists():
         (folder / "monitor_decoder.jsonl").write_text(log.read_text())
@@ -315,6 +336,7 @@ def train_sd_ae_decoder(steps: int = 800, batch: int = 32, n_train: int = 100_00
                "Stage 1, `python -m genmodels train sd-ae` (numbers under `stage1`): encoder + decoder, L1 + "
                "perceptual (frozen gan-guide features) + VA-VAE alignment + KL + patch GAN. Stage 2, `python -m "
                "genmodels train sd-ae-decoder`: encoder frozen, decoder fine-tuned with L1 + L2 + 2 x image-gradient "
-               "L1. Reconstruction accuracy = the scoring classifier reading the 2,000 test-split reconstructions.",
+               f"L1{f' + {gan_weight} x hinge patch GAN' if gan_weight else ''}. Reconstruction accuracy = the "
+               "scoring classifier reading the 2,000 test-split reconstructions.",
                metrics)
     return metrics

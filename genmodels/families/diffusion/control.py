@@ -15,8 +15,8 @@ import torch
 from ...data.dataset import shapes_arrays
 from ...training import TrainConfig, accelerator, infinite_batches, train
 from . import tiny_sd
-from .common import (PIPE, RUNS, attribute_accuracy, caption_of, caption_table, load_part, min_snr_weight, out_folder,
-                     text_hidden, train_latents)
+from .common import (PIPE, RUNS, attribute_accuracy, caption_of, caption_table, load_part, min_snr_weight,
+                     out_folder, text_hidden, train_latents)
 
 
 def control_image(edges: np.ndarray) -> torch.Tensor:
@@ -64,7 +64,7 @@ def control_monitor(unet, net, vae, text_encoder, tokenizer, n: int = 96, steps:
             **{k: round(v, 4) for k, v in attribute_accuracy(images, labels).items()}}
 
 
-def train_controlnet(steps: int = 2000, batch: int = 64, n_train: int = 60_000, seed: int = 0, out=None,
+def train_controlnet(steps: int = 2400, batch: int = 32, n_train: int = 60_000, seed: int = 0, out=None,
                      run_dir=None, pipe=None, lr: float = 1e-3, monitor_every: int = 250,
                      monitor_n: int = 96) -> dict:
     """ControlNet (Zhang et al. 2023) on exact edge maps, the UNet frozen; 10 % empty captions so it also works
@@ -128,3 +128,4 @@ def train_controlnet(steps: int = 2000, batch: int = 64, n_train: int = 60_000, 
     if log.exists():
         (dest / "monitor.jsonl").write_text(log.read_text())
     return metrics
+

@@ -35,11 +35,21 @@ def txt2img_metrics(pipe, n: int = 1000, cfg: float = DEFAULT_CFG, steps: int = 
     wall = time.perf_counter() - t0
     hits = lab.attribute_hits(imgs, labels)
     out = {f"{k} recognised": round(float(v.mean()), 4) for k, v in hits.items()}
+    out.update(outline_readout(imgs, labels))
     for r in score_sets(imgs, "shapes-test", metrics=["fid", "kid", "precision", "recall"], n_boot=10):
         out[r.metric] = round(float(r.value), 4)
     out["CLIP score (scoring module)"] = round(score_clip(imgs, caps).value, 3)
     out["seconds per image (DDIM 20, CFG, batch 100)"] = round(wall / n, 4)
     return out
+
+
+def outline_readout(images: np.ndarray, labels: np.ndarray) -> dict:
+    """The shape read from the object's outline (scoring.outline: no CNN; 100 % on real test items) beside the
+    classifier's reading, and the share of objects that fall apart into pieces."""
+    from ...scoring.outline import outline_accuracy
+
+    o = outline_accuracy(images, labels)
+    return {"shape by outline": round(float(o["accuracy"]), 4), "objects in pieces": round(float(o["multi_piece"]), 4)}
 
 
 def _grouped(pipe, caps, start, steps, cfg):
@@ -77,7 +87,8 @@ def controlnet_metrics(pipe, net, n: int = 1000, scale: float = 1.0) -> dict:
     hits = lab.attribute_hits(imgs, labels)
     return {"edge F1 (Canny σ=1, 1 px)": round(float(f1.mean()), 4),
             "edge F1 of the real test images (ceiling)": round(float(edge_f1(arr["images"][:n], arr["edges"][:n]).mean()), 4),
-            **{f"{k} recognised": round(float(v.mean()), 4) for k, v in hits.items()}}
+            **{f"{k} recognised": round(float(v.mean()), 4) for k, v in hits.items()},
+            **outline_readout(imgs, labels)}
 
 
 def write_card() -> None:
@@ -91,9 +102,11 @@ def write_card() -> None:
     def table(d):
         return "\n".join(f"| {k} | {v} |" for k, v in d.items()) or "| (not trained yet) | |"
 
-    parts = [("vae", "AutoencoderKL 32×32×3 → 16×16×4", "sd-vae` then `sd-vae-decoder", load(root / "vae" / "metrics.json")),
+    parts = [("vae", "AutoencoderKL 32×32×3 → 8×8×8 (f = 4)", "sd-ae` then `sd-ae-decoder",
+              load(root / "vae" / "metrics.json")),
              ("text_encoder", "CLIPTextModel (2 layers, width 128)", "sd-text", load(root / "text_encoder" / "metrics.json")),
-             ("unet", "UNet2DConditionModel (32/64/96, cross-attention at 8² / 4² / mid)", "sd-unet",
+             ("unet", "UNet2DConditionModel (64/128, cross-attention at 8² / 4² / mid, pooled caption in the time "
+              "embedding, REPA during training)", "sd-unet",
               load(root / "unet" / "train.json")),
              ("controlnet", "ControlNetModel.from_unet on exact edge maps", "controlnet",
               load(service.EMBEDDED_CONTROLNET / "train.json")),
@@ -129,7 +142,8 @@ def main(argv=None) -> None:
         from pathlib import Path
 
         path = Path(a.pipe) / "metrics.json"
-        data = {"columns": {f"text → image (CFG {DEFAULT_CFG:g})": txt2img_metrics(service.load_pipeline(a.pipe), a.n)},
+        column = txt2img_metrics(service.load_pipeline(a.pipe), a.n)
+        data = {"columns": {f"text → image (CFG {DEFAULT_CFG:g})": column},
                 "footnote": f"N = {a.n} test-split captions, DDIM {DEFAULT_STEPS} steps, image i with seed i; "
                             "`python -m genmodels.families.diffusion.evaluate --pipe FOLDER`"}
         path.write_text(json.dumps(data, indent=2) + "\n")
@@ -140,13 +154,14 @@ def main(argv=None) -> None:
     data = json.loads(path.read_text()) if path.exists() else {"columns": {}}
     parts = a.only.split(",")
     if "txt2img" in parts:
-        data["columns"][f"text → image (CFG {DEFAULT_CFG:g})"] = txt2img_metrics(pipe, a.n)
+        data["columns"][f"text → image (CFG {DEFAULT_CFG:g}, N = {a.n})"] = txt2img_metrics(pipe, a.n)
     if "controlnet" in parts:
-        data["columns"]["ControlNet (edges, scale 1)"] = controlnet_metrics(pipe, service.load_controlnet(), a.n)
+        data["columns"][f"ControlNet (edges, scale 1, N = {a.n})"] = controlnet_metrics(pipe, service.load_controlnet(),
+                                                                                      a.n)
     if "txt2img" not in parts and "controlnet" not in parts:
         data = None
     else:
-        data["footnote"] = (f"N = {a.n} test-split captions / edge maps, DDIM {DEFAULT_STEPS} steps, image i with seed i; "
+        data["footnote"] = (f"The first N test-split captions / edge maps, DDIM {DEFAULT_STEPS} steps, image i with seed i; "
                             "attributes by the shapes classifier; FID / KID / precision / recall on the shapes backbone vs "
                             "the 2,000-item test split. `python -m genmodels.families.diffusion.evaluate`")
         path.write_text(json.dumps(data, indent=2) + "\n")

@@ -17,7 +17,7 @@ from ...data.dataset import shapes_arrays, to_tensor
 from ...training import TrainConfig, infinite_batches, train
 from . import tiny_sd
 from .text import soft_clip_loss
-from .common import (PIPE, RUNS, WEIGHTS, caption_of, caption_table, encode_latents, load_part, out_folder,
+from .common import (PIPE, RUNS, caption_of, caption_table, encode_latents, load_part, out_folder,
                      text_parts_into, tokenize, train_latents, write_card)
 
 
@@ -43,7 +43,7 @@ def noisy_accuracy(net, sched, z0: torch.Tensor, labels: np.ndarray, timesteps=(
     return out
 
 
-def train_noisy_classifier(steps: int = 2000, batch: int = 128, n_train: int = 60_000, seed: int = 0, out=None,
+def train_noisy_classifier(steps: int = 6000, batch: int = 128, n_train: int = 60_000, seed: int = 0, out=None,
                            run_dir=None, pipe=None) -> dict:
     """``pipe``: the pipeline folder whose latents it reads (default: the embedded one)."""
     from .nets import HEADS, NoisyLatentEncoder
@@ -146,8 +146,3 @@ def train_noisy_clip(steps: int = 2000, batch: int = 256, n_train: int = 60_000,
           "captions at fixed t. Not the scoring module's CLIP.", metrics)
     return metrics
 
-
-def train_noisy_classifier_f4(out=None, **kw) -> dict:
-    """The noise-aware classifier on the f = 4 pipeline's 8x8x8 latents (``genmodels/weights/tiny-sd-f4``)."""
-    return train_noisy_classifier(pipe=WEIGHTS / tiny_sd.PIPE_F4, out=out or WEIGHTS / "sd-f4-noisy-classifier",
-                                  run_dir=kw.pop("run_dir", None) or RUNS / "noisy-classifier-f4", **kw)

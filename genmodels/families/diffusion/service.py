@@ -51,7 +51,7 @@ def resolve_source(source: str | None, embedded: Path) -> str:
     if source == EMBEDDED:
         if not (embedded / ("model_index.json" if embedded == EMBEDDED_PIPE else "config.json")).exists():
             raise FileNotFoundError(f"The embedded weights are missing ({embedded.name}); train them with "
-                                    "`python -m genmodels train sd-vae|sd-text|sd-unet|controlnet`.")
+                                    "`python -m genmodels train sd-ae|sd-text|sd-unet|controlnet`.")
         return str(embedded)
     if Path(source).exists():
         return str(Path(source).resolve())

@@ -206,9 +206,16 @@ def train_sd_unet_f4(steps: int = 12000, batch: int = 32, seed: int = 0, out=Non
     """The 8x8 UNet (``tiny_sd.f4_unet_config``) on the f = 4 autoencoder's latents (``train sd-ae``), from scratch
     with REPA (weight 0.5, the paper's λ; gan-guide 4x4 features at the mid block), batch 32, AdamW 5e-4 cosine,
     EMA 0.999; monitor (N = 144 test captions, DDIM 20, CFG 3) every 500 steps."""
-    folder = Path(out) if out else WEIGHTS / tiny_sd.PIPE_F4
+    folder = Path(out) if out else WEIGHTS / PIPE
     if not (folder / "vae" / "config.json").exists():
         raise FileNotFoundError(f"no autoencoder in {folder / 'vae'}: run `python -m genmodels train sd-ae` first")
     return train_sd_unet(steps=steps, batch=batch, seed=seed, out=folder, run_dir=run_dir or RUNS / "sd-unet-f4",
                          monitor_every=kw.pop("monitor_every", 500), monitor_n=kw.pop("monitor_n", 144),
                          lr=kw.pop("lr", 5e-4), repa=kw.pop("repa", 0.5), **kw)
+
+
+def train_sd_unet_f2(out=None, **kw) -> dict:
+    """The earlier 16x16 UNet (``tiny_sd.unet_config``) on the f = 2 VAE's latents, in the distilled students'
+    teacher folder (``weights/distill/teacher``): the recipe the students were distilled from."""
+    return train_sd_unet(out=out or WEIGHTS / tiny_sd.TEACHER_F2, run_dir=kw.pop("run_dir", None) or
+                         RUNS / "sd-unet-f2", **kw)

@@ -138,7 +138,7 @@ def run_all(n: int = 2000, out=None) -> dict:
     from .service import OUT, available, load_student
 
     root = Path(out) if out else OUT
-    pipe = sd.load_pipeline(sd.EMBEDDED)
+    pipe = sd.load_pipeline(str(OUT / "teacher"))
     rows, cols, t0 = [], {}, time.perf_counter()
 
     reference = teacher_images(pipe, TEACHER_STEPS, n)
@@ -192,9 +192,10 @@ def write_cards(root, data: dict) -> None:
     head = ["---", "license: apache-2.0", "library_name: diffusers", "tags: [genmodels, distillation, shapes]", "---",
             "# distill: few-step students of the tiny Stable Diffusion", "",
             "Guided distillation (Meng et al. 2023, arXiv:2210.03142) then progressive distillation (Salimans & Ho "
-            "2022, arXiv:2202.00512) of `genmodels/weights/tiny-sd` (v-prediction, CFG), trained here on CPU. One "
-            "folder per student: a diffusers `UNet2DConditionModel` (w input: `time_cond_proj_dim`) + "
-            "`DDIMScheduler` config + `distill.json` (how it was made) + its card. Reproduce everything with "
+            "2022, arXiv:2202.00512) of `genmodels/weights/distill/teacher` (the earlier f = 2 tiny SD; "
+            "v-prediction, CFG), trained here on CPU. One folder per student: a diffusers "
+            "`UNet2DConditionModel` (w input: `time_cond_proj_dim`) + `DDIMScheduler` config + `distill.json` "
+            "(how it was made) + its card. Reproduce everything with "
             "`python -m genmodels train distill` (resumable per stage); numbers with "
             "`python -m genmodels bench --only distill`.", "",
             "| student | steps | distilled from | training steps | wall min | FID_domain | caption accuracy | "
@@ -228,7 +229,8 @@ def write_cards(root, data: dict) -> None:
                   f"{'s' if k > 1 else ''}, distilled from {info['teacher']} ({info['teacher_steps']} steps)."), "",
                  "A diffusers `UNet2DConditionModel` (`time_cond_proj_dim` 256: the guidance weight w, embedded as "
                  "LCM's) and a `DDIMScheduler` config (trailing timesteps, v-prediction). It uses the VAE and text "
-                 "encoder of `genmodels/weights/tiny-sd`. Sampler: `genmodels.families.distill.progressive.sample`.",
+                 "encoder of `genmodels/weights/distill/teacher`. Sampler: "
+                 "`genmodels.families.distill.progressive.sample`.",
                  "", "- **Reproduce:** `python -m genmodels train distill` (every stage, resumable; a finished stage "
                  "is skipped)",
                  f"- **Training:** {info['train_steps']} steps at batch {info['batch']}, lr {info['lr']}, EMA "
@@ -259,7 +261,7 @@ def main(argv=None) -> None:
     if not a.teacher_only:
         print(json.dumps(run_all(a.n), indent=1))
         return
-    pipe = service.load_pipeline(service.EMBEDDED)
+    pipe = service.load_pipeline(str(service.WEIGHTS / "distill" / "teacher"))
     images, wall = timed(lambda: teacher_images(pipe, TEACHER_STEPS, a.n))
     print(json.dumps({"teacher_steps": TEACHER_STEPS, "n": a.n, "seconds": round(wall, 1), **score(images)}),
           flush=True)

@@ -106,16 +106,18 @@ class _Monitor:
         return rec
 
 
-def train_distill(steps: int | None = None, out=None, seed: int = 0, run_dir=None, teacher: str = "embedded",
+def train_distill(steps: int | None = None, out=None, seed: int = 0, run_dir=None, teacher: str | None = None,
                   steps_from: int = 64, steps_to: int = 1, recipe: DistillRecipe = RECIPE,
                   n_train: int | None = None, monitor: bool = True) -> dict:
     """Run the missing stages. ``steps``: optimisation steps for every stage (default: the recipe's per stage);
-    ``teacher``: 'embedded' or a pipeline folder in the SD 1.x layout (v-prediction)."""
+    ``teacher``: 'embedded' (the f = 4 tiny-sd) or a pipeline folder in the SD 1.x layout (v-prediction); default
+    the shipped students' teacher, weights/distill/teacher."""
     from ..diffusion import service
     from ..diffusion.common import caption_table, text_hidden, train_latents
 
     plan = ["w"] + stages(steps_from, steps_to)
     out, runs = Path(out) if out else OUT, Path(run_dir) if run_dir else RUNS
+    teacher = teacher or str(service.WEIGHTS / "distill" / "teacher")
     pipe = service.load_pipeline(teacher)
     if pipe.scheduler.config.prediction_type != "v_prediction":
         raise ValueError(f"the teacher must be a v-prediction model (Salimans & Ho); '{teacher}' predicts "
