@@ -132,3 +132,18 @@ def text_parts_into(folder: Path) -> None:
     for part in ("text_encoder", "tokenizer"):
         if not (folder / part).exists() and (WEIGHTS / PIPE / part).exists():
             shutil.copytree(WEIGHTS / PIPE / part, folder / part)
+
+
+def noised_batch(z0: torch.Tensor, cid: torch.Tensor, empty: int, abar_all: torch.Tensor, g: torch.Generator,
+                 drop_rate: float = 0.1):
+    """One v-prediction training batch: captions dropped to ``empty`` with ``drop_rate`` (for classifier-free
+    guidance), t ~ U[0, T), z_t = sqrt(abar) z0 + sqrt(1 - abar) eps and the target v = sqrt(abar) eps -
+    sqrt(1 - abar) z0 (Salimans & Ho 2022). Returns (z_t, t, v, abar, caption ids, dropped)."""
+    dev = z0.device
+    drop = (torch.rand(len(cid), generator=g) < drop_rate).to(dev)
+    cid = torch.where(drop, torch.full_like(cid, empty), cid)
+    t = torch.randint(0, len(abar_all), (len(z0),), generator=g).to(dev)
+    noise = torch.randn(z0.shape, generator=g).to(dev)
+    abar = abar_all.to(dev)[t].view(-1, 1, 1, 1)
+    zt = abar.sqrt() * z0 + (1 - abar).sqrt() * noise
+    return zt, t, abar.sqrt() * noise - (1 - abar).sqrt() * z0, abar, cid, drop

@@ -15,7 +15,7 @@ import torch
 from ...data.dataset import shapes_arrays
 from ...training import TrainConfig, accelerator, infinite_batches, train
 from . import tiny_sd
-from .common import (PIPE, RUNS, attribute_accuracy, caption_of, caption_table, load_part, min_snr_weight,
+from .common import (noised_batch, PIPE, RUNS, attribute_accuracy, caption_of, caption_table, load_part, min_snr_weight,
                      out_folder, text_hidden, train_latents)
 
 
@@ -88,13 +88,7 @@ def train_controlnet(steps: int = 2400, batch: int = 32, n_train: int = 60_000, 
         dev = z0.device
         unet.to(dev)
         g = torch.Generator().manual_seed(seed * 7919 + step)
-        drop = (torch.rand(len(cid), generator=g) < 0.1).to(dev)
-        cid = torch.where(drop, torch.full_like(cid, empty), cid)
-        t = torch.randint(0, sched.config.num_train_timesteps, (len(z0),), generator=g).to(dev)
-        noise = torch.randn(z0.shape, generator=g).to(dev)
-        abar = abar_all.to(dev)[t].view(-1, 1, 1, 1)
-        zt = abar.sqrt() * z0 + (1 - abar).sqrt() * noise
-        v = abar.sqrt() * noise - (1 - abar).sqrt() * z0
+        zt, t, v, abar, cid, drop = noised_batch(z0, cid, empty, abar_all, g)
         states = hid.to(dev)[cid]
         down, mid = m(zt, t, encoder_hidden_states=states, controlnet_cond=ctrl, return_dict=False)
         pred = unet(zt, t, encoder_hidden_states=states, down_block_additional_residuals=down,

@@ -20,7 +20,7 @@ from ...data.dataset import shapes_arrays
 from ...training import TrainConfig, accelerator, infinite_batches, train
 from . import tiny_sd
 from .common import (PIPE, RUNS, WEIGHTS, attribute_accuracy, caption_of, caption_table, load_part, min_snr_weight,
-                     out_folder, text_hidden, text_parts_into, train_latents)
+                     noised_batch, out_folder, text_hidden, text_parts_into, train_latents)
 
 
 def conditioning_monitor(unet, vae, text_encoder, tokenizer, n: int = 96, steps: int = 20, cfg: float = 3.0,
@@ -129,13 +129,7 @@ def train_sd_unet(steps: int = 6000, batch: int = 64, n_train: int = 60_000, see
         z0, cid, y, idx = b
         dev = z0.device
         g = torch.Generator().manual_seed(seed * 7919 + step)
-        drop = (torch.rand(len(cid), generator=g) < 0.1).to(dev)
-        cid = torch.where(drop, torch.full_like(cid, empty), cid)
-        t = torch.randint(0, sched.config.num_train_timesteps, (len(z0),), generator=g).to(dev)
-        noise = torch.randn(z0.shape, generator=g).to(dev)
-        abar = abar_all.to(dev)[t].view(-1, 1, 1, 1)
-        zt = abar.sqrt() * z0 + (1 - abar).sqrt() * noise
-        v = abar.sqrt() * noise - (1 - abar).sqrt() * z0
+        zt, t, v, abar, cid, drop = noised_batch(z0, cid, empty, abar_all, g)
         out = m(zt, t, encoder_hidden_states=hid.to(dev)[cid])
         if repa:
             out, h = out
