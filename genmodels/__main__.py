@@ -138,13 +138,6 @@ TRAINERS = {
     "sd-unet-repa": ("genmodels.families.diffusion.unet", "train_sd_unet",
                      {"repa": 0.5, "init": "embedded", "monitor_every": 200}),
     "controlnet": ("genmodels.families.diffusion.control", "train_controlnet", {}),
-    # the distilled students' teacher, weights/distill/teacher: the earlier f = 2 tiny SD (16x16x4 latents)
-    "sd-vae": ("genmodels.families.diffusion.autoencoder", "train_sd_vae", {}),
-    "sd-vae-decoder": ("genmodels.families.diffusion.autoencoder", "train_sd_vae_decoder", {}),
-    # the decoder again, on latents with Gaussian noise (sigma ~ U(0, 0.5)): robust to the UNet's residual errors
-    "sd-vae-decoder-robust": ("genmodels.families.diffusion.autoencoder", "train_sd_vae_decoder",
-                              {"latent_noise": 0.5}),
-    "sd-unet-f2": ("genmodels.families.diffusion.unet", "train_sd_unet_f2", {}),
     "noisy-classifier": ("genmodels.families.diffusion.guidance_train", "train_noisy_classifier", {}),
     "noisy-clip": ("genmodels.families.diffusion.guidance_train", "train_noisy_clip", {}),
     "pix2pix": ("genmodels.families.img2img.train", "train_pix2pix", {}),
@@ -165,7 +158,7 @@ TRAINERS = {
 
 
 # `train all`: every embedded model in dependency order (backbones first: the GAN recipes need gan-guide, the
-# UNet needs sd-vae + sd-text, ControlNet and the guidance nets need the pipeline, the code priors need vqvae, the
+# UNet needs sd-ae + sd-text, ControlNet and the guidance nets need the pipeline, the code priors need vqvae, the
 # distilled students need the whole pipeline), with each model's share of --budget-minutes (proportional to what it
 # got on the CPU budget).
 TRAIN_ALL = (("shapes-classifier", 1), ("shapes-clip", 1), ("gan-guide", 1), ("gan-guide-robust", 1),
@@ -173,8 +166,7 @@ TRAIN_ALL = (("shapes-classifier", 1), ("shapes-clip", 1), ("gan-guide", 1), ("g
              ("stylegan", 4), ("sd-ae", 2), ("sd-ae-decoder", 1), ("sd-text", 1), ("sd-unet", 8),
              ("controlnet", 3), ("noisy-classifier", 1), ("noisy-clip", 1), ("pix2pix", 2), ("cyclegan", 3),
              ("pixelcnn", 1), ("gated-pixelcnn", 1), ("pixelcnnpp", 2),
-             ("vqvae", 2), ("vq-prior", 1), ("vq-dalle", 2), ("vae", 1), ("cvae", 1),
-             ("sd-vae", 2), ("sd-vae-decoder", 2), ("sd-unet-f2", 6), ("distill", 4))
+             ("vqvae", 2), ("vq-prior", 1), ("vq-dalle", 2), ("vae", 1), ("cvae", 1), ("distill", 4))
 
 
 def _set_device(device: str | None) -> None:
@@ -368,8 +360,7 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--out", help="output folder (default: genmodels/weights/<model>)")
     t.add_argument("--run-dir", help="checkpoint folder (default: runs/<model>)")
     t.add_argument("--from", dest="teacher", help="distill: the teacher, a pipeline folder in the SD 1.x layout "
-                   "(v-prediction; default genmodels/weights/distill/teacher, the shipped students' teacher) or "
-                   "'embedded' (tiny-sd)")
+                   "(v-prediction) or 'embedded' (tiny-sd, the default)")
     t.add_argument("--steps-from", type=int, help="distill: the teacher's step count (a power of two; default 64)")
     t.add_argument("--steps-to", type=int, help="distill: the last student's step count (default 1)")
     t.add_argument("--data", help="train on this image folder or zip instead of the shapes domain (GANs; "

@@ -9,7 +9,9 @@ What it guarantees:
   off): torch's restricted unpickler rebuilds tensors and plain containers (dict, list, tuple, str, numbers) and
   refuses every global outside its allowlist. A file that would import or
   call something (an ``argparse.Namespace``, a model object, ``os.system``, ``open``) is refused *before* anything
-  in it runs. Nothing in the package turns ``weights_only`` off or unpickles with ``pickle`` itself.
+  in it runs. Nothing in the package turns ``weights_only`` off or unpickles with ``pickle`` itself; the rosinality
+  StyleGAN2 adapter alone lets ``argparse.Namespace`` through, with ``torch.serialization.safe_globals`` around its
+  own ``safe_load`` call.
 - Every failure is a ``CheckpointRefused`` (a ``ValueError``) with a one-line message a person can act on: it names
   the file by its name only (never the full server path) and says why — pickled Python objects, not a checkpoint
   at all (empty, text, truncated), an unknown suffix, or not a state_dict of tensors. A missing file is a

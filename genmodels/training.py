@@ -3,7 +3,9 @@
 Seeds fixed, tqdm progress, ``accelerate`` (so ``accelerate launch -m genmodels train ...`` runs the same code on
 several GPUs), AdamW with warm-up + cosine decay, an optional EMA copy, and resumable checkpoints: the loop saves
 model / optimiser / step every ``ckpt_every`` steps to ``run_dir/ckpt.pt`` (tensors only, loaded back with
-``torch.load(weights_only=True)``) and picks up from there when started again.
+``torch.load(weights_only=True)``) and picks up from there when started again. Under ``accelerate launch`` every
+rank trains and rank 0 alone writes the checkpoint and the monitor lines (trainers check :func:`is_main_process`
+before writing weights and cards).
 """
 from __future__ import annotations
 
@@ -64,6 +66,14 @@ def accelerator():
     return Accelerator(cpu=want == "cpu" or not torch.cuda.is_available())
 
 
+def is_main_process() -> bool:
+    """Whether this process writes files: rank 0 under ``accelerate launch`` / ``torchrun`` (every rank trains; the
+    checkpoint, monitor lines, weights and card come from one), the only process otherwise."""
+    from accelerate import PartialState
+
+    return PartialState().is_main_process
+
+
 def lr_lambda(cfg: TrainConfig) -> Callable[[int], float]:
     def f(step: int) -> float:
         if step < cfg.warmup:
@@ -99,6 +109,11 @@ def infinite_batches(tensors: tuple[torch.Tensor, ...], batch: int, seed: int) -
     return get
 
 
+def shard_batch(batch: tuple, rank: int, world: int) -> tuple:
+    """Rank ``rank``'s rows of a global batch (rows rank, rank + world, ...): the ranks see disjoint data."""
+    return tuple(t[rank::world] for t in batch)
+
+
 def train(model: torch.nn.Module, loss_fn: Callable[[torch.nn.Module, tuple, int], tuple[torch.Tensor, dict]],
           get_batch: Callable[[int], tuple], cfg: TrainConfig, run_dir: str | Path,
           params: Iterator[torch.nn.Parameter] | None = None, desc: str = "train",
@@ -110,6 +125,8 @@ def train(model: torch.nn.Module, loss_fn: Callable[[torch.nn.Module, tuple, int
 
     set_seed(cfg.seed)
     acc = accelerator()
+    if acc.num_processes > 1:
+        acc.print(f"{desc}: {acc.num_processes} processes ({acc.distributed_type.value}), rank 0 writes the files")
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     opt = torch.optim.AdamW(list(params) if params is not None else model.parameters(), lr=cfg.lr,
@@ -128,10 +145,13 @@ def train(model: torch.nn.Module, loss_fn: Callable[[torch.nn.Module, tuple, int
         step, wall = int(state["step"]), float(state["wall"])
         acc.print(f"resuming {desc} from step {step} ({wall / 60:.1f} min so far)")
     model, opt = acc.prepare(model, opt)
+    start = step
     if ema is not None:
         ema.to(acc.device)
 
     def save() -> None:
+        if not acc.is_main_process:  # several ranks: rank 0 alone writes the (identical) state
+            return
         state = {"model": acc.unwrap_model(model).state_dict(), "opt": opt.state_dict(),
                  "sched": sched.state_dict(), "step": torch.tensor(step), "wall": torch.tensor(wall)}
         if ema is not None:
@@ -145,7 +165,12 @@ def train(model: torch.nn.Module, loss_fn: Callable[[torch.nn.Module, tuple, int
     model.train()
     while step < cfg.steps and not out_of_time():
         t0 = time.perf_counter()
-        batch = tuple(b.to(acc.device) for b in get_batch(step))
+        batch = get_batch(step)
+        if acc.num_processes > 1:  # data parallel: each rank takes its rows of the global batch (DDP averages the
+            batch = shard_batch(batch, acc.process_index, acc.num_processes)  # gradients = the full batch's)
+            if step == start:
+                print(f"{desc}: rank {acc.process_index} trains on {len(batch[0])} rows of each batch", flush=True)
+        batch = tuple(b.to(acc.device) for b in batch)
         loss, logs = loss_fn(model, batch, step)
         opt.zero_grad(set_to_none=True)
         acc.backward(loss)
@@ -166,12 +191,16 @@ def train(model: torch.nn.Module, loss_fn: Callable[[torch.nn.Module, tuple, int
             bar.set_postfix({k: f"{float(v):.4g}" for k, v in logs.items()})
         if step % cfg.ckpt_every == 0 or step == cfg.steps:
             save()
-        if hook is not None and hook_every and step % hook_every == 0:
+        if hook is not None and hook_every and step % hook_every == 0 and acc.is_main_process:
             net = ema if ema is not None else acc.unwrap_model(model)
             hook(step, net, wall)
             model.train()
     bar.close()
     save()
     final = ema if ema is not None else acc.unwrap_model(model)
+    if acc.num_processes > 1:  # the ranks' weights (and EMA) must agree: the checksum makes a drift visible
+        checksum = sum(float(p.double().sum()) for p in final.state_dict().values() if p.is_floating_point())
+        print(f"{desc}: rank {acc.process_index} finished at step {step}, weights checksum {checksum:.10e}",
+              flush=True)
     return {"state_dict": final.state_dict(), "wall_s": wall, "steps": step,
             "logs": {k: float(v) for k, v in logs.items()}}

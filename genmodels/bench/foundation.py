@@ -7,6 +7,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -35,27 +36,55 @@ def call_api(base: str, api_name: str, data: list, timeout: float = 60.0):
     return text
 
 
-def time_to_first_call(timeout: float = 120.0) -> float:
-    """Seconds from spawning ``python app.py`` to the first completed API call (data_sample)."""
+def time_cold_start(timeout: float = 120.0) -> dict[str, float]:
+    """Spawn ``python app.py`` and time, from the spawn, (a) ``page``: the page answers (GET / → 200), (b)
+    ``first_call``: then the first API call is served (data_sample: no model), (c) ``models_ready``: the server says
+    transformers / diffusers are resolved (its background warm-up, hub/build.py ``WARM_MARK``; NaN if not seen within
+    ``timeout``), after which model loads stop waiting for it."""
+    from ..hub.build import WARM_MARK
+
     port = free_port()
-    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False"}
+    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"}
     base = f"http://127.0.0.1:{port}"
+    ready: dict[str, float] = {}
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, bufsize=1)
+
+    def read_log() -> None:  # drains the server's output; notes when the warm-up line appears
+        for line in proc.stdout:
+            if WARM_MARK in line and "models_ready" not in ready:
+                ready["models_ready"] = time.perf_counter() - t0
+
+    reader = threading.Thread(target=read_log, daemon=True)
+    reader.start()
+    out: dict[str, float] = {}
     try:
-        while time.perf_counter() - t0 < timeout:
+        while "page" not in out:
             if proc.poll() is not None:
                 raise RuntimeError(f"app.py exited with status {proc.returncode}")
+            if time.perf_counter() - t0 > timeout:
+                raise RuntimeError("app.py did not answer in time")
             try:
-                call_api(base, "data_sample", ["test", "any", "any", "any", "any", 4, 0, "32"], timeout=10)
-                return time.perf_counter() - t0
+                with urllib.request.urlopen(f"{base}/", timeout=10) as r:
+                    if r.status == 200 and r.read(1):
+                        out["page"] = time.perf_counter() - t0
             except OSError:
                 time.sleep(0.05)
-        raise RuntimeError("app.py did not answer in time")
+        call_api(base, "data_sample", ["test", "any", "any", "any", "any", 4, 0, "32"], timeout=timeout)
+        out["first_call"] = time.perf_counter() - t0
+        while "models_ready" not in ready and time.perf_counter() - t0 < timeout and proc.poll() is None:
+            time.sleep(0.05)
+        out["models_ready"] = ready.get("models_ready", float("nan"))
+        return out
     finally:
         proc.terminate()
-        proc.wait(10)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+        reader.join(5)
 
 
 def time_bare_import() -> float:
@@ -66,15 +95,22 @@ def time_bare_import() -> float:
 
 @case("cold_start")
 def cold_start(quick: bool) -> list[Row]:
+    """``python app.py`` until the page answers vs a bare ``import gradio, torch``, interleaved in one run."""
     reps = 1 if quick else 3
     bare, app = [], []
     for _ in range(reps):  # interleaved, so drift hits both alike
         bare.append(time_bare_import())
-        app.append(time_to_first_call())
-    b, a = statistics.median(bare), statistics.median(app)
-    return [("cold_start", "bare `import gradio, torch`", b, "s", f"median of {reps}"),
-            ("cold_start", "`python app.py` → first served API call", a, "s", f"median of {reps}"),
-            ("cold_start", "ratio app / bare import", a / b, "×", "goal ≤ 1.5")]
+        app.append(time_cold_start())
+    b = statistics.median(bare)
+    a = {k: statistics.median(x[k] for x in app) for k in app[0]}
+    note = f"median of {reps}, interleaved with the bare import"
+    return [("cold_start", "bare `import gradio, torch`", b, "s", note),
+            ("cold_start", "`python app.py` → the page answers (GET /)", a["page"], "s", note),
+            ("cold_start", "ratio page answers / bare import", a["page"] / b, "×", "bar ≤ 1.5, goal ≤ 1.2"),
+            ("cold_start", "`python app.py` → first served API call (data_sample)", a["first_call"], "s", note),
+            ("cold_start", "ratio first API call / bare import", a["first_call"] / b, "×", note),
+            ("cold_start", "`python app.py` → model libraries resolved (background warm-up done)",
+             a["models_ready"], "s", f"{note}; model loads wait until then")]
 
 
 @case("shapes_render")

@@ -53,7 +53,7 @@ def shapes_arrays(split: str, n: int, size: int = 32, start: int = 0, workers: i
     workers = workers if workers is not None else max(1, min(4, os.cpu_count() or 1))
     out = shapes.render_batch(split, start, n, size=size, full=full, workers=workers)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
+    tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")  # one per process: ranks of a launch may render at once
     np.savez(tmp, **out)
     tmp.replace(path)
     return out

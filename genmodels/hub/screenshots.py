@@ -4,9 +4,17 @@ Starts ``python app.py`` on a free local port, opens ``?tab=<key>`` for every re
 Chromium (Playwright driving Debian's ``/usr/bin/chromium``, or ``GENMODELS_CHROMIUM``), waits until the tab's
 first-open outputs are in (its images decoded, no progress bar left) and saves a full-page screenshot. Used for
 the pictures in ``docs/screenshots`` — made by this script, never by hand.
+
+Each picture is stamped in ``manifest.json`` beside it: the tabs the served hub had (read from its ``/config``), the
+commit (and whether the work tree had changes), the time, and the picture's SHA-256 — so a test
+(tests/unit/test_screenshot_manifest.py) catches a picture whose hub had other tabs than the registry has now, or a
+picture replaced without the command.
 """
 from __future__ import annotations
 
+import datetime as _dt
+import hashlib
+import json
 import os
 import socket
 import subprocess
@@ -27,6 +35,69 @@ _READY = """() => {
   const shown = imgs.length > 0 || panel.querySelector('table') !== null;  // tables-only tabs (Metrics)
   return shown && imgs.every(i => i.complete && i.naturalWidth > 0) && pending === 0;
 }"""
+
+
+MANIFEST = "manifest.json"
+STAMPED_BY = "python -m genmodels screenshots"
+
+
+def picture_name(key: str) -> str:
+    """The file the command writes for tab ``key``."""
+    return f"{key}.png"
+
+
+def hub_tabs_from_config(config: dict) -> list[dict[str, str]]:
+    """The hub's top-level tabs, in order, from a Gradio config (``GET /config`` or ``Blocks.config``): the tab items
+    whose elem_id build.py set from the family key (``TAB_ELEM_ID``); [{"key", "title"}, …]."""
+    prefix = "tab-"  # build.TAB_ELEM_ID = "tab-{key}" (not imported: that would import gradio)
+    tabs = []
+    for comp in config.get("components", []):
+        props = comp.get("props") or {}
+        elem_id = props.get("elem_id") or ""
+        if comp.get("type") == "tabitem" and elem_id.startswith(prefix) and props.get("id") == elem_id[len(prefix):]:
+            tabs.append({"key": props["id"], "title": props.get("label")})
+    return tabs
+
+
+def git_state(root: Path = ROOT) -> dict:
+    """``{"commit": HEAD or None, "dirty": bool or None}`` of the checkout at ``root`` (None where git is absent)."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True)
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                                capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return {"commit": None, "dirty": None}
+    return {"commit": head.stdout.strip(), "dirty": bool(status.stdout.strip())}
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def read_manifest(out: str | Path) -> dict:
+    """The manifest in ``out`` ({"about", "pictures": {name: stamp}}), or an empty one."""
+    path = Path(out) / MANIFEST
+    if path.exists():
+        return json.loads(path.read_text())
+    return {"pictures": {}}
+
+
+def write_manifest(out: str | Path, stamps: dict[str, dict]) -> Path:
+    """Merge ``stamps`` (picture name → stamp) into ``out``/manifest.json; other pictures' entries are kept. One line
+    per field, so a diff shows what changed."""
+    path = Path(out) / MANIFEST
+    pictures = {**read_manifest(out).get("pictures", {}), **stamps}
+    about = (f"Written by `{STAMPED_BY}`: per picture, the tabs the served hub had (hub_tabs, from its /config), the "
+             "commit and whether the work tree had changes, when it was taken (UTC) and its SHA-256. "
+             "tests/unit/test_screenshot_manifest.py compares hub_tabs with the registry.")
+    entries = []
+    for name in sorted(pictures):
+        fields = [f"   {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}" for k, v in pictures[name].items()]
+        entries.append(f"  {json.dumps(name)}: {{\n" + ",\n".join(fields) + "\n  }")
+    text = "{\n" + f" \"about\": {json.dumps(about)},\n \"pictures\": {{\n" + ",\n".join(entries) + "\n }\n}\n"
+    json.loads(text)  # the file stays valid JSON
+    path.write_text(text)
+    return path
 
 
 def free_port() -> int:
@@ -64,7 +135,8 @@ def stop_app(proc: subprocess.Popen) -> None:
 
 
 def take(out: str | Path = "docs/screenshots", tabs: list[str] | None = None, timeout_s: float = 180) -> list[Path]:
-    """Screenshot each tab (all registered families by default) after its first-open outputs appear."""
+    """Screenshot each tab (all registered families by default) after its first-open outputs appear, and stamp each
+    picture in ``out``/manifest.json (the served hub's tabs, commit, time, SHA-256)."""
     from ..registry import families
 
     try:
@@ -83,8 +155,15 @@ def take(out: str | Path = "docs/screenshots", tabs: list[str] | None = None, ti
     out.mkdir(parents=True, exist_ok=True)
     port = free_port()
     proc = start_app(port, out / "app.log")
-    saved = []
+    saved, stamps = [], {}
     try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/config", timeout=30) as r:
+            hub_tabs = hub_tabs_from_config(json.loads(r.read()))
+        missing = [k for k in keys if k not in {t["key"] for t in hub_tabs}]
+        if missing:
+            raise RuntimeError(f"the served hub has no tab {', '.join(missing)} (its tabs: "
+                               f"{', '.join(t['key'] for t in hub_tabs)})")
+        git = git_state()
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
             for key in keys:
@@ -95,12 +174,17 @@ def take(out: str | Path = "docs/screenshots", tabs: list[str] | None = None, ti
                     arg=known[key], timeout=60_000)
                 page.wait_for_function(_READY, timeout=timeout_s * 1000, polling=500)
                 page.wait_for_timeout(500)
-                path = out / f"{key}.png"
+                path = out / picture_name(key)
                 page.screenshot(path=str(path), full_page=True)
+                stamps[path.name] = {"tab": key, "title": known[key], "hub_tabs": hub_tabs, **git,
+                                     "taken": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                                     "sha256": sha256(path), "stamped_by": STAMPED_BY}
                 saved.append(path)
                 page.close()
             browser.close()
     finally:
         stop_app(proc)
+        if stamps:  # the pictures written before a failure are stamped too
+            write_manifest(out, stamps)
     (out / "app.log").unlink(missing_ok=True)
     return saved

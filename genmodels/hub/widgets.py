@@ -178,8 +178,12 @@ def readout_table(columns: dict[str, Sequence[dict]], footnote: str = "") -> str
     """HTML table: one column per compared variant, one row per metric.
 
     Each readout is a mapping with keys ``metric``, ``value`` and optionally ``interval`` (lo, hi),
-    ``higher_is_better``, ``warning``. The scoring module's ``Readout.as_dict()`` produces exactly this.
+    ``higher_is_better``, ``warning``. The scoring module's ``Readout.as_dict()`` produces exactly this. Rows
+    without a direction (a model card's metrics.json) get the scoring module's for the metrics it names
+    (``scoring.readout.known_direction``: FID, the shape readings, objects in pieces, ...).
     """
+    from ..scoring.readout import known_direction
+
     metrics: list[str] = []
     for rows in columns.values():
         for r in rows:
@@ -195,8 +199,10 @@ def readout_table(columns: dict[str, Sequence[dict]], footnote: str = "") -> str
             if r is None:
                 cells.append("<td>—</td>")
                 continue
-            if r.get("higher_is_better") is not None:
-                arrow = " ↑" if r["higher_is_better"] else " ↓"
+            hib = r.get("higher_is_better")
+            hib = known_direction(m) if hib is None else hib
+            if hib is not None:
+                arrow = " ↑" if hib else " ↓"
             txt = _fmt(r["value"])
             if r.get("interval"):
                 lo, hi = r["interval"]

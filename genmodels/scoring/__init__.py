@@ -20,12 +20,14 @@ __all__ = [
     "precision_recall_from_features", "psnr", "score_clip", "score_pairs", "score_sets", "slerp", "ssim",
     "style_distance", "style_distance_from_features",
     "outline_accuracy", "read_outlines",  # lazy, from .outline: the shape check without a CNN
+    "ShapeReading", "read_shapes", "shape_readouts",  # lazy, from .readout: classifier and outline side by side
 ]
 
 _LAZY = {"Readout": "readout", "score_sets": "readout", "score_pairs": "readout", "score_clip": "readout",
          "lpips": "perceptual", "perceptual_distance": "perceptual", "style_distance": "perceptual",
          "get_backbone": "backbones", "resolve_backbone": "backbones",
-         "read_outlines": "outline", "outline_accuracy": "outline"}
+         "read_outlines": "outline", "outline_accuracy": "outline",
+         "ShapeReading": "readout", "read_shapes": "readout", "shape_readouts": "readout"}
 
 
 def clip_score(images, texts, model: str = "shapes") -> float:

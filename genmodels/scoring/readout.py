@@ -9,6 +9,12 @@ score. Intervals are 95 % percentile bootstraps; what was resampled is stated in
   the interval can sit above the point value; compare FIDs only at equal N).
 - precision / recall: the per-sample indicators (inside the other set's k-NN manifold), manifolds fixed.
 - pair / CLIP metrics: the per-pair values.
+
+Shape readings (``read_shapes`` / ``shape_readouts``): the shape of each image read twice — by the scoring classifier
+(a CNN) and from the object's outline alone (``outline.py``, no CNN: 100 % on the 2,000 real test items) — with the
+share of objects in pieces and of images with no object. Classifiers agree on textures a person would not name; the
+outline does not (ReFL-style splats: the classifier reads the asked shape on 19 of 24, the outline on 6; see
+tests/reference/test_ref_shape_reading.py). Every tab, card and the leaderboard reports the two side by side.
 """
 from __future__ import annotations
 
@@ -17,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .backbones import as_float_images, resolve_backbone
+from .backbones import as_float_images, file_hash, get_backbone, resolve_backbone
 from .bootstrap import bootstrap_interval, mean_interval
 from .fid import fid_from_features
 from .inception_score import inception_score_from_probs
@@ -138,6 +144,126 @@ def score_sets(generated, reference="shapes-test", metrics=SET_METRICS, backbone
             add("recall", r_mask.mean(), True, mean_interval(r_mask.astype(float), n_boot=500, seed=seed), kind,
                 warn, k=k)
     return out
+
+
+SHAPE_CLASSIFIER = "requested shape recognised"
+SHAPE_OUTLINE = "shape by outline"
+SHAPE_OUTLINE_UNCONDITIONAL = "shape by outline = classifier's reading"
+IN_PIECES = "objects in pieces"
+NO_OBJECT = "no object found"
+# Directions of named readouts, for tables whose rows carry values only (model cards' metrics.json).
+DIRECTIONS = {"FID": False, "KID": False, "IS": True, "precision": True, "recall": True, "confident shape": True,
+              SHAPE_CLASSIFIER: True, "shape recognised": True, SHAPE_OUTLINE: True, IN_PIECES: False,
+              NO_OBJECT: False}
+
+
+def known_direction(metric: str) -> bool | None:
+    """Whether a higher value of the readout named ``metric`` is better (True / False), None when not known. A name
+    that continues a known one with " (", " =" or "," (e.g. "requested shape recognised (N = 2000)") counts as it."""
+    for name in sorted(DIRECTIONS, key=len, reverse=True):
+        if metric == name or any(metric.startswith(name + sep) for sep in (" (", ",", " =")):
+            return DIRECTIONS[name]
+    return None
+
+
+@dataclass
+class ShapeReading:
+    """Each image's shape read by the scoring classifier and by the outline reader (-1: no object found, ``reasons``
+    says why), and the outline's piece count. ``requested``: the shapes asked for, None for unconditional images —
+    the outline is then compared with the classifier's reading."""
+
+    classifier: np.ndarray
+    outline: np.ndarray
+    pieces: np.ndarray
+    reasons: np.ndarray
+    requested: np.ndarray | None
+    backbone: str
+    reader: str
+
+    @property
+    def n(self) -> int:
+        return len(self.outline)
+
+    @property
+    def classifier_hits(self) -> np.ndarray | None:
+        return None if self.requested is None else self.classifier == self.requested
+
+    @property
+    def outline_hits(self) -> np.ndarray:
+        """Outline names the asked shape (the classifier's reading when nothing was asked); no object = not read."""
+        return self.outline == (self.classifier if self.requested is None else self.requested)
+
+    @property
+    def in_pieces(self) -> np.ndarray:
+        return self.pieces > 1
+
+    @property
+    def no_object(self) -> np.ndarray:
+        return self.outline < 0
+
+    def summary(self) -> dict:
+        """classifier accuracy (None when nothing was asked), outline accuracy, pieces and no-object fractions."""
+        hits = self.classifier_hits
+        return {"n": self.n, "classifier": None if hits is None else float(hits.mean()),
+                "outline": float(self.outline_hits.mean()), "pieces": float(self.in_pieces.mean()),
+                "no_object": float(self.no_object.mean()), "no_object_count": int(self.no_object.sum())}
+
+    def as_dict(self, digits: int | None = 4, classifier: bool = True) -> dict:
+        """Named values for a model card / metrics.json: ``SHAPE_CLASSIFIER`` (conditional, unless ``classifier`` is
+        False), ``SHAPE_OUTLINE`` (``SHAPE_OUTLINE_UNCONDITIONAL`` when nothing was asked), ``IN_PIECES``,
+        ``NO_OBJECT`` — all shares of the N images."""
+        s = self.summary()
+        r = (lambda v: round(v, digits)) if digits is not None else float
+        out = {SHAPE_CLASSIFIER: r(s["classifier"])} if classifier and s["classifier"] is not None else {}
+        out[SHAPE_OUTLINE if self.requested is not None else SHAPE_OUTLINE_UNCONDITIONAL] = r(s["outline"])
+        out[IN_PIECES], out[NO_OBJECT] = r(s["pieces"]), r(s["no_object"])
+        return out
+
+    def readouts(self, seed: int = 0, classifier: bool = True) -> list[Readout]:
+        """The same as ``Readout``s with 95 % bootstrap intervals over images (no object found: counted as not read,
+        and said in the outline readout's warning)."""
+        kind = "95 % bootstrap over images"
+        k = int(self.no_object.sum())
+        none = f"{k} of {self.n} images: no object found (counted as not read)" if k else ""
+
+        def one(metric, values, backbone, hib, warning=""):
+            v = values.astype(float)
+            ci = mean_interval(v, n_boot=500, seed=seed) if len(v) > 1 else None
+            return Readout(metric, float(v.mean()), backbone, len(v), hib, ci, kind if ci else "", warning=warning)
+
+        out = []
+        if classifier and self.requested is not None:
+            out.append(one(SHAPE_CLASSIFIER, self.classifier_hits, self.backbone, True))
+        name = SHAPE_OUTLINE if self.requested is not None else SHAPE_OUTLINE_UNCONDITIONAL
+        out += [one(name, self.outline_hits, self.reader, True, none),
+                one(IN_PIECES, self.in_pieces, self.reader, False),
+                one(NO_OBJECT, self.no_object, self.reader, False, none)]
+        return out
+
+
+def read_shapes(images, requested=None) -> ShapeReading:
+    """Read the shape of every image with the scoring classifier and with the outline reader.
+
+    ``images``: uint8 (N, H, W, 3) or float (N, 3, H, W) in [-1, 1] (numpy or torch; bad input raises a ValueError
+    that says why); ``requested``: (N,) shape indices or (N, 5) label rows (``shapes.LABEL_COLUMNS`` order), or
+    None for unconditional images."""
+    from .outline import PARAMS_PATH, as_outline_images, read_outlines, shape_labels
+
+    imgs = as_outline_images(images)
+    if len(imgs) == 0:
+        raise ValueError("no images to read")
+    y = None if requested is None else shape_labels(requested, len(imgs))
+    bb = get_backbone("shapes")
+    o = read_outlines(imgs)
+    return ShapeReading(classifier=bb.attribute_predictions(imgs)["shape"].astype(np.int64), outline=o["shape"],
+                        pieces=o["pieces"], reasons=o["reason"], requested=y, backbone=bb.name,
+                        reader=f"outline reader@{file_hash([PARAMS_PATH])} (no CNN)")
+
+
+def shape_readouts(images, requested=None, seed: int = 0, classifier: bool = True) -> list[Readout]:
+    """``read_shapes(images, requested).readouts(seed, classifier)``: the classifier's shape reading beside the
+    outline's, objects in pieces and images with no object, each with a 95 % bootstrap interval."""
+    return read_shapes(images, requested).readouts(seed, classifier)
 
 
 def per_pair_readout(metric: str, values: np.ndarray, backbone: str, higher_is_better: bool | None,

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from ..data import shapes
 from ..data.dataset import shapes_arrays, to_tensor
-from ..training import TrainConfig, infinite_batches, train
+from ..training import TrainConfig, infinite_batches, is_main_process, train
 from .clip_models import _as_tensor
 from .domain_nets import HEADS, ShapesClassifier, build_clip_model, clip_pixel_values, load_tokenizer, write_tokenizer
 
@@ -65,6 +65,8 @@ def train_classifier(out: Path | None = None, steps: int = 3000, batch: int = 12
 
     cfg = TrainConfig(steps=steps, lr=2e-3, weight_decay=5e-4, warmup=100, seed=seed)
     res = train(model, loss_fn, infinite_batches((images, labels), batch, seed), cfg, run_dir, desc="classifier")
+    if not is_main_process():  # accelerate launch: rank 0 alone evaluates and writes the weights and card
+        return {}
     model.load_state_dict(res["state_dict"])
     test = shapes_arrays("test", shapes.TEST_SPLIT_SIZE)
     acc = classifier_accuracy(model, to_tensor(test["images"]), torch.from_numpy(test["labels"]))
@@ -128,6 +130,8 @@ def train_clip(out: Path | None = None, steps: int = 4000, batch: int = 256, n_t
 
     cfg = TrainConfig(steps=steps, lr=1e-3, weight_decay=0.05, warmup=200, seed=seed)
     res = train(model, loss_fn, infinite_batches((images, cap_ids), batch, seed), cfg, run_dir, desc="clip")
+    if not is_main_process():  # accelerate launch: rank 0 alone evaluates and writes the weights and card
+        return {}
     model.load_state_dict(res["state_dict"])
     test = shapes_arrays("test", shapes.TEST_SPLIT_SIZE)
     top1 = clip_retrieval_top1(model, tokenizer, to_tensor(test["images"]), _captions("test", 0, 2000))

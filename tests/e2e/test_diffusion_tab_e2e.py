@@ -146,7 +146,7 @@ def test_txt2img_bad_input_api(client, args, msg):
 def test_txt2img_truncates_long_prompts_and_checks_steps(client):
     from gradio_client.exceptions import AppError
 
-    # 1,600 characters: under the 2,000 every text box takes (hub/validate.py), far over the encoder's tokens
+    # 1,600 characters: under the 2,000 every text box takes (genmodels/validate.py), far over the encoder's tokens
     gal, note, _ = client.predict("red " * 400, "", 2, 3.0, "DDIM", 1, 0, "embedded", api_name="/diffusion_txt2img")
     assert "reads the first 14" in note and len(gal) == 1
     # out-of-range steps are answered by the slider's own check (the handler also clamps: unit-tested)

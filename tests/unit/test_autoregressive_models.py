@@ -63,8 +63,9 @@ def test_sampling_is_seeded_and_completion_keeps_the_given_pixels():
 
 
 # ---- PixelCNN++ ------------------------------------------------------------------------------------------------
-from genmodels.families.autoregressive.pixelcnnpp import (CachedSampler, PixelCNNpp, bits_per_dim,  # noqa: E402
-                                                          mixture_log_prob, sample_naive)
+from genmodels.families.autoregressive.cached import CachedSampler  # noqa: E402
+from genmodels.families.autoregressive.pixelcnnpp import (PixelCNNpp, bits_per_dim, mixture_log_prob,  # noqa: E402
+                                                          sample_naive)
 
 
 def _pp(n_classes=3, anchored=False):

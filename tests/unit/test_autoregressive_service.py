@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from genmodels.families.autoregressive import service
-from genmodels.families.autoregressive.pixelcnn import GatedPixelCNN
+from genmodels.families.autoregressive.pixelcnn import GatedPixelCNN, PixelCNN
 from genmodels.families.autoregressive.pixelcnnpp import PixelCNNpp
 
 
@@ -12,10 +12,11 @@ from genmodels.families.autoregressive.pixelcnnpp import PixelCNNpp
 def folders(tmp_path_factory):
     torch.manual_seed(0)
     root = tmp_path_factory.mktemp("ar")
-    pp, gated = root / "pixelcnnpp", root / "gated"
+    pp, gated, plain = root / "pixelcnnpp", root / "gated", root / "pixelcnn"
     PixelCNNpp(filters=4, resnets=1, mix=2, n_classes=6).save_pretrained(pp)
     GatedPixelCNN(hidden=6, layers=2, kernel=3, out_hidden=12, n_classes=6).save_pretrained(gated)
-    return {"pixelcnnpp": str(pp), "gated-pixelcnn": str(gated)}
+    PixelCNN(hidden=6, blocks=1, out_hidden=12, n_classes=6).save_pretrained(plain)
+    return {"pixelcnnpp": str(pp), "gated-pixelcnn": str(gated), "pixelcnn": str(plain)}
 
 
 def _first(gen, k):
@@ -37,6 +38,31 @@ def test_stream_is_seeded_and_the_cached_sampler_draws_what_the_naive_one_draws(
     assert np.array_equal(a[-1][1], b[-1][1]) and np.array_equal(a[-1][1], c[-1][1])
     assert a[-1][1].shape == (2, 32, 32, 3) and a[-1][1].dtype == np.uint8
     assert not np.array_equal(a[0][1], a[-1][1])  # the picture changes while it streams
+
+
+@pytest.mark.parametrize("key", ["pixelcnn", "gated-pixelcnn", "pixelcnnpp"])
+def test_every_model_streams_through_its_cached_sampler(folders, key):
+    """The tab's generator: cached for every model, a picture per pixel, seeded, the naive sampler's draws; a
+    completion streams only the pixels it draws; closing the generator ends it."""
+    from genmodels.families.autoregressive.cached import for_model
+
+    f = folders[key]
+    model = service.load(key, f)
+    assert service.has_cache(model)
+    assert type(service.cached_sampler(key, f)) is type(for_model(model))  # built once, reused
+    assert service.cached_sampler(key, f) is service.cached_sampler(key, f)
+    gen = service.stream(key, 2, 5, "heart", "cached", folder=f)
+    cached = [(t, img.copy()) for t, img, _ in _first(gen, 30)]
+    with pytest.raises(StopIteration):  # closed: no more work
+        next(gen)
+    naive = [(t, img.copy()) for t, img, _ in _first(service.stream(key, 2, 5, "heart", "naive", folder=f), 30)]
+    assert [t for t, _ in cached] == [t for t, _ in naive] == list(range(30))
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(cached, naive))
+    assert not np.array_equal(cached[0][1], cached[-1][1])  # the picture fills while it streams
+    img = np.random.default_rng(1).integers(0, 256, (1, 32, 32, 3), dtype=np.uint8)
+    done = _first(service.stream(key, 1, 4, "any", "cached", x=img, start=600, folder=f), 3)
+    assert [t for t, _, _ in done] == [600, 601, 602]
+    assert np.array_equal(done[-1][1].reshape(1, -1, 3)[:, :600], img.reshape(1, -1, 3)[:, :600])
 
 
 def test_completion_keeps_the_given_rows(folders):

@@ -38,10 +38,11 @@ def test_sample_streams_then_reports():
     assert "cached sampler" in note and "requested shape recognised" in table
     again = tab.sample_final("PixelCNN++", "star", 2, "naive", 3, 1024)
     assert np.array_equal(np.stack(again[0]), np.stack(final_gallery))  # naive draws what cached drew
-    gen = tab.ar_sample("Gated PixelCNN", "any", 1, "cached", 0, 1, progress=NO_PROGRESS)
-    first = next(gen)  # the first streamed picture already says which sampler runs
-    gen.close()
-    assert "no cached sampler" in first[1] and "Pixel 1 / 1024" in first[1]
+    for label in ("Gated PixelCNN", "PixelCNN"):  # every model streams through its cached sampler now
+        gen = tab.ar_sample(label, "any", 1, "cached", 0, 1, progress=NO_PROGRESS)
+        first = next(gen)  # the first streamed picture already says which sampler runs
+        gen.close()
+        assert "cached sampler" in first[1] and "no cached" not in first[1] and "Pixel 1 / 1024" in first[1]
 
 
 def test_complete_keeps_the_top_and_streams_rows():

@@ -84,6 +84,7 @@ def test_leaderboard_compute_writes_a_versioned_file_and_merges(tmp_path, monkey
     assert {"FID", "KID", "IS", "precision", "recall", "condition accuracy"} <= set(row)
     lo, hi = row["condition accuracy"]["interval"]
     assert lo <= row["condition accuracy"]["value"] <= hi and row["ms_per_image"] > 0
+    assert {"shape by outline", "objects in pieces", "no object found"} <= set(row)  # beside the classifier
     res = L.compute(["dcgan"], n=60, log=lambda *_: None)  # same N: rows merge
     assert [r["model"] for r in res["rows"]] == ["dcgan", "cgan"] and "confident shape" in res["rows"][0]
     assert "| CGAN | gan |" in (tmp_path / "lb.md").read_text()

@@ -6,6 +6,7 @@ import torch
 
 from genmodels.families.gan import train as gan_train
 from genmodels.families.gan.dcgan import DCGANDiscriminator, DCGANGenerator
+from genmodels.families.gan.recipes import GANRecipe
 
 pytestmark = pytest.mark.slow
 
@@ -93,7 +94,7 @@ def test_reward_network_replaces_the_guide_in_g_term_from_reward_from(tmp_path, 
 def test_continue_from_the_embedded_generator_with_a_d_warm_up(tmp_path, tiny_models, monkeypatch):
     """init='embedded' without a checkpoint: G and its EMA start from the shipped weights, the step count and
     monitor history carry on, D trains alone for d_warmup steps first (G unchanged meanwhile)."""
-    monkeypatch.setitem(gan_train.RECIPES, "dcgan", gan_train.GANRecipe(batch=8, monitor_every=2))
+    monkeypatch.setitem(gan_train.RECIPES, "dcgan", GANRecipe(batch=8, monitor_every=2))
     shipped = tmp_path / "weights" / "dcgan"
     gan_train.train_gan("dcgan", steps=2, n_train=64, out=str(shipped), run_dir=str(tmp_path / "run0"), eval_n=40)
     monkeypatch.setattr(gan_train, "WEIGHTS", tmp_path / "weights")

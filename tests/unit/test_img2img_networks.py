@@ -207,3 +207,40 @@ def test_a_reference_cyclegan_pair_and_a_3_channel_pix2pix_load_in_the_tab(tmp_p
                                                        "any", "any", 1, 0)
     assert len(gallery) == 1 and gallery[0][0].shape == (32, 32, 3) and slider is None and "3-channel" in note
     assert isinstance(edges, np.ndarray)
+
+
+def test_a_foreign_pix2pix_is_fed_edge_drawings(tmp_path):
+    """A reference-layout 3-channel pix2pix (an edges2* model): a test item goes in as its exact edge map (black
+    lines on white, rendered at the model's size), an upload as its Canny edges — or as it is when asked."""
+    import numpy as np
+    from PIL import Image
+
+    from genmodels.data import shapes
+    from genmodels.families.img2img import service, tab
+    from genmodels.scoring.edges import detect_edges
+
+    torch.save(_randomise(UnetGenerator(3, 3, 6, 4), 6), tmp_path / "edges2x.pth")  # 2**6 = 64 px
+    source = str((tmp_path / "edges2x.pth").resolve())  # the key model_source() hands to the cached loader
+    fed = []
+    hook = service.load_pix2pix(source).register_forward_pre_hook(lambda m, args: fed.append(args[0].clone()))
+    try:
+        shown, gallery, slider, note = tab.img2img_pix2pix(source, "Test item", 7, None, None, "any", "any", "any",
+                                                           1, 0)
+        x = ((fed[-1][0].permute(1, 2, 0) + 1) * 127.5).round().byte().numpy()
+        edges = shapes.item("test", 7, 64, twin=False).edges
+        assert x.shape == (64, 64, 3) and set(np.unique(x)) == {0, 255}
+        assert np.array_equal(x, np.where(edges[..., None], 0, 255).repeat(3, 2))  # the edges, not the colour image
+        assert gallery[0][0].shape == (64, 64, 3) and slider is None
+        assert "fed as test item 7's exact edge map, black lines on white" in note
+
+        photo = np.zeros((80, 120, 3), np.uint8)
+        photo[20:60, 40:90] = (200, 40, 40)
+        upload = Image.fromarray(photo)
+        note = tab.img2img_pix2pix(source, "Upload", 0, None, upload, "any", "any", "any", 1, 0)[3]
+        canny = detect_edges(service.square(upload, 64))
+        assert canny.any() and np.array_equal(fed[-1][0, 0] < 0, canny) and "Canny edges" in note
+        note = tab.img2img_pix2pix(source, "Upload", 0, None, upload, "any", "any", "any", 1, 0, "As is")[3]
+        x = ((fed[-1][0].permute(1, 2, 0) + 1) * 127.5).round().byte().numpy()
+        assert np.array_equal(x, service.square(upload, 64)) and "as it is" in note
+    finally:
+        hook.remove()

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import textwrap
 from pathlib import Path
 
 import pytest
 import torch
 
 from genmodels.families.gan import losses
-from genmodels.families.gan.rosinality import infer_config, load_rosinality_g_ema
+from genmodels.families.gan.rosinality import config_from_args, infer_config, load_rosinality_g_ema
 from genmodels.families.gan.stylegan import Discriminator, Generator, upfirdn2d
 
 KEYS_JSON = Path(__file__).parent / "data" / "rosinality_g_ema_keys_size32_sd512_nmlp8_cm2.json"
@@ -199,10 +200,13 @@ def test_adapter_small_bare_state_dict_latent_avg_and_safetensors(tmp_path):
 
 def test_adapter_refuses_pickled_objects_and_bad_files(tmp_path):
     sd = small_rosinality_sd()
-    torch.save({"g_ema": sd, "args": argparse.Namespace(size=16)}, tmp_path / "train.pt")
+    torch.save({"g_ema": sd, "args": argparse.Namespace(size=16), "obj": textwrap.TextWrapper()}, tmp_path / "x.pt")
     with pytest.raises(ValueError, match="non-tensor objects / was saved as a pickle with code") as e:
-        load_rosinality_g_ema(tmp_path / "train.pt")
-    assert "argparse.Namespace" in str(e.value)
+        load_rosinality_g_ema(tmp_path / "x.pt")  # argparse.Namespace is let through, no other class
+    assert "Unsupported global: GLOBAL textwrap.TextWrapper" in str(e.value)
+    torch.save({"g_ema": {**sd, "style.1.weight": argparse.Namespace(size=16)}}, tmp_path / "inside.pt")
+    with pytest.raises(ValueError, match="only tensor state_dicts are accepted"):
+        load_rosinality_g_ema(tmp_path / "inside.pt")
     torch.save({"g_ema": {**sd, "style.1.weight": 1.0}}, tmp_path / "nontensor.pt")
     with pytest.raises(ValueError, match="only tensor state_dicts are accepted"):
         load_rosinality_g_ema(tmp_path / "nontensor.pt")
@@ -217,3 +221,61 @@ def test_adapter_refuses_pickled_objects_and_bad_files(tmp_path):
     torch.save(sd, tmp_path / "ok.pt")
     with pytest.raises(ValueError, match="shape mismatches"):
         load_rosinality_g_ema(tmp_path / "ok.pt", n_classes=2)  # first MLP layer would be 64 wide
+
+
+def save_training_checkpoint(path: Path, g_ema: Generator, **args) -> None:
+    """What rosinality's train.py saves, with tiny networks: {"g", "d", "g_ema", "g_optim", "d_optim", "args",
+    "ada_aug_p"}; ``args`` an argparse.Namespace of its options (the tiny channels follow no channel-multiplier
+    table, so ``channel_multiplier`` is given only when a test asks for it)."""
+    torch.manual_seed(1)
+    g, d = Generator(**SMALL), Discriminator(size=16, channels=SMALL["channels"])
+    optims = {}
+    for name, net in (("g_optim", g), ("d_optim", d)):
+        opt = torch.optim.Adam(net.parameters(), lr=0.002, betas=(0.0, 0.99))
+        for p in net.parameters():
+            p.grad = torch.randn_like(p) * 1e-3
+        opt.step()
+        optims[name] = opt.state_dict()
+    options = dict(path="lmdb", iter=800000, batch=16, n_sample=64, r1=10.0, mixing=0.9, lr=0.002, ckpt=None,
+                   augment=False, ada_target=0.6, distributed=False, **args)
+    torch.save({"g": g.state_dict(), "d": d.state_dict(), "g_ema": {k: v for k, v in g_ema.state_dict().items()
+                                                                     if k != "w_avg"},
+                **optims, "args": argparse.Namespace(**options), "ada_aug_p": 0.05}, path)
+
+
+def test_rosinality_training_checkpoint_loads_and_samples(tmp_path):
+    from genmodels.families.gan import service
+
+    ref = small_g()
+    save_training_checkpoint(tmp_path / "040000.pt", ref, size=16, latent=32, n_mlp=2)
+    g = load_rosinality_g_ema(tmp_path / "040000.pt")
+    assert (g.size, g.style_dim, len(g.style) - 1) == (16, 32, 2)
+    with torch.no_grad():
+        assert torch.equal(g(zs()), ref(zs()))  # g_ema, not the raw g
+    G = service.load_generator("stylegan", str(tmp_path / "040000.pt"))
+    images, labels = service.sample("stylegan", G, seed=3, n=2)
+    assert images.shape == (2, 16, 16, 3) and images.dtype.name == "uint8" and labels is None
+    assert (images == service.sample("stylegan", g, seed=3, n=2)[0]).all()
+
+
+@pytest.mark.parametrize("args, says", [
+    (dict(size=32, latent=32, n_mlp=2), "args.size is 32, the tensors say 16"),
+    (dict(size=16, latent=512, n_mlp=8), "args.latent is 512, the tensors say 32; args.n_mlp is 8, the tensors say 2"),
+    (dict(size=16, latent=32, n_mlp=2, channel_multiplier=2), "args.channel_multiplier is 2, which gives other"),
+])
+def test_rosinality_args_that_disagree_with_the_tensors_are_refused(tmp_path, args, says):
+    save_training_checkpoint(tmp_path / "bad.pt", small_g(), **args)
+    with pytest.raises(ValueError) as e:
+        load_rosinality_g_ema(tmp_path / "bad.pt")
+    msg = str(e.value)
+    assert msg.startswith("bad.pt was not loaded: its training args disagree with its g_ema tensors (") and says in msg
+    assert "\n" not in msg and str(tmp_path) not in msg
+
+
+def test_channel_multiplier_comes_from_the_args():
+    """Up to 32 px every multiplier gives the same table (512 channels), so only args can say which it was."""
+    sd = {k: torch.empty(shape, device="meta") for k, shape in rosinality_keys().items()}
+    assert infer_config(sd)["channel_multiplier"] == 2
+    cfg = config_from_args(sd, {"size": 32, "latent": 512, "n_mlp": 8, "channel_multiplier": 1, "lr": 0.002})
+    assert cfg == {"size": 32, "style_dim": 512, "n_mlp": 8, "channel_multiplier": 1, "channels": None}
+    assert config_from_args(sd, {}) == infer_config(sd)

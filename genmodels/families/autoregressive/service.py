@@ -45,17 +45,20 @@ def load(name: str, folder: str | None = None):
     return cls.from_pretrained(str(path)).eval().requires_grad_(False)
 
 
-@lru_cache(maxsize=2)
+@lru_cache(maxsize=6)
 def cached_sampler(name: str, folder: str | None = None):
-    from .pixelcnnpp import CachedSampler
+    """The model's cached sampler (Ramachandran et al. 2017; cached.py, cached_pixelcnn.py), built once per model."""
+    from .cached import for_model
 
-    return CachedSampler(load(name, folder), SIZE)
+    return for_model(load(name, folder), SIZE)
 
 
 def has_cache(model) -> bool:
+    """Whether ``model`` has a cached sampler (every model of the family has one now)."""
+    from .pixelcnn import GatedPixelCNN, PixelCNN
     from .pixelcnnpp import PixelCNNpp
 
-    return isinstance(model, PixelCNNpp)
+    return isinstance(model, (PixelCNNpp, PixelCNN, GatedPixelCNN))
 
 
 def class_tensor(model, shape: str | None, n: int) -> torch.Tensor | None:
@@ -77,9 +80,10 @@ def to_images(x: torch.Tensor) -> np.ndarray:
 def stream(name: str, n: int, seed: int, shape: str | None = None, sampler: str = "cached",
            x: np.ndarray | None = None, start: int = 0, folder: str | None = None):
     """Yields (raster index, images (n, H, W, 3) uint8, seconds so far) after every pixel. ``sampler``: "cached"
-    (PixelCNN++ only; the others have only the naive one) or "naive". Same seed, same images, either sampler."""
+    (every model: computes only what each new pixel needs) or "naive" (one full pass per pixel / sub-pixel). Same
+    seed, same images, either sampler. Closing the generator stops the work."""
     from .pixelcnn import iter_sample
-    from .pixelcnnpp import iter_naive
+    from .pixelcnnpp import PixelCNNpp, iter_naive
 
     model = load(name, folder)
     y = class_tensor(model, shape, n)
@@ -87,9 +91,10 @@ def stream(name: str, n: int, seed: int, shape: str | None = None, sampler: str 
     xt = None if x is None else torch.from_numpy(np.require(x, requirements=("C", "W"))).permute(0, 3, 1, 2).long()
     if sampler not in ("cached", "naive"):
         raise ValueError(f"Sampler must be 'cached' or 'naive', got {sampler!r}.")
-    if has_cache(model):
-        it = cached_sampler(name, folder).iterate(n, y, g, xt, start) if sampler == "cached" else \
-            iter_naive(model, n, SIZE, y, g, xt, start)
+    if sampler == "cached" and has_cache(model):
+        it = cached_sampler(name, folder).iterate(n, y, g, xt, start)
+    elif isinstance(model, PixelCNNpp):
+        it = iter_naive(model, n, SIZE, y, g, xt, start)
     else:
         it = iter_sample(model, n, SIZE, y, g, xt, start)
     t0 = time.perf_counter()
@@ -115,8 +120,8 @@ def likelihood(name: str, image: np.ndarray, shape: str | None = None, folder: s
     max_y p(x | y) is reported with the class it picked)."""
     import torch.nn.functional as F
 
-    from .pixelcnnpp import mixture_log_prob
-    from .train import png_bits_per_dim
+    from .pixelcnn import png_bits_per_dim
+    from .pixelcnnpp import PixelCNNpp, mixture_log_prob
 
     model = load(name, folder)
     x = torch.from_numpy(np.array(image[None])).permute(0, 3, 1, 2).long()
@@ -126,7 +131,7 @@ def likelihood(name: str, image: np.ndarray, shape: str | None = None, folder: s
     for c in classes:
         y = None if c is None else torch.tensor([c])
         out = model(x, y)
-        if has_cache(model):
+        if isinstance(model, PixelCNNpp):  # discretized logistic mixture; the others: softmax over the levels
             nll = -mixture_log_prob(out, x, model.mix, model.anchors(x))[0] / np.log(2)  # (H, W) bits per pixel
         else:
             nll = F.cross_entropy(out, x, reduction="none")[0].sum(0) / np.log(2)

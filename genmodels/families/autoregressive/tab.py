@@ -174,7 +174,7 @@ def build_tab(ctx) -> None:
                     model = gr.Dropdown(labels, value="PixelCNN++", label="Model", elem_id="ar-model")
                     shape = gr.Dropdown([ANY, *shapes.SHAPES], value=ANY, label="Class (shape)")
                     count = gr.Slider(1, 8, value=4, step=1, label="Samples")
-                    sampler = gr.Radio(list(SAMPLERS), value="cached", label="Sampler (PixelCNN++: cached or naive)",
+                    sampler = gr.Radio(list(SAMPLERS), value="cached", label="Sampler (cached or naive: same draws)",
                                        elem_id="ar-sampler")
                     every = gr.Slider(1, 256, value=32, step=1, label="Update the picture every N pixels")
                     seed = seed_row(0, elem_id="ar-seed")

@@ -9,7 +9,6 @@ scoring classifier are appended to ``runs/<model>/monitor.jsonl``.
 """
 from __future__ import annotations
 
-import io
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -20,7 +19,8 @@ import torch
 
 from ...data import shapes
 from ...data.dataset import shapes_arrays
-from ...training import TrainConfig, infinite_batches, train
+from ...training import TrainConfig, infinite_batches, is_main_process, train
+from .pixelcnn import png_bits_per_dim
 
 WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
 N_CLASSES = len(shapes.SHAPES)
@@ -82,26 +82,11 @@ def test_bits_per_dim(model, n: int = 2000, batch: int = 100) -> float:
                             for i in range(0, n, batch)]).mean())
 
 
-def png_bits_per_dim(images: np.ndarray) -> float:
-    """Mean size of each image as an optimised PNG, in bits per sub-pixel (the lossless-codec baseline)."""
-    from PIL import Image
-
-    total = 0
-    for im in images:
-        buf = io.BytesIO()
-        Image.fromarray(im).save(buf, format="PNG", optimize=True)
-        total += len(buf.getvalue()) * 8
-    return total / (len(images) * images[0].size)
-
-
 def fast_sample(model, n: int, y: torch.Tensor | None, generator: torch.Generator, size: int = 32, **kw):
-    """The cached sampler for PixelCNN++, the naive one for the others."""
-    from .pixelcnn import sample
-    from .pixelcnnpp import CachedSampler, PixelCNNpp
+    """Samples through the model's cached sampler (the same draws as the naive one, in a fraction of the time)."""
+    from .cached import for_model
 
-    if isinstance(model, PixelCNNpp):
-        return CachedSampler(model, size).sample(n, y, generator, **kw)
-    return sample(model, n, size, y, generator, **kw)
+    return for_model(model, size).sample(n, y, generator, **kw)
 
 
 def balanced_samples(model, n: int, seed: int = 0, batch: int = 100) -> tuple[np.ndarray, np.ndarray]:
@@ -167,6 +152,8 @@ def train_ar(name: str, steps: int | None = None, data: str | None = None, out: 
                       ema=recipe.ema, grad_clip=1.0)
     res = train(model, loss_fn, infinite_batches((x, y), recipe.batch, seed), cfg, run, desc=name,
                 hook=hook, hook_every=recipe.monitor_every)
+    if not is_main_process():  # accelerate launch: rank 0 alone evaluates and writes the weights and card
+        return {}
     model.load_state_dict(res["state_dict"])
     model = model.cpu().eval()  # accelerate moved it to the GPU, if there was one; cards are computed on the CPU
     dest = Path(out or WEIGHTS / name)
@@ -179,14 +166,13 @@ def train_ar(name: str, steps: int | None = None, data: str | None = None, out: 
 def card_metrics(model, eval_n: int = 2000, n_samples: int | None = None, seed: int = 12345) -> dict:
     """Held-out numbers for a model card: test bits/dim vs PNG, requested shape recognised and FID (scoring
     module, shapes backbone, against the test split; with its train-vs-test floor at the same N) of ``n_samples``
-    class-balanced samples, and sampling time per 32x32 image (naive vs cached where there is a cache)."""
+    class-balanced samples, and sampling time per 32x32 image (naive vs cached)."""
     from ...scoring.backbones import get_backbone
     from ...scoring.readout import score_sets
     from .pixelcnnpp import PixelCNNpp
 
     model.eval()
-    # the cached sampler makes 300 samples cheap; the others take one full pass per sub-pixel (3,072 per image)
-    n_samples = n_samples or min(300 if isinstance(model, PixelCNNpp) else 12, eval_n)
+    n_samples = n_samples or min(300, eval_n)  # the cached samplers make 300 samples cheap
     t0 = time.perf_counter()
     m: dict = {"test bits/dim": round(test_bits_per_dim(model, eval_n), 4),
                "PNG bits/dim of the same images": round(png_bits_per_dim(shapes_arrays("test", eval_n)["images"]), 4)}
@@ -198,15 +184,11 @@ def card_metrics(model, eval_n: int = 2000, n_samples: int | None = None, seed: 
     floor = {r.metric: r.value for r in score_sets(shapes_arrays("train", n_samples)["images"], "shapes-test",
                                                    metrics=["fid"], n_boot=10)}["FID"]
     m["FID_domain"], m["FID floor (train vs test, same N)"] = round(fid, 2), round(floor, 2)
+    sp = speed(model)
+    m["s per image, naive"], m["s per image, cached"] = round(sp["naive_s"], 2), round(sp["cached_s"], 3)
+    m["cached speed-up"] = round(sp["ratio"], 2)
     if isinstance(model, PixelCNNpp):
-        sp = speed(model)
-        m["s per image, naive"], m["s per image, cached"] = round(sp["naive_s"], 2), round(sp["cached_s"], 3)
-        m["cached speed-up"] = round(sp["ratio"], 2)
         m["cached sampler plan build (s, once per model)"] = round(sp["build_s"], 2)
-    else:
-        t1 = time.perf_counter()
-        fast_sample(model, 1, torch.tensor(y[:1]), torch.Generator().manual_seed(0))
-        m["s per image, naive"] = round(time.perf_counter() - t1, 2)
     m["eval seconds"] = round(time.perf_counter() - t0, 1)
     return m
 
@@ -244,16 +226,19 @@ tags: [genmodels, autoregressive, shapes]
 
 
 def speed(model, size: int = 32, y: int = 0) -> dict:
-    """Seconds to sample one size² image naively (one full pass per pixel) and with the cache (its plan is built once
-    per model and size, like the tab's, and timed apart)."""
-    from .pixelcnnpp import CachedSampler, sample_naive
+    """Seconds to sample one size² image naively (one full pass per pixel, or per sub-pixel) and with the cache
+    (built once per model and size, like the tab's, and timed apart)."""
+    from .cached import for_model
+    from .pixelcnn import sample
+    from .pixelcnnpp import PixelCNNpp, sample_naive
 
-    yy = torch.tensor([y])
+    yy = torch.tensor([y]) if model.n_classes else None
     t0 = time.perf_counter()
-    sampler = CachedSampler(model, size)
+    sampler = for_model(model, size)
     build = time.perf_counter() - t0
+    naive_fn = sample_naive if isinstance(model, PixelCNNpp) else sample
     t0 = time.perf_counter()
-    sample_naive(model, 1, size, yy, torch.Generator().manual_seed(0))
+    naive_fn(model, 1, size, yy, torch.Generator().manual_seed(0))
     naive = time.perf_counter() - t0
     t0 = time.perf_counter()
     sampler.sample(1, yy, torch.Generator().manual_seed(0))

@@ -1,6 +1,6 @@
 """The tiny Stable Diffusion's autoencoders: ``python -m genmodels train sd-ae`` (f = 4, 8x8xC latents, issue 29)
-and the shipped f = 2 one (``sd-vae`` then ``sd-vae-decoder``: L1 + L2 + a tiny KL, then the decoder alone with an
-image-gradient term, as SD's ft-MSE decoder).
+then its decoder alone (``sd-ae-decoder``: L1 + L2 + an image-gradient term, as SD's ft-MSE decoder); ``vae_loss`` is
+the plain L1 + L2 + tiny-KL objective of the earlier f = 2 autoencoder (kept for small tests).
 
 Rombach et al. 2022, "High-Resolution Image Synthesis with Latent Diffusion Models", arXiv:2112.10752 (§4.1: f = 4-16
 balance cost and fidelity; f = 1-2 train the diffusion model slowly); Esser, Rombach, Ommer 2021, "Taming
@@ -34,7 +34,7 @@ from ...data import shapes
 from ...data.dataset import shapes_arrays, to_tensor, to_uint8
 from ...training import TrainConfig, infinite_batches, train
 from . import tiny_sd
-from .common import RUNS, attribute_accuracy, latent_stats, load_part, out_folder, reconstruct, write_card
+from .common import RUNS, attribute_accuracy, latent_stats, load_part, reconstruct, write_card
 
 SN = nn.utils.parametrizations.spectral_norm
 
@@ -187,22 +187,6 @@ def vae_loss(vae, batch, step, kl_weight: float = 1e-6):
     return l1 + l2 + kl_weight * kl, {"l1": l1.detach(), "l2": l2.detach(), "kl": kl.detach()}
 
 
-def train_sd_vae(steps: int = 1500, batch: int = 64, n_train: int = 100_000, seed: int = 0, out=None,
-                 run_dir=None) -> dict:
-    torch.manual_seed(seed)
-    vae = tiny_sd.build_vae()
-    x = to_tensor(shapes_arrays("train", n_train)["images"])
-    cfg = TrainConfig(steps=steps, lr=2e-3, warmup=100, ckpt_every=100, seed=seed, ema=None, weight_decay=0.0)
-    res = train(vae, vae_loss, infinite_batches((x,), batch, seed), cfg, run_dir or RUNS / "sd-vae", desc="sd-vae")
-    vae.load_state_dict(res["state_dict"])
-    vae.eval()
-    mean, std = latent_stats(vae, x[:8192])
-    tiny_sd.fold_latent_normalisation(vae, mean, std)
-    extra = {"latent_mean_before_fold": [round(float(v), 3) for v in mean],
-             "latent_std_before_fold": [round(float(v), 3) for v in std]}
-    return _vae_card(vae, out_folder(tiny_sd.TEACHER_F2, out) / "vae", res, steps, batch, stage=1, extra=extra)
-
-
 def _vae_card(vae, folder: Path, res: dict, steps: int, batch: int, stage: int, extra: dict | None = None) -> dict:
     from ...data.dataset import to_uint8
     from ...scoring import psnr
@@ -283,16 +267,6 @@ def _finetune_decoder(folder: Path, steps: int, batch: int, n_train: int, seed: 
                 else None, hook_every=hook_every)
     model.load_state_dict(res["state_dict"])
     return vae.eval(), res
-
-
-def train_sd_vae_decoder(steps: int = 800, batch: int = 32, n_train: int = 100_000, seed: int = 1, out=None,
-                         run_dir=None, latent_noise: float = 0.0) -> dict:
-    """Stage 2 of the f = 2 VAE (as SD's ft-MSE decoder); gradient weight 1 for the embedded model's first 1,600
-    steps, 2 from there on (small shapes lost their corners)."""
-    folder = out_folder(tiny_sd.TEACHER_F2, out) / "vae"
-    vae, res = _finetune_decoder(folder, steps, batch, n_train, seed, Path(run_dir or RUNS / "sd-vae-decoder"),
-                                 latent_noise)
-    return _vae_card(vae, folder, res, steps, batch, stage=2)
 
 
 def train_sd_ae_decoder(steps: int = 800, batch: int = 32, n_train: int = 100_000, seed: int = 1, out=None,

@@ -45,11 +45,11 @@ def txt2img_metrics(pipe, n: int = 1000, cfg: float = DEFAULT_CFG, steps: int = 
 
 def outline_readout(images: np.ndarray, labels: np.ndarray) -> dict:
     """The shape read from the object's outline (scoring.outline: no CNN; 100 % on real test items) beside the
-    classifier's reading, and the share of objects that fall apart into pieces."""
-    from ...scoring.outline import outline_accuracy
+    classifier's reading, and the shares of objects that fall apart into pieces and of images with no object found
+    (``scoring.readout.read_shapes``, the one reading every family reports)."""
+    from ...scoring.readout import read_shapes
 
-    o = outline_accuracy(images, labels)
-    return {"shape by outline": round(float(o["accuracy"]), 4), "objects in pieces": round(float(o["multi_piece"]), 4)}
+    return read_shapes(images, labels).as_dict(classifier=False)
 
 
 def _grouped(pipe, caps, start, steps, cfg):

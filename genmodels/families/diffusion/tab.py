@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 
 from ...data import shapes
-from ...hub.validate import model_source
+from ...validate import model_source
 from ...hub.widgets import clamp_count, how_it_works, on_open, parse_seed, readout_panel_html, readout_table, \
     seed_row, user_errors
 from ...limits import current_deadline

@@ -13,8 +13,8 @@ Zhang, Rao, Agrawala 2023, "Adding Conditional Control to Text-to-Image Diffusio
   (``fold_latent_normalisation``), so ``scaling_factor`` is 1.0 and the stock pipelines work unchanged.
 - ``UNet2DConditionModel`` for 8x8 (``f4_unet_config``): two levels (8, 4) of 64 / 128 channels, two resnets each,
   cross-attention at both and in the mid block, the attention-pooled caption added to the time embedding.
-- The earlier f = 2 pipeline (``vae_config`` / ``unet_config``, 16x16x4 latents) is kept as the distilled
-  students' teacher in ``weights/distill/teacher``.
+- The earlier f = 2 pipeline's configs (``vae_config`` / ``unet_config``, 16x16x4 latents) remain for small test
+  models; its weights were dropped once the distilled students moved to the f = 4 teacher (issue 29).
 - The text encoder is a small ``CLIPTextModel`` trained contrastively by us (``train sd-text``) with its own image
   tower; it is not the scoring module's CLIP (nothing grades itself). Tokenizer files are shipped with it.
 
@@ -35,7 +35,6 @@ TEXT_DIM = 128
 MAX_TOKENS = 16
 WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
 PIPE = "tiny-sd"  # the embedded pipeline folder under genmodels/weights (SD 1.x layout)
-TEACHER_F2 = "distill/teacher"  # the earlier f = 2 pipeline (16x16x4): the distilled students' teacher
 
 
 def vae_config(small: bool = False) -> dict:

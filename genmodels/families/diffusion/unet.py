@@ -208,8 +208,3 @@ def train_sd_unet_f4(steps: int = 12000, batch: int = 32, seed: int = 0, out=Non
                          lr=kw.pop("lr", 5e-4), repa=kw.pop("repa", 0.5), **kw)
 
 
-def train_sd_unet_f2(out=None, **kw) -> dict:
-    """The earlier 16x16 UNet (``tiny_sd.unet_config``) on the f = 2 VAE's latents, in the distilled students'
-    teacher folder (``weights/distill/teacher``): the recipe the students were distilled from."""
-    return train_sd_unet(out=out or WEIGHTS / tiny_sd.TEACHER_F2, run_dir=kw.pop("run_dir", None) or
-                         RUNS / "sd-unet-f2", **kw)

@@ -18,9 +18,9 @@ import torch
 
 from ...data.dataset import cache_dir
 from . import progressive as P
+from .students import STUDENT_STEPS
 
 TEACHER_STEPS = 64
-STUDENT_STEPS = (32, 16, 8, 4, 2, 1)
 EVAL_W = 3.0  # the diffusion tab's default CFG scale
 
 
@@ -135,10 +135,10 @@ def run_all(n: int = 2000, out=None) -> dict:
     from pathlib import Path
 
     from ..diffusion import service as sd
-    from .service import OUT, available, load_student
+    from .students import OUT, TEACHER, available, load_student
 
     root = Path(out) if out else OUT
-    pipe = sd.load_pipeline(str(OUT / "teacher"))
+    pipe = sd.load_pipeline(str(TEACHER))
     rows, cols, t0 = [], {}, time.perf_counter()
 
     reference = teacher_images(pipe, TEACHER_STEPS, n)
@@ -192,8 +192,8 @@ def write_cards(root, data: dict) -> None:
     head = ["---", "license: apache-2.0", "library_name: diffusers", "tags: [genmodels, distillation, shapes]", "---",
             "# distill: few-step students of the tiny Stable Diffusion", "",
             "Guided distillation (Meng et al. 2023, arXiv:2210.03142) then progressive distillation (Salimans & Ho "
-            "2022, arXiv:2202.00512) of `genmodels/weights/distill/teacher` (the earlier f = 2 tiny SD; "
-            "v-prediction, CFG), trained here on CPU. One folder per student: a diffusers "
+            "2022, arXiv:2202.00512) of the embedded tiny Stable Diffusion `genmodels/weights/tiny-sd` (f = 4, "
+            "8×8×8 latents; v-prediction, CFG), trained here on CPU. One folder per student: a diffusers "
             "`UNet2DConditionModel` (w input: `time_cond_proj_dim`) + `DDIMScheduler` config + `distill.json` "
             "(how it was made) + its card. Reproduce everything with "
             "`python -m genmodels train distill` (resumable per stage); numbers with "
@@ -229,14 +229,15 @@ def write_cards(root, data: dict) -> None:
                   f"{'s' if k > 1 else ''}, distilled from {info['teacher']} ({info['teacher_steps']} steps)."), "",
                  "A diffusers `UNet2DConditionModel` (`time_cond_proj_dim` 256: the guidance weight w, embedded as "
                  "LCM's) and a `DDIMScheduler` config (trailing timesteps, v-prediction). It uses the VAE and text "
-                 "encoder of `genmodels/weights/distill/teacher`. Sampler: "
+                 "encoder of `genmodels/weights/tiny-sd`. Sampler: "
                  "`genmodels.families.distill.progressive.sample`.",
                  "", "- **Reproduce:** `python -m genmodels train distill` (every stage, resumable; a finished stage "
                  "is skipped)",
                  f"- **Training:** {info['train_steps']} steps at batch {info['batch']}, lr {info['lr']}, EMA "
                  f"{info['ema']}, w ~ U[{info['w_range'][0]:g}, {info['w_range'][1]:g}], {info['n_train']:,} train "
                  f"latents; {info['wall_min']} min of training loop ({info['wall_min_with_monitor']} min with the "
-                 f"monitor), {info['device']}, the only training job on the machine",
+                 f"monitor), {info['device']}, the only training job on the machine (other processes sharing it: "
+                 "docs/models.md)",
                  "- **Monitor:** the stage's rows of `../monitor.jsonl` (student vs plain DDIM at the same steps, "
                  "N = 256, every 200 steps)", ""]
         if held:
@@ -261,7 +262,9 @@ def main(argv=None) -> None:
     if not a.teacher_only:
         print(json.dumps(run_all(a.n), indent=1))
         return
-    pipe = service.load_pipeline(str(service.WEIGHTS / "distill" / "teacher"))
+    from .students import TEACHER
+
+    pipe = service.load_pipeline(str(TEACHER))
     images, wall = timed(lambda: teacher_images(pipe, TEACHER_STEPS, a.n))
     print(json.dumps({"teacher_steps": TEACHER_STEPS, "n": a.n, "seconds": round(wall, 1), **score(images)}),
           flush=True)

@@ -21,50 +21,12 @@ from ..diffusion import lab
 from ..diffusion import service as sd
 from . import evaluate as E
 from . import progressive as P
+from .students import (OUT, STUDENT_STEPS, TEACHER, available, load_student, read_student,  # noqa: F401
+                       student_folder, teacher_pipeline)
 
-OUT = Path(__file__).resolve().parents[2] / "weights" / "distill"
-# The students were distilled from the earlier f = 2 tiny SD (16x16x4 latents), kept here as their teacher: they
-# denoise its latents and run with its VAE and text encoder (re-distilling from the f = 4 tiny-sd is issue 29).
-TEACHER = OUT / "teacher"
-STUDENT_STEPS = E.STUDENT_STEPS
 TEACHER_STEPS_RANGE = (1, 100)
 MAX_IMAGES = 8
 _LOCK = threading.Lock()  # one comparison at a time per process (timings are measured on the whole machine)
-
-
-def teacher_pipeline():
-    """The students' teacher pipeline (its VAE and text encoder run the students too)."""
-    return sd.load_pipeline(str(TEACHER))
-
-
-def student_folder(steps, root: Path = OUT) -> Path:
-    """The folder of the ``steps``-step student, or of the guided stage-1 student for ``"w"``."""
-    return Path(root) / ("student-w" if steps == "w" else f"student-{int(steps)}")
-
-
-def read_student(folder: Path):
-    """A student UNet from its folder (stored fp16, run in float32)."""
-    from diffusers import UNet2DConditionModel
-
-    return UNet2DConditionModel.from_pretrained(str(folder)).float().eval()
-
-
-def available(root: Path = OUT) -> list[int]:
-    """Step counts of the students present, most steps first."""
-    return [n for n in STUDENT_STEPS if (student_folder(n, root) / "config.json").exists()]
-
-
-@lru_cache(maxsize=8)
-@serial_load
-def load_student(steps: int, root: str = str(OUT)):
-    if int(steps) not in STUDENT_STEPS:
-        raise ValueError(f"There is no {steps}-step student: students have {', '.join(map(str, STUDENT_STEPS))} "
-                         "steps.")
-    folder = student_folder(steps, Path(root))
-    if not (folder / "config.json").exists():
-        raise FileNotFoundError(f"The {steps}-step student is not trained here: `python -m genmodels train distill` "
-                                f"makes it (stages 64 → 32 → … → {steps}; resumable).")
-    return read_student(folder)
 
 
 def check_w(value) -> float:

@@ -95,7 +95,7 @@ def build_tab(ctx) -> None:
             with gr.Row():
                 with gr.Column(scale=1, min_width=280):
                     prompt = gr.Textbox(EXAMPLE, label="Prompt", elem_id="distill-prompt")
-                    student = gr.Radio([str(k) for k in service.STUDENT_STEPS], value="4",
+                    student = gr.Radio([str(k) for k in (have or service.STUDENT_STEPS)], value="4",
                                        label="Student (steps)" + ("" if have else " — not trained here"),
                                        elem_id="distill-student")
                     w = gr.Slider(*P.W_RANGE, value=3.0, step=0.5, label="Guidance weight w (folded into the "

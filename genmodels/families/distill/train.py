@@ -25,7 +25,7 @@ import torch
 from ...training import TrainConfig, accelerator, infinite_batches, train
 from . import evaluate as E
 from . import progressive as P
-from .service import OUT, read_student, student_folder
+from .students import OUT, read_student, student_folder
 
 RUNS = Path("runs") / "distill"
 
@@ -110,14 +110,14 @@ def train_distill(steps: int | None = None, out=None, seed: int = 0, run_dir=Non
                   steps_from: int = 64, steps_to: int = 1, recipe: DistillRecipe = RECIPE,
                   n_train: int | None = None, monitor: bool = True) -> dict:
     """Run the missing stages. ``steps``: optimisation steps for every stage (default: the recipe's per stage);
-    ``teacher``: 'embedded' (the f = 4 tiny-sd) or a pipeline folder in the SD 1.x layout (v-prediction); default
-    the shipped students' teacher, weights/distill/teacher."""
+    ``teacher``: 'embedded' (the f = 4 tiny-sd, the default) or a pipeline folder in the SD 1.x layout
+    (v-prediction)."""
     from ..diffusion import service
     from ..diffusion.common import caption_table, text_hidden, train_latents
 
     plan = ["w"] + stages(steps_from, steps_to)
     out, runs = Path(out) if out else OUT, Path(run_dir) if run_dir else RUNS
-    teacher = teacher or str(service.WEIGHTS / "distill" / "teacher")
+    teacher = teacher or service.EMBEDDED
     pipe = service.load_pipeline(teacher)
     if pipe.scheduler.config.prediction_type != "v_prediction":
         raise ValueError(f"the teacher must be a v-prediction model (Salimans & Ho); '{teacher}' predicts "

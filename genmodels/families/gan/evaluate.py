@@ -2,7 +2,9 @@
 
 FID / KID / precision / recall / IS against the 2,000-item test split (domain backbone), the real-vs-real floor
 (2,000 train items vs the test split, same N), and for conditional models the rate at which the domain classifier
-recognises the requested shape and colour.
+recognises the requested shape and colour — the shape beside the outline reader's (``scoring.readout.read_shapes``:
+the shape named from the object's outline, no CNN) with the shares of objects in pieces and of samples with no
+object; unconditional models: how often the outline names the shape the classifier reads.
 """
 from __future__ import annotations
 
@@ -13,32 +15,19 @@ from pathlib import Path
 
 import torch
 
-from ...data import shapes
 from ...data.dataset import shapes_arrays
 from ...scoring.backbones import get_backbone
-from ...scoring.readout import score_sets
+from ...scoring.readout import read_shapes, score_sets
+from .recipes import RECIPES, balanced_labels, labels_for
 from .service import is_conditional, z_dim
 
 N_EVAL = 2000
-
-
-def balanced_labels(n: int, seed: int = 0) -> torch.Tensor:
-    """(n, 5) label rows with shape and colour cycling through every combination (other columns 0)."""
-    k = len(shapes.SHAPES) * len(shapes.COLOUR_NAMES)
-    idx = torch.arange(n) % k
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    idx = idx[perm]
-    out = torch.zeros(n, 5, dtype=torch.long)
-    out[:, 0], out[:, 1] = idx // len(shapes.COLOUR_NAMES), idx % len(shapes.COLOUR_NAMES)
-    return out
 
 
 @torch.no_grad()
 def sample(kind: str, G, n: int, seed: int = 0, labels: torch.Tensor | None = None, psi: float = 1.0,
            batch: int = 250) -> torch.Tensor:
     """n images (N, 3, 32, 32) in [-1, 1]; z from seed; labels default to balanced shape × colour."""
-    from .train import labels_for
-
     G.eval()
     labels = balanced_labels(n, seed) if labels is None else labels
     z = torch.randn(n, z_dim(G), generator=torch.Generator().manual_seed(seed))
@@ -66,7 +55,8 @@ def evaluate(kind: str, G, n: int = N_EVAL, seed: int = 12345) -> dict:
     res["FID / floor"] = res["FID"] / floor["FID"]
     if is_conditional(G):
         pred = get_backbone("shapes").attribute_predictions(imgs)
-        res["requested shape recognised"] = float((pred["shape"] == labels[:, 0].numpy()).mean())
+        # requested shape recognised (classifier), shape by outline, objects in pieces, no object found
+        res.update(read_shapes(imgs, labels[:, 0]).as_dict(digits=None))
         res["requested colour recognised"] = float((pred["colour"] == labels[:, 1].numpy()).mean())
     else:  # unconditional: how often the classifier is sure of *some* shape, and how evenly the shapes come out
         import numpy as np
@@ -76,12 +66,18 @@ def evaluate(kind: str, G, n: int = N_EVAL, seed: int = 12345) -> dict:
         freq = np.bincount(probs.argmax(1), minlength=probs.shape[1]) / len(probs)
         res["shape-frequency entropy / log K"] = float(-(freq[freq > 0] * np.log(freq[freq > 0])).sum()
                                                        / np.log(probs.shape[1]))
+        res.update(read_shapes(imgs).as_dict(digits=None))  # the outline vs the classifier's reading, pieces
     return res
 
 
-def _reward_note(kind: str, data) -> str:
-    from .train import RECIPES
+OUTLINE_NOTE = ("*Shape by outline*: the shape named from the object's outline alone (`genmodels/scoring/outline.py`, "
+                "no CNN; 100 % on the 2,000 real test items), beside the scoring classifier's reading — a CNN can name "
+                "textures a person would not; for an unconditional model, the share whose outline names the shape "
+                "the classifier reads. *Objects in pieces*: samples whose object falls apart into several parts "
+                "(real items: 0 %). *No object found*: samples the reader cannot segment (counted as not read).")
 
+
+def _reward_note(kind: str, data) -> str:
     r = RECIPES.get(kind)
     if data or r is None or not r.reward:
         return ""
@@ -125,7 +121,7 @@ tags: [genmodels, gan, shapes]
 - **Data:** {f'user folder {data}' if data else f'{n_train:,} rendered items of the shapes train split (32x32)'}
 - **Wall time:** {wall_s / 60:.1f} min of training loop on {torch.get_num_threads()} threads / {os.cpu_count()} CPU cores \
 ({steps} steps; other jobs on the machine: see docs/models.md)
-- **Recipe:** `RECIPES["{kind}"]` in `genmodels/families/gan/train.py` ({"guide recipe: projected.py" if not data else "pixel-space D"}){_reward_note(kind, data)}
+- **Recipe:** `RECIPES["{kind}"]` in `genmodels/families/gan/recipes.py` ({"guide recipe: projected.py" if not data else "pixel-space D"}){_reward_note(kind, data)}
 - **Trained:** {time.strftime('%Y-%m-%d')}
 
 ## Held-out metrics (N = {n_eval} samples vs the 2,000-item test split, domain backbone)
@@ -133,6 +129,8 @@ tags: [genmodels, gan, shapes]
 | metric | value |
 |---|---|
 {rows}
+
+{OUTLINE_NOTE if metrics else ""}
 {curve}""")
     (Path(out) / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics
@@ -145,8 +143,6 @@ def ppl(kind: str, G, space: str = "z", n: int = 256, seed: int = 0) -> dict:
 
     from ...scoring.perceptual import perceptual_distance
     from ...scoring.ppl import perceptual_path_length
-    from .train import labels_for
-
     def labels(m: int):
         if not is_conditional(G):
             return None
@@ -172,20 +168,21 @@ def ppl(kind: str, G, space: str = "z", n: int = 256, seed: int = 0) -> dict:
 
 def readouts(kind: str, G, n: int = 500, seed: int = 12345, ppl_n: int = 256) -> list:
     """The GAN readout panel's column for one model: FID, KID, precision, recall, IS vs the test split, requested
-    shape / colour recognised (conditional models), PPL in Z (and W for StyleGAN)."""
+    shape recognised by the classifier and by the outline (conditional models; unconditional: the outline vs the
+    classifier's reading), objects in pieces, no object found, requested colour recognised, PPL in Z (and W for
+    StyleGAN)."""
     from ...scoring.bootstrap import mean_interval
-    from ...scoring.readout import Readout, score_sets
+    from ...scoring.readout import Readout, score_sets, shape_readouts
 
     labels = balanced_labels(n, seed)
     imgs = sample(kind, G, n, seed, labels)
     out = score_sets(imgs, "shapes-test", n_boot=20)
     bb = out[0].backbone
+    out += shape_readouts(imgs, labels[:, 0] if is_conditional(G) else None, seed)
     if is_conditional(G):
-        pred = get_backbone("shapes").attribute_predictions(imgs)
-        for col, name in ((0, "shape"), (1, "colour")):
-            ok = (pred[name] == labels[:, col].numpy()).astype(float)
-            out.append(Readout(f"requested {name} recognised", float(ok.mean()), bb, n, True,
-                               mean_interval(ok, n_boot=500, seed=seed), "95 % bootstrap over samples"))
+        ok = (get_backbone("shapes").attribute_predictions(imgs)["colour"] == labels[:, 1].numpy()).astype(float)
+        out.append(Readout("requested colour recognised", float(ok.mean()), bb, n, True,
+                           mean_interval(ok, n_boot=500, seed=seed), "95 % bootstrap over samples"))
     for space in (("z", "w") if kind == "stylegan" else ("z",)):
         p = ppl(kind, G, space, ppl_n, seed)
         out.append(Readout(f"PPL ({space.upper()})", p["mean"], f"PD[{bb}], ε=1e-4", p["n"], False,

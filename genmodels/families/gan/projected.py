@@ -153,7 +153,7 @@ def train_guide(steps: int = 1500, batch: int = 128, n_train: int = 60_000, seed
     architecture; train-split items offset by 5,000,000 from the scoring backbone's)."""
     from ...data.dataset import shapes_arrays, to_tensor
     from ...scoring.train import classifier_accuracy
-    from ...training import TrainConfig, infinite_batches, train
+    from ...training import TrainConfig, infinite_batches, is_main_process, train
 
     torch.manual_seed(seed)
     arr = shapes_arrays("train", n_train, start=5_000_000)
@@ -171,6 +171,8 @@ def train_guide(steps: int = 1500, batch: int = 128, n_train: int = 60_000, seed
 
     cfg = TrainConfig(steps=steps, lr=2e-3, warmup=100, ckpt_every=250, seed=seed)
     res = train(model, loss_fn, infinite_batches((images, labels), batch, seed), cfg, run_dir, desc="gan-guide")
+    if not is_main_process():  # accelerate launch: rank 0 alone evaluates and writes the weights and card
+        return {}
     model.load_state_dict(res["state_dict"])
     test = shapes_arrays("test", shapes.TEST_SPLIT_SIZE)
     acc = classifier_accuracy(model, to_tensor(test["images"]), torch.from_numpy(test["labels"]), heads=GUIDE_HEADS)
@@ -227,7 +229,7 @@ def train_robust_guide(steps: int = 600, batch: int = 128, n_train: int = 60_000
     features. Each batch is half clean, half adversarial (own seed; never the scoring backbone)."""
     from ...data.dataset import shapes_arrays, to_tensor
     from ...scoring.train import classifier_accuracy
-    from ...training import TrainConfig, infinite_batches, train
+    from ...training import TrainConfig, infinite_batches, is_main_process, train
 
     torch.manual_seed(seed)
     arr = shapes_arrays("train", n_train, start=5_000_000)
@@ -249,6 +251,8 @@ def train_robust_guide(steps: int = 600, batch: int = 128, n_train: int = 60_000
     cfg = TrainConfig(steps=steps, lr=1e-3, warmup=50, ckpt_every=100, seed=seed)
     res = train(model, loss_fn, infinite_batches((images, labels), batch, seed), cfg, run_dir,
                 desc="gan-guide-robust")
+    if not is_main_process():  # accelerate launch: rank 0 alone evaluates and writes the weights and card
+        return {}
     model.load_state_dict(res["state_dict"])
     model.eval()
     test = shapes_arrays("test", shapes.TEST_SPLIT_SIZE)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import json
 import time
-from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -19,95 +18,13 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ...checkpoints import safe_load
-from ...data import shapes
 from ...data.dataset import FolderDataset, shapes_arrays, to_tensor
 from ...training import infinite_batches
+from .recipes import (_PLAIN, CGAN_CONDITIONAL_BN, DCGAN_WIDTH, N_COLOURS, N_SHAPES, RECIPES, STYLEGAN_CHANNELS,
+                      VARIANTS, balanced_labels, labels_for)
 from .service import is_conditional, z_dim
 
 WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
-N_SHAPES, N_COLOURS = len(shapes.SHAPES), len(shapes.COLOUR_NAMES)
-
-
-@dataclass
-class GANRecipe:
-    lr: float = 2e-4
-    betas: tuple[float, float] = (0.5, 0.999)
-    batch: int = 64
-    r1_gamma: float = 0.0
-    r1_every: int = 8
-    mixing: float = 0.0
-    ema: float = 0.999
-    aux_weight: float = 0.0  # AC-GAN auxiliary classification loss (CGAN only)
-    lr_d: float | None = None  # two time-scale update rule (Heusel et al. 2017, arXiv:1706.08500) when set
-    loss: str = "logistic"  # "logistic" (non-saturating) or "hinge" (Lim & Ye 2017; SNGAN / SAGAN / BigGAN)
-    # bfloat16 autocast where the CPU has native bf16 (1.3-1.7x faster on an AVX512-BF16 EPYC; weights and optimiser
-    # stay float32). Without it bf16 is emulated and ~40x slower (measured on an AVX2-only EPYC), so "auto" = off.
-    bf16: bool | str = "auto"
-    # Matching-aware D (Reed et al. 2016, GAN-INT-CLS, arXiv:1605.05396): real images with mismatched labels count
-    # as fake with this weight, so D must learn image-label consistency before G draws realistic images. Without
-    # it both conditional models ignored the shape label (CGAN: shape recognised 14 % at step 4,000, chance 17 %,
-    # colour 98 %): while fakes are blobs, "blob = fake" is all D needs and shape never pays.
-    mismatch: float = 0.0
-    monitor_every: int = 1000  # log requested shape / colour recognised (N=300) to run_dir/monitor.jsonl
-    # Projected GAN (projected.py): D works on the frozen guide network's multi-scale features of DiffAugmented
-    # images; no R1 (its heads are spectrally normalised, as in the paper).
-    projected: bool = False
-    # StyleGAN-XL-style classifier guidance: G also minimises, with this weight, the guide's cross-entropy of the
-    # requested shape and colour (conditional kinds) or the CatGAN entropy objective (unconditional: collapsed DCGAN).
-    guide_weight: float = 0.0
-    # The network G's guidance term asks (a weights folder under genmodels/weights); None = the guide itself. A
-    # robust (adversarially trained) one answers "square" only for corners a person would call square.
-    reward: str | None = None
-    reward_from: int = 0  # the step from which ``reward`` replaces the guide in G's term (the shipped run's switch)
-    guide_stages: tuple[tuple[int, float], ...] = ()  # ((from_step, guide_weight), ...): later weights of G's term
-
-
-# aux_weight > 0 turns on AC-GAN heads for CGAN; measured worse here after 1,000 steps (requested shape / colour
-# recognised 19 % / 22 %, vs 20 % / 81 % without, N=300): G learns to fool the real-trained heads. Off by default.
-# CGAN: SAGAN / BigGAN settings (hinge loss, TTUR, beta1 = 0) with class-conditional batch norm in G.
-# Batches are small (32 / 16) and G narrow because the budget is CPU time: on an AVX2-only 2-core machine in float32
-# a CGAN step at batch 64 with a 256-wide G took 1.34 s (two jobs side by side), so more, cheaper updates win.
-# Since 2026-11-30 CGAN and StyleGAN train on the Projected-GAN + classifier-guidance recipe of projected.py (hinge,
-# Adam(β1 = 0), batch 64 / 32, monitor every 200 steps). The plain pixel-D settings remain for --data and DCGAN.
-_PLAIN = {"dcgan": GANRecipe(batch=32),
-          "cgan": GANRecipe(lr=2e-4, lr_d=4e-4, betas=(0.0, 0.9), loss="hinge", batch=32, mismatch=0.5),
-          # EMA half-life ~350 steps = 5.5k images, StyleGAN2's 10 kimg scaled to batch 16 as in its small-batch
-          # configs; with 0.999 the EMA G at step 2,500 was a blur of the fast-moving early G.
-          "stylegan": GANRecipe(lr=2e-3, betas=(0.0, 0.99), batch=16, r1_gamma=0.05, mixing=0.9, ema=0.998,
-                                mismatch=0.5)}
-# DCGAN stays on the pixel-D recipe: on the guide recipe (CGAN's settings without labels, CatGAN objective, 1,200
-# steps) it collapsed to magenta blobs on dark backgrounds (recall 0.006, confident shape 75 %;
-# docs/experiments/README.md).
-RECIPES = {"dcgan": _PLAIN["dcgan"],
-           # From step 4,200 G's guidance term asks the adversarially trained gan-guide-robust instead of the guide:
-           # with the standard guide CGAN drew rounded blobs it called squares (scoring classifier: squares 4 %,
-           # shape 77.6 % at 4,200); with the robust one squares rose to 94-100 % within 1,800 steps
-           # (docs/experiments/README.md, "robust reward").
-           "cgan": GANRecipe(lr=2e-4, betas=(0.0, 0.99), loss="hinge", batch=64, mismatch=0.5, projected=True,
-                             guide_weight=1.0, monitor_every=200, reward="gan-guide-robust", reward_from=4200),
-           # StyleGAN: the same switch to gan-guide-robust, from its 2,800-step checkpoint (shape 58.5 -> 80.3 %).
-           # From step 5,000 the robust reward's weight is 2: squares were the class left behind (22-35 %, the other
-           # five 69-100 %); shape 80.3 -> 91.7 % held-out at 9,000 (docs/models.md).
-           "stylegan": GANRecipe(lr=2e-3, betas=(0.0, 0.99), loss="hinge", batch=32, mixing=0.9, ema=0.998,
-                                 mismatch=0.5, projected=True, guide_weight=1.0, monitor_every=200,
-                                 reward="gan-guide-robust", reward_from=2800, guide_stages=((5000, 2.0),))}
-# Experiment (not the shipped recipe until its monitor says so): DCGAN with the Projected-GAN D on the gan-guide's
-# features beside the pixel D, but no guidance term for G (the CatGAN term collapsed it, above). Projected GAN
-# (Sauer et al. 2021, arXiv:2111.01007) reports up to 40x faster convergence; for CGAN this D alone took shape to
-# 63 % in 1,000 steps (docs/experiments).
-VARIANTS = {"dcgan-projected": GANRecipe(lr=2e-4, betas=(0.0, 0.99), loss="hinge", batch=64, projected=True,
-                                         monitor_every=200)}
-# the same, plus CatGAN's objective (confident and balanced shapes) read by the robust guide, which answers only to
-# shapes a person would name (the CGAN square fix); resumed from the run above
-VARIANTS["dcgan-projected-robust"] = replace(VARIANTS["dcgan-projected"], guide_weight=0.3, reward="gan-guide-robust")
-# Width of the DCGAN / CGAN generator's first feature map (halved at each upsampling).
-DCGAN_WIDTH = 128
-# Condition G's batch norms on the labels (BigGAN-style) on top of the input concatenation. With the old logistic /
-# Adam(0.5) recipe it measured no better on shape (15 % / 18 % at steps 1,000 / 1,500 vs 20 % / 12 % without; N=300);
-# kept on with the BigGAN-style recipe it belongs to.
-CGAN_CONDITIONAL_BN = True
-# Channels per resolution (4, 8, 16, 32) of the CPU-sized StyleGAN: wide where it is cheap, narrow at 32 px.
-STYLEGAN_CHANNELS = [256, 128, 64, 32]
 
 
 def use_bf16(setting: bool | str, device: str = "cpu") -> bool:
@@ -142,16 +59,6 @@ def build(kind: str, conditional: bool | None = None):
     raise ValueError(f"unknown GAN kind {kind!r}; choose dcgan, cgan or stylegan")
 
 
-def labels_for(kind: str, labels: torch.Tensor) -> torch.Tensor | None:
-    """Condition tensor a kind's G / D take, from (N, 5) shapes labels: (N, 2) for CGAN, (N,) class×colour index for
-    conditional StyleGAN, None for unconditional models."""
-    if kind == "cgan":
-        return labels[:, :2]
-    if kind == "stylegan":
-        return labels[:, 0] * N_COLOURS + labels[:, 1]
-    return None
-
-
 def g_forward(kind: str, G, z, c, mix_prob: float = 0.0, gen: torch.Generator | None = None):
     if kind == "stylegan":
         mix_z = mix_layer = None
@@ -167,8 +74,6 @@ def standing_stats(kind: str, G, n_batches: int = 32, batch: int = 64, seed: int
     """Recompute G's batch-norm statistics from its own forward passes (BigGAN's "standing statistics", Brock et al.
     2018, arXiv:1809.11096). The EMA generator's averaged weights do not match the running statistics copied from
     the raw G; without this the EMA CGAN drew uniform noise at step 1,000 while the raw G drew coloured shapes."""
-    from .evaluate import balanced_labels
-
     bns = [m for m in G.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     if not bns:
         return
@@ -206,7 +111,7 @@ def _monitor(kind: str, G_ema, run: Path, step: int, wall: float, n: int = 300) 
     import numpy as np
 
     from ...scoring.backbones import get_backbone
-    from .evaluate import balanced_labels, sample
+    from .evaluate import sample
 
     standing_stats(kind, G_ema)
     backbone = get_backbone("shapes")
@@ -331,6 +236,8 @@ def train_gan(kind: str, steps: int = 20_000, n_train: int = 100_000, seed: int 
     gen = torch.Generator().manual_seed(seed + step)
 
     def save():
+        if not acc.is_main_process:  # several ranks: rank 0 alone writes the (identical) state
+            return
         st = {"G": acc.unwrap_model(G).state_dict(), "D": acc.unwrap_model(D).state_dict(),
               "G_ema": G_ema.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
               "step": torch.tensor(step), "wall": torch.tensor(wall)}
@@ -410,10 +317,12 @@ def train_gan(kind: str, steps: int = 20_000, n_train: int = 100_000, seed: int 
             bar.set_postfix(d=f"{float(d_loss):.3f}", g=f"{float(g_loss):.3f}", r1=f"{float(r1):.3f}")
         if step % 200 == 0 or step == steps:
             save()
-        if recipe.monitor_every and step % recipe.monitor_every == 0 and data is None:
+        if recipe.monitor_every and step % recipe.monitor_every == 0 and data is None and acc.is_main_process:
             _monitor(kind, copy.deepcopy(G_ema).cpu(), run, step, wall)
     bar.close()
     save()
+    if not acc.is_main_process:  # accelerate launch: rank 0 alone evaluates and writes the weights and card
+        return {}
     G_ema = G_ema.cpu()
     standing_stats(kind, G_ema)
     G_ema.save_pretrained(out)

@@ -23,7 +23,7 @@ from ...loading import serial_load
 from .data import pix2pix_input
 from .networks import (CheckpointError, ResnetGenerator, UnetGenerator, load_reference_state_dict,
                        read_state_dict)
-from .train import CycleGAN
+from .models import CycleGAN
 
 WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
 WEIGHT_SUFFIXES = (".pth", ".pt", ".safetensors")
@@ -167,6 +167,41 @@ def edges_from_image(img: Image.Image, size: int = 32) -> np.ndarray:
     from ...scoring.edges import detect_edges
 
     return detect_edges(square(img, size))
+
+
+def drawing(edges: np.ndarray) -> np.ndarray:
+    """A bool edge map (H, W) -> black lines on white, (H, W, 3) uint8: how edges→image datasets draw their input."""
+    return np.where(np.asarray(edges, bool)[..., None], 0, 255).astype(np.uint8).repeat(3, 2)
+
+
+def item_drawing(index: int, size: int) -> np.ndarray:
+    """Test item ``index``'s exact edge map (from its geometry, not a detector) as a drawing at ``size``: rendered at
+    that size where the renderer goes (8 … 512 px), else the 32-px map resized (nearest neighbour)."""
+    if 8 <= size <= 512:
+        return drawing(shapes.item("test", int(index), size, twin=False).edges)
+    small = Image.fromarray(drawing(test_item(index).edges))
+    return np.asarray(small.resize((size, size), Image.Resampling.NEAREST))
+
+
+FOREIGN_UPLOAD = ("Canny edges", "As is")  # what an upload becomes in a foreign 3-channel pix2pix
+
+
+def foreign_input(mode: str, size: int, index=None, upload=None, sketch=None,
+                  upload_as: str = "Canny edges") -> tuple[np.ndarray, str]:
+    """The (size, size, 3) uint8 input of a foreign image→image pix2pix (e.g. the reference's edges2shoes) and how
+    it was made ("fed as ..."): a test item's exact edge drawing, an upload's Canny edges (or the upload itself
+    with ``upload_as="As is"``), a sketch as drawn."""
+    if mode == "Test item":
+        return item_drawing(index, size), f"test item {index}'s exact edge map, black lines on white"
+    if mode == "Sketch":
+        return square(check_image(sketch, "sketch"), size), "the drawing as it is"
+    if upload_as not in FOREIGN_UPLOAD:
+        raise ValueError(f"An upload goes into a foreign pix2pix as one of {', '.join(FOREIGN_UPLOAD)}, "
+                         f"got {upload_as!r}.")
+    img = check_image(upload, "uploaded image")
+    if upload_as == "As is":
+        return square(img, size), "the uploaded image as it is (centre-cropped and resized)"
+    return drawing(edges_from_image(img, size)), "the Canny edges of the upload (scoring module), black on white"
 
 
 def edges_from_sketch(layers: np.ndarray, size: int = 32) -> np.ndarray:

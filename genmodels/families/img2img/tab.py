@@ -21,10 +21,6 @@ INPUTS = ("Test item", "Sketch", "Upload")
 STYLE_EXAMPLES = ("astronaut", "chelsea", "coffee", "rocket", "brick", "grass", "gravel")
 
 
-def _edge_img(e: np.ndarray) -> np.ndarray:
-    return np.where(np.asarray(e, bool)[..., None], 0, 255).astype(np.uint8).repeat(3, 2)
-
-
 def default_sketch(size: int = 256) -> np.ndarray:
     """A white canvas with a star outline drawn in black: what the Sketch input opens with (draw over it or clear)."""
     img = Image.new("RGBA", (size, size), (255, 255, 255, 255))
@@ -66,7 +62,8 @@ def _pair_rows(out: np.ndarray, ref: np.ndarray) -> list[dict]:
 # ---------------------------------------------------------------------------------------------------- pix2pix
 # The handlers return the images only (native 32×32 arrays, shown crisp by CSS); the readouts are a follow-up event
 # that recomputes the same deterministic result, so the images show as soon as G has run (tab / bare ≤ 1.2×).
-def _pix2pix_core(source, mode, index, sketch, upload, colour, fill, background, count, seed) -> dict:
+def _pix2pix_core(source, mode, index, sketch, upload, colour, fill, background, count, seed,
+                  upload_as="Canny edges") -> dict:
     seed = parse_seed(seed)
     n, note = clamp_count(count, 1, 8, "number of samples")
     if mode not in INPUTS:
@@ -74,17 +71,12 @@ def _pix2pix_core(source, mode, index, sketch, upload, colour, fill, background,
     source = model_source(source, "pix2pix weights")
     embedded = source == "embedded"
     G = service.load_pix2pix(source)
-    if G.model.model[0].in_channels == 3:  # a foreign image → image pix2pix: the input image goes in as it is
+    if G.model.model[0].in_channels == 3:  # a foreign image → image pix2pix (e.g. the reference's edges2shoes)
         size = service.working_size(G, embedded)
-        if mode == "Test item":
-            img = Image.fromarray(service.test_item(parse_test_index(index)).image)
-        elif mode == "Upload":
-            img = service.check_image(upload, "uploaded image")
-        else:
-            img = service.check_image(_sketch_array(sketch), "sketch")
-        x = service.square(img, size)
+        x, fed = service.foreign_input(mode, size, parse_test_index(index) if mode == "Test item" else None,
+                                       upload, _sketch_array(sketch), upload_as)
         return {"foreign": True, "input": x, "outs": service.translate(G, x)[None], "caps": ["output"],
-                "truth": None, "item": None, "note": f"A 3-channel pix2pix at {size}×{size}: the image is its input."}
+                "truth": None, "item": None, "note": f"A 3-channel pix2pix at {size}×{size}, fed as {fed}."}
     item = truth = None
     if mode == "Test item":
         item = service.test_item(parse_test_index(index))
@@ -107,14 +99,14 @@ def _pix2pix_core(source, mode, index, sketch, upload, colour, fill, background,
 
 @user_errors
 def img2img_pix2pix(source: str, mode: str, index, sketch, upload, colour: str, fill: str, background: str,
-                    count, seed):
-    r = _pix2pix_core(source, mode, index, sketch, upload, colour, fill, background, count, seed)
+                    count, seed, upload_as: str = "Canny edges"):
+    r = _pix2pix_core(source, mode, index, sketch, upload, colour, fill, background, count, seed, upload_as)
     if r["foreign"]:
         shown_in = enlarge(r["input"])
     elif r["item"] is not None:
         shown_in = _item_shown(r["item"].params.index, "edges")
     else:
-        shown_in = enlarge(_edge_img(r["edges"]))
+        shown_in = enlarge(service.drawing(r["edges"]))
     slider = (r["outs"][0], r["truth"]) if r["truth"] is not None else None  # native: enlarged by CSS
     return shown_in, list(zip(r["outs"], r["caps"])), slider, r["note"]
 
@@ -123,18 +115,18 @@ def img2img_pix2pix(source: str, mode: str, index, sketch, upload, colour: str, 
 def _item_shown(index: int, what: str) -> np.ndarray:
     """A test item's enlarged edge map, image or twin: the same for every seed and attribute, so made once."""
     item = service.test_item(index)
-    view = enlarge(_edge_img(item.edges) if what == "edges" else getattr(item, what))
+    view = enlarge(service.drawing(item.edges) if what == "edges" else getattr(item, what))
     view.flags.writeable = False
     return view
 
 
 @user_errors
 def img2img_pix2pix_readouts(source: str, mode: str, index, sketch, upload, colour: str, fill: str, background: str,
-                             count, seed):
+                             count, seed, upload_as: str = "Canny edges"):
     from ...scoring.backbones import get_backbone
     from ...scoring.edges import edge_f1
 
-    r = _pix2pix_core(source, mode, index, sketch, upload, colour, fill, background, count, seed)
+    r = _pix2pix_core(source, mode, index, sketch, upload, colour, fill, background, count, seed, upload_as)
     if r["foreign"]:
         return readout_table({"this model": [{"metric": "input → output size", "value": f"{len(r['input'])} px"}]},
                              "A foreign pix2pix: no ground truth for its domain.")
@@ -309,6 +301,9 @@ def build_tab(ctx) -> None:
                                           elem_id="p2p-sketch")
                     upload = gr.Image(label="Upload: its edges are detected (Canny, scoring module)", type="pil",
                                       elem_id="p2p-upload")
+                    upload_as = gr.Radio(list(service.FOREIGN_UPLOAD), value=service.FOREIGN_UPLOAD[0],
+                                         label="An upload into a foreign 3-channel pix2pix goes in as",
+                                         elem_id="p2p-upload-as")
                     with gr.Row():
                         colour = gr.Dropdown([ANY, *shapes.COLOUR_NAMES], value=ANY, label="Colour")
                         fill = gr.Dropdown([ANY, *shapes.FILLS], value=ANY, label="Fill")
@@ -326,13 +321,14 @@ def build_tab(ctx) -> None:
                     gallery = gr.Gallery(label="Outputs", columns=4, height="auto", format="png",
                                          elem_id="p2p-gallery", elem_classes=["gm-pixelated"])
                     table = gr.HTML(elem_id="p2p-readouts")
-            p_inputs = [p_source, mode, index, sketch, upload, colour, fill, background, count, seed]
+            p_inputs = [p_source, mode, index, sketch, upload, colour, fill, background, count, seed, upload_as]
             go.click(img2img_pix2pix, p_inputs, [edge_view, gallery, slider, note], api_name="img2img_pix2pix").success(
                 img2img_pix2pix_readouts, p_inputs, table, api_name="img2img_pix2pix_readouts")
             on_open(pix2pix_with_readouts, [edge_view, gallery, slider, note, table], p_inputs, cancel_on=[go])
-            gr.Examples([["embedded", "Test item", 5, None, None, ANY, ANY, ANY, 4, 0],
-                         ["embedded", "Test item", 14, None, None, "blue", ANY, "dark", 8, 2],
-                         ["embedded", "Sketch", 0, None, None, "red", "striped", "light", 4, 1]], p_inputs)
+            canny = service.FOREIGN_UPLOAD[0]
+            gr.Examples([["embedded", "Test item", 5, None, None, ANY, ANY, ANY, 4, 0, canny],
+                         ["embedded", "Test item", 14, None, None, "blue", ANY, "dark", 8, 2, canny],
+                         ["embedded", "Sketch", 0, None, None, "red", "striped", "light", 4, 1, canny]], p_inputs)
         with gr.Tab("CycleGAN", id="img2img-cyclegan"):
             with gr.Row():
                 with gr.Column(scale=1, min_width=300):

@@ -53,7 +53,7 @@ def _images(x_levels: torch.Tensor) -> np.ndarray:
 
 
 def _vq_images(vq, codes: torch.Tensor) -> np.ndarray:
-    from .train import decode_codes
+    from .recipes import decode_codes
 
     return decode_codes(vq, codes)
 
@@ -82,7 +82,7 @@ def code_map_image(idx: np.ndarray, codes: int, scale: int = 24) -> np.ndarray:
 def test_code_histogram() -> np.ndarray:
     """Usage count of every codebook entry over the 2,000 test images (the reference histogram)."""
     from ...data.dataset import shapes_arrays
-    from .train import encode_codes
+    from .recipes import encode_codes
 
     vq = load("vqvae")
     idx = encode_codes(vq, shapes_arrays("test", shapes.TEST_SPLIT_SIZE)["images"])
