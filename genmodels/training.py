@@ -109,6 +109,19 @@ def infinite_batches(tensors: tuple[torch.Tensor, ...], batch: int, seed: int) -
     return get
 
 
+def sync_ranks(net: torch.nn.Module, world: int) -> None:
+    """Data parallel by hand: average every gradient over the ranks (all-reduce, then / world) and give every rank
+    rank 0's buffers (batch-norm statistics), as DistributedDataParallel does around its forward."""
+    import torch.distributed as dist
+
+    for p in net.parameters():
+        if p.grad is not None:
+            dist.all_reduce(p.grad)
+            p.grad.div_(world)
+    for b in net.buffers():
+        dist.broadcast(b, 0)
+
+
 def shard_batch(batch: tuple, rank: int, world: int) -> tuple:
     """Rank ``rank``'s rows of a global batch (rows rank, rank + world, ...): the ranks see disjoint data."""
     return tuple(t[rank::world] for t in batch)
@@ -171,9 +184,14 @@ def train(model: torch.nn.Module, loss_fn: Callable[[torch.nn.Module, tuple, int
             if step == start:
                 print(f"{desc}: rank {acc.process_index} trains on {len(batch[0])} rows of each batch", flush=True)
         batch = tuple(b.to(acc.device) for b in batch)
-        loss, logs = loss_fn(model, batch, step)
+        # several ranks: the loss functions call model methods (``training_loss`` …) that a DistributedDataParallel
+        # wrapper does not have, so they get the bare module and the gradients are averaged here (what DDP does)
+        net = acc.unwrap_model(model) if acc.num_processes > 1 else model
+        loss, logs = loss_fn(net, batch, step)
         opt.zero_grad(set_to_none=True)
         acc.backward(loss)
+        if acc.num_processes > 1:
+            sync_ranks(net, acc.num_processes)
         if cfg.grad_clip:
             acc.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
