@@ -21,8 +21,7 @@ from ..diffusion import lab
 from ..diffusion import service as sd
 from . import evaluate as E
 from . import progressive as P
-from .students import (OUT, STUDENT_STEPS, TEACHER, available, load_student, read_student,  # noqa: F401
-                       student_folder, teacher_pipeline)
+from .students import OUT, STUDENT_STEPS, available, load_student, teacher_pipeline  # noqa: F401
 
 TEACHER_STEPS_RANGE = (1, 100)
 MAX_IMAGES = 8
