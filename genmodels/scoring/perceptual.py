@@ -12,7 +12,6 @@
 """
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -38,11 +37,13 @@ def _pairs(a, b) -> tuple[torch.Tensor, torch.Tensor]:
     return x, y
 
 
-def trunk_weights_file(net: str) -> Path:
-    import torchvision.models as tvm
+# torchvision's ImageNet weight files of the two trunks (``<Weights>.IMAGENET1K_V1.url``'s basename), named here so
+# the hub's start-up check does not import torchvision.models (~1 s of the cold start); a unit test keeps them equal.
+LPIPS_TRUNK_FILES = {"alex": "alexnet-owt-7be5be79.pth", "vgg": "vgg16-397923af.pth"}
 
-    url = getattr(tvm, LPIPS_TRUNKS[net]).IMAGENET1K_V1.url
-    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
+
+def trunk_weights_file(net: str) -> Path:
+    return Path(torch.hub.get_dir()) / "checkpoints" / LPIPS_TRUNK_FILES[net]
 
 
 @lru_cache(maxsize=2)

@@ -81,3 +81,15 @@ def test_standard_clip_loads_from_a_local_folder(tmp_path, monkeypatch):
     enc2, note = clip_models.resolve_clip("standard")
     assert enc2.key == "shapes" and "not cached" in note
     clip_models._load_standard.cache_clear()
+
+
+def test_lpips_trunk_file_names_match_torchvision():
+    import os
+
+    import torchvision.models as tvm
+
+    from genmodels.scoring import perceptual
+
+    for net, weights in perceptual.LPIPS_TRUNKS.items():
+        url = getattr(tvm, weights).IMAGENET1K_V1.url
+        assert perceptual.trunk_weights_file(net).name == os.path.basename(url)
