@@ -314,8 +314,8 @@ def cmd_leaderboard(args) -> None:
 
     from .hub import contenders, leaderboard
 
-    if args.n < 50 or args.slow_n < 4:
-        raise CliError("--n must be at least 50 and --slow-n at least 4")
+    if args.n < 50:
+        raise CliError("--n must be at least 50")
     try:
         picked = contenders.available(args.only)
     except ValueError as e:
@@ -323,7 +323,7 @@ def cmd_leaderboard(args) -> None:
     if not picked:
         raise CliError("no contender has its weights here (train them: python -m genmodels train all)")
     torch.set_num_threads(args.threads)
-    res = leaderboard.compute([c.key for c in picked], n=args.n, slow_n=args.slow_n, seed=args.seed)
+    res = leaderboard.compute([c.key for c in picked], n=args.n, seed=args.seed)
     print(f"wrote {leaderboard.RESULTS} and {leaderboard.DOC} ({len(res['rows'])} models)")
 
 
@@ -387,7 +387,6 @@ def parser() -> argparse.ArgumentParser:
     lb = sub.add_parser("leaderboard", help="every embedded generator under one protocol -> "
                         "genmodels/hub/leaderboard.json and docs/leaderboard.md")
     lb.add_argument("--n", type=int, default=500, help="generated images per model (default 500)")
-    lb.add_argument("--slow-n", type=int, default=12, help="N for the naive PixelCNN / Gated PixelCNN samplers")
     lb.add_argument("--only", nargs="*", help="only these models (rows of other models are kept)")
     lb.add_argument("--seed", type=int, default=0)
     lb.add_argument("--threads", type=int, default=2)

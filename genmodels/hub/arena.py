@@ -28,7 +28,7 @@ def pool() -> list[C.Contender]:
         keys = [k.strip() for k in raw.split(",") if k.strip()]
         picked = C.available(keys)
     else:
-        picked = [c for c in C.available() if c.key not in C.SLOW_N_MODELS]
+        picked = C.available()
     if len(picked) < 2:
         raise ArenaError("the arena needs at least two models with weights on this server")
     return picked

@@ -76,8 +76,8 @@ def _readouts(done: list[dict], n: int) -> str:
         body.append("<tr>" + "".join(f"<td>{x}</td>" for x in cells) + "</tr>")
     if res:
         p = res["protocol"]
-        foot = (f"Board: the leaderboard ({p['reference']}, backbone {p['backbone']}, N = {p['n']} per model, "
-                f"{', '.join(p['slow_models'])}: {p['slow_n']}; 95 % bootstrap intervals; computed {res['computed']}). "
+        foot = (f"Board: the leaderboard ({p['reference']}, backbone {p['backbone']}, N = {p['n']} per model"
+                f"{_slow(p)}; 95 % bootstrap intervals; computed {res['computed']}). "
                 "This click: the scoring classifier on the images above; wall time of each model's sampling call.")
     else:
         foot = "No leaderboard computed yet (python -m genmodels leaderboard): this click's numbers only."
@@ -86,14 +86,18 @@ def _readouts(done: list[dict], n: int) -> str:
             + f"</tbody></table><p class='gm-foot'>{html.escape(foot)}</p></div>")
 
 
+def _slow(p: dict) -> str:
+    """Results files computed while the naive PixelCNNs ran at a smaller N say so (the protocol's slow_models)."""
+    return f" ({', '.join(p['slow_models'])}: N = {p['slow_n']})" if p.get("slow_models") else ""
+
+
 @user_errors
-def compare_run(shape: str, colour: str, fill: str, background: str, seed, count, include_slow: bool = False):
+def compare_run(shape: str, colour: str, fill: str, background: str, seed, count):
     """Every contender on one condition; yields (gallery, readout panel, note) as each model finishes."""
     cond = C.Condition(shape, colour, fill, background)
     seed = parse_seed(seed)
     n, note = clamp_count(count, 1, MAX_PER_MODEL, "number of images per model")
-    picked = [c for c in C.available() if include_slow or c.key not in C.SLOW_N_MODELS]
-    skipped = [c.label for c in C.available() if c not in picked]
+    picked = C.available()
     missing = [c.label for c in C.CONTENDERS.values() if c not in C.available()]
     items, done, stopped = [], [], []
     deadline = current_deadline()
@@ -120,9 +124,6 @@ def compare_run(shape: str, colour: str, fill: str, background: str, seed, count
     if stopped:
         notes.append(f"Stopped at this server's time budget of {deadline.seconds:.0f} s per request "
                      f"(GENMODELS_TIME_BUDGET); not run: {', '.join(stopped)}.")
-    if skipped:
-        notes.append(f"Not run: {', '.join(skipped)} (naive samplers, 20–80 s per image here; tick the box to "
-                     "include them).")
     if missing:
         notes.append(f"Not on this server: {', '.join(missing)}.")
     notes.append(f"Condition: “{cond.caption}”, seed {seed}. Image-conditioned models get test scene "
@@ -219,8 +220,8 @@ def leaderboard_note() -> str:
         return "The leaderboard has not been computed on this checkout: `python -m genmodels leaderboard`."
     p = res["protocol"]
     return (f"Computed {res['computed']} (commit {res['commit'] or '?'}) by `python -m genmodels leaderboard`: "
-            f"N = {p['n']} images per model ({', '.join(p['slow_models'])}: N = {p['slow_n']} — FID is biased upward "
-            f"at small N, compare FIDs at equal N only), conditions = labels of test items 0 … N-1, each model asked "
+            f"N = {p['n']} images per model{_slow(p)} (FID is biased upward at small N: compare FIDs at equal N "
+            f"only), conditions = labels of test items 0 … N-1, each model asked "
             f"in the form it can take; {p['reference']}; backbone {p['backbone']}; {p['intervals']} in brackets. "
             "Condition acc.: every attribute asked for, read as asked; confident: unconditional models, classifier "
             "sure (p ≥ 0.9) of some shape.")
@@ -254,18 +255,16 @@ def build_tab(ctx) -> None:
                     seed = seed_row(0, elem_id="compare-seed")
                 with gr.Column(scale=1):
                     count = gr.Slider(1, MAX_PER_MODEL, value=4, step=1, label="Images per model")
-                with gr.Column(scale=1):
-                    slow = gr.Checkbox(False, label="Include the naive PixelCNN / Gated PixelCNN (20–80 s per image)")
             go = gr.Button("Compare every family", variant="primary", elem_id="compare-go")
             gallery = gr.Gallery(label="Every model on one condition", columns=6, object_fit="contain",
                                  elem_id="compare-gallery", elem_classes=["gm-pixelated"], height="auto")
             note = gr.Markdown(elem_id="compare-note")
             panel = gr.HTML(elem_id="compare-readouts")
-            inputs = [shape, colour, fill, background, seed, count, slow]
+            inputs = [shape, colour, fill, background, seed, count]
             go.click(compare_run, inputs, [gallery, panel, note], api_name="compare_run")
             on_open(compare_default, [gallery, panel, note], inputs, cancel_on=[go])
-            gr.Examples([["star", "red", "solid", "light", 0, 4, False], ["heart", "blue", "striped", "dark", 7, 4, False],
-                         ["cross", "green", "solid", "gradient", 3, 2, False]], inputs)
+            gr.Examples([["star", "red", "solid", "light", 0, 4], ["heart", "blue", "striped", "dark", 7, 4],
+                         ["cross", "green", "solid", "gradient", 3, 2]], inputs)
         with gr.Tab("Arena", id="compare-arena") as arena_tab:
             gr.Markdown("Two anonymous models answer the same condition with the same seed. Vote for the better "
                         "answer; the names are revealed after your vote. Ratings: Bradley–Terry on the Elo scale.")

@@ -277,10 +277,6 @@ def _all() -> list[Contender]:
 
 
 CONTENDERS: dict[str, Contender] = {c.key: c for c in _all()}
-# Left out of the Compare tab and the arena by default, and run at the leaderboard's smaller N. Their cached samplers
-# (cached_pixelcnn.py) now draw an image in ~1 s; they join the default set when the leaderboard rows are re-run at
-# the full N (issue 32).
-SLOW_N_MODELS = ("pixelcnn", "gated-pixelcnn")
 
 
 def available(keys=None) -> list[Contender]:

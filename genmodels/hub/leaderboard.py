@@ -15,9 +15,7 @@ share whose object falls apart, no object found = the share the outline reader c
 read); time per image = sampling wall time / N on this machine (weights loaded beforehand), with the batch sizes the
 protocol used. ``update_shape_readings`` adds the outline columns to rows computed before they existed, redrawing
 each model's images with the protocol's seeds (the other cells are left as they are).
-The naive autoregressive samplers (PixelCNN, Gated PixelCNN: one network pass per sub-pixel, ~20–80 s per image on
-2 CPU cores) run at a smaller N, shown in the N column; their FID is not comparable to the others' (FID is biased
-upward at small N).
+Every model runs at the same N (the PixelCNNs through their cached samplers, ~1 s per image here).
 """
 from __future__ import annotations
 
@@ -37,7 +35,6 @@ RESULTS = Path(__file__).with_name("leaderboard.json")
 DOC = Path(__file__).resolve().parents[2] / "docs" / "leaderboard.md"
 VERSION = 1
 DEFAULT_N = 500
-SLOW_N = 12
 BATCH = 64
 
 
@@ -154,22 +151,21 @@ def update_shape_readings(keys=None, log=print) -> dict:
     return res
 
 
-def compute(keys=None, n: int = DEFAULT_N, slow_n: int = SLOW_N, seed: int = 0, log=print) -> dict:
+def compute(keys=None, n: int = DEFAULT_N, seed: int = 0, log=print) -> dict:
     """Evaluate ``keys`` (default: every contender with weights) and merge the rows into the results file."""
     picked = C.available(keys)
     old = load()
     rows = {r["model"]: r for r in old.get("rows", [])} if old.get("protocol", {}).get("n") == n else {}
     for c in picked:
-        n_c = slow_n if c.key in C.SLOW_N_MODELS else n
-        log(f"{c.key}: N={n_c} …")
+        log(f"{c.key}: N={n} …")
         t0 = time.perf_counter()
-        rows[c.key] = evaluate(c, n_c, seed)
+        rows[c.key] = evaluate(c, n, seed)
         log(f"{c.key}: done in {time.perf_counter() - t0:.1f} s — "
             + ", ".join(f"{k} {v['value']:.4g}" for k, v in rows[c.key].items() if isinstance(v, dict)
                         and "value" in v))
     order = list(C.CONTENDERS)
     result = {"version": VERSION,
-              "protocol": {"n": n, "slow_n": slow_n, "slow_models": list(C.SLOW_N_MODELS), "seed": seed,
+              "protocol": {"n": n, "seed": seed,
                            "reference": f"shapes test split ({shapes.TEST_SPLIT_SIZE:,} items, 32x32)",
                            "backbone": "shapes (the domain scoring classifier)", "batch": BATCH,
                            "conditions": "labels of test items 0 … N-1", "intervals": "95 % bootstrap"},
@@ -225,15 +221,20 @@ def table_rows(result: dict) -> list[list]:
 HEADERS = ["model", "family", "asked for", "N", *(h for _, h in COLUMNS), "ms / image"]
 
 
+def _slow_note(result: dict) -> str:
+    """Rows below the protocol's N (results files from when the naive PixelCNNs ran at a smaller N) say so."""
+    small = [f"{r['label']}: N = {r['n']}" for r in result.get("rows", []) if r["n"] != result["protocol"]["n"]]
+    return f" ({', '.join(small)}; FID is biased upward at small N, compare FIDs at equal N only)" if small else ""
+
+
 def markdown(result: dict) -> str:
     p = result["protocol"]
     lines = ["# Leaderboard", "",
              f"Every embedded model on the shapes test split under one protocol — computed {result['computed']} "
              f"(commit {result['commit'] or '?'}, {result['machine']}) by `python -m genmodels leaderboard`; the "
              "hub's Compare tab shows the same file (`genmodels/hub/leaderboard.json`).", "",
-             f"- N = {p['n']} generated images per model ({', '.join(p['slow_models'])}: N = {p['slow_n']}, their "
-             "naive samplers take 20–80 s per image here; FID is biased upward at small N, compare FIDs at equal N "
-             "only); conditions: the labels of test items 0 … N-1, each model asked in the form it can take.",
+             f"- N = {p['n']} generated images per model" + _slow_note(result) + "; conditions: the labels of test "
+             "items 0 … N-1, each model asked in the form it can take.",
              f"- Reference: {p['reference']}; backbone: {p['backbone']}; intervals: {p['intervals']}.",
              "- Condition accuracy: every attribute the model was asked for read as asked by the scoring "
              "classifier; *confident*: unconditional models, classifier sure (p ≥ 0.9) of some shape.",

@@ -324,7 +324,7 @@ def diffusion_trajectory(seed: int) -> list:
 def compare_run(seed: int) -> list:
     from genmodels.hub.compare_tab import compare_run as handler
 
-    items, _, _ = _last(handler("star", "red", "solid", "light", seed, 1, False))
+    items, _, _ = _last(handler("star", "red", "solid", "light", seed, 1))
     failed = [cap for _, cap in items if "failed" in cap]
     if failed:
         raise RuntimeError(f"compare_run: {failed}")

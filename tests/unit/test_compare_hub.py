@@ -101,13 +101,13 @@ def test_shipped_leaderboard_covers_every_contender_at_one_protocol():
     p = res["protocol"]
     assert p["n"] >= 500
     for key, r in rows.items():
-        assert r["n"] == (p["slow_n"] if key in C.SLOW_N_MODELS else p["n"]), key
+        assert r["n"] == p["n"], key
         assert ("condition accuracy" in r) == C.get(key).conditional
 
 
 def test_compare_run_streams_every_fast_model_then_notes(monkeypatch):
     monkeypatch.setattr(C, "available", lambda keys=None: [C.get(k) for k in ("dcgan", "cgan", "pix2pix")])
-    states = list(compare_tab.compare_run("star", "red", "solid", "light", 0, 2, False))
+    states = list(compare_tab.compare_run("star", "red", "solid", "light", 0, 2))
     assert [len(s[0]) for s in states] == [1, 2, 3, 3]
     items, panel, note = states[-1]
     assert items[1][0].shape == (32 * 4, (2 * 32 + 2) * 4, 3)  # two images side by side, 2-px gutter, x4
@@ -152,7 +152,7 @@ def test_arena_pool_needs_two_models(monkeypatch):
     with pytest.raises(ValueError, match="at least two"):
         arena.pool()
     monkeypatch.delenv("GENMODELS_ARENA_MODELS")
-    assert not {c.key for c in arena.pool()} & set(C.SLOW_N_MODELS)
+    assert {c.key for c in arena.pool()} == {c.key for c in C.available()}  # every model, the PixelCNNs too
 
 
 def test_tile_layout():

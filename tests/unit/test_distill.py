@@ -119,30 +119,45 @@ def test_stages_plan():
 def test_train_distill_runs_every_stage_resumes_and_saves_diffusers_students(tmp_path):
     from diffusers import DDIMScheduler, UNet2DConditionModel
 
+    from genmodels.families.distill import lora as L
     from genmodels.families.distill import train as T
+    from genmodels.families.distill.students import read_student
 
     tiny_sd.build_random_pipeline(tmp_path / "pipe", seed=0)
-    recipe = T.DistillRecipe(batch=4, monitor_every=2, monitor_n=8)
-    kw = dict(steps=2, teacher=str(tmp_path / "pipe"), steps_from=4, steps_to=1, out=tmp_path / "out",
+    recipe = T.DistillRecipe(batch=4, monitor_every=2, monitor_n=8, lora_budget=20_000,
+                             lora_teacher={4: "cfg", 2: "shipped", 1: "student"})
+    kw = dict(steps=2, teacher=str(tmp_path / "pipe"), steps_from=8, steps_to=1, out=tmp_path / "out",
               run_dir=tmp_path / "runs", recipe=recipe, n_train=64)
     res = T.train_distill(**kw)
-    assert set(res) == {"w", "2", "1"}
-    for name, steps in (("student-w", 4), ("student-2", 2), ("student-1", 1)):
+    assert set(res) == {"w", "4", "2", "1", "lora-4", "lora-2", "lora-1"}
+    full = tmp_path / "runs" / "students"
+    for name, steps in (("student-w", 8), ("student-4", 4), ("student-2", 2), ("student-1", 1)):
+        info = json.loads((full / name / "distill.json").read_text())
+        assert info["student_steps"] == steps and info["train_steps"] == 2
+        unet = UNet2DConditionModel.from_pretrained(str(full / name))
+        assert unet.config.time_cond_proj_dim == P.W_EMBED_DIM
+    assert json.loads((full / "student-4" / "distill.json").read_text())["teacher"] == "student-w"
+    # what ships: LoRA students in diffusers' layout, within the budget, fine-tuned from their extraction
+    for name, steps, teacher in (("student-4", 4, "CFG teacher, 8 DDIM steps"),
+                                 ("student-2", 2, "student-4 (LoRA, shipped)"), ("student-1", 1, "student-2 (full)")):
         folder = tmp_path / "out" / name
         info = json.loads((folder / "distill.json").read_text())
-        assert info["student_steps"] == steps and info["train_steps"] == 2
-        unet = UNet2DConditionModel.from_pretrained(str(folder))
-        assert unet.config.time_cond_proj_dim == P.W_EMBED_DIM
+        assert info["student_steps"] == steps and info["train_steps"] == 2 and info["teacher"] == teacher
+        assert info["extraction"]["lora parameters"] <= 20_000 and info["full_student"]["train_steps"] == 2
+        assert (folder / L.LORA_WEIGHTS).exists() and not (folder / "diffusion_pytorch_model.safetensors").exists()
         sched = DDIMScheduler.from_pretrained(str(folder))
         assert sched.config.prediction_type == "v_prediction" and sched.config.timestep_spacing == "trailing"
-    assert json.loads((tmp_path / "out" / "student-2" / "distill.json").read_text())["teacher"] == "student-w"
+        assert read_student(folder).config.time_cond_proj_dim == P.W_EMBED_DIM
+    assert not (tmp_path / "out" / "student-w").exists()
     rows = [json.loads(r) for r in (tmp_path / "out" / "monitor.jsonl").read_text().splitlines()]
-    assert [(r["stage"], r["step"]) for r in rows] == [("w", 2), ("2", 2), ("1", 2)]
+    assert [(r["stage"], r["step"]) for r in rows] == [("w", 2), ("4", 2), ("2", 2), ("1", 2), ("lora-4-cfg", 0),
+                                                       ("lora-4-cfg", 2), ("lora-2-shipped", 0), ("lora-2-shipped", 2),
+                                                       ("lora-1", 0), ("lora-1", 2)]
     assert all("student FID_domain" in r and "DDIM FID_domain" in r for r in rows)
     # a second run finds every stage done and trains nothing
-    before = (tmp_path / "out" / "student-1" / "diffusion_pytorch_model.safetensors").read_bytes()
+    before = (tmp_path / "out" / "student-1" / L.LORA_WEIGHTS).read_bytes()
     assert T.train_distill(**kw) == res
-    assert (tmp_path / "out" / "student-1" / "diffusion_pytorch_model.safetensors").read_bytes() == before
+    assert (tmp_path / "out" / "student-1" / L.LORA_WEIGHTS).read_bytes() == before
 
 
 def test_cards_list_every_student_with_its_numbers(tmp_path):
@@ -167,3 +182,27 @@ def test_cards_list_every_student_with_its_numbers(tmp_path):
     card = (tmp_path / "student-32" / "README.md").read_text()
     assert "| FID_domain | 105.5 |" in card and "Plain DDIM of the teacher at 32 steps" in card
     assert "python -m genmodels train distill" in (tmp_path / "student-w" / "README.md").read_text()
+
+
+def test_cards_of_lora_students_say_how_they_were_made(tmp_path):
+    from genmodels.families.distill.evaluate import write_cards
+
+    full = {"stage": "4", "student_steps": 4, "teacher_steps": 8, "teacher": "student-8", "w_range": [1.0, 8.0],
+            "train_steps": 900, "batch": 64, "lr": 2e-4, "ema": 0.99, "n_train": 60000, "wall_min": 17.5,
+            "device": "cpu"}
+    info = {"stage": "lora-4-shipped", "student_steps": 4, "teacher": "student-8 (LoRA, shipped)",
+            "extraction": {"relative error": 0.19, "lora parameters": 3_799_944, "layers": 186},
+            "lora_bytes": 7_672_448, "ranks": {"min": 1, "max": 90, "layers": 186}, "train_steps": 600,
+            "wall_min": 10.5, "wall_min_with_monitor": 11.0, "batch": 64, "lr": 1e-4, "ema": 0.99, "device": "cpu",
+            "full_student": full}
+    (tmp_path / "student-4").mkdir()
+    (tmp_path / "student-4" / "distill.json").write_text(json.dumps(info))
+    data = {"columns": {"student, 4 steps": {"FID_domain": 15.0, "caption accuracy": 0.95, "CLIP score": 88.0}},
+            "footnote": "N = 8"}
+    write_cards(tmp_path, data)
+    top = (tmp_path / "README.md").read_text()
+    assert ("| [student-4](student-4/README.md) | 4 | student-8; LoRA: student-8 (LoRA, shipped) | 900 + 600 | 28.0 | "
+            "15.0 | 0.95 | 88.0 |") in top
+    card = (tmp_path / "student-4" / "README.md").read_text()
+    assert "A **LoRA** on the teacher's UNet" in card and "7.7 MB fp16" in card and "ranks 1–90" in card
+    assert "relative Frobenius error of the update 0.19" in card and "student-8 (LoRA, shipped) as teacher" in card

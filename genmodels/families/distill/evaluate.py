@@ -181,6 +181,17 @@ def run_all(n: int = 2000, out=None) -> dict:
     return data
 
 
+def _made(info: dict) -> dict:
+    """How a student was made, for the overview table: its teacher, optimisation steps and wall minutes (a LoRA
+    student: its full student's training plus the LoRA fine-tune)."""
+    full = info.get("full_student")
+    if not full:
+        return {"teacher": info["teacher"], "steps": info["train_steps"], "wall_min": info["wall_min"]}
+    return {"teacher": f"{full['teacher']}; LoRA: {info['teacher']}",
+            "steps": f"{full['train_steps']} + {info['train_steps']}",
+            "wall_min": round(full["wall_min"] + info["wall_min"], 2)}
+
+
 def write_cards(root, data: dict) -> None:
     """README.md per student folder: what it is, how it was made (stage, teacher, steps, wall time) and the
     held-out numbers of the last acceptance run; and the folder's own README.md, the overview."""
@@ -193,9 +204,10 @@ def write_cards(root, data: dict) -> None:
             "# distill: few-step students of the tiny Stable Diffusion", "",
             "Guided distillation (Meng et al. 2023, arXiv:2210.03142) then progressive distillation (Salimans & Ho "
             "2022, arXiv:2202.00512) of the embedded tiny Stable Diffusion `genmodels/weights/tiny-sd` (f = 4, "
-            "8×8×8 latents; v-prediction, CFG), trained here on CPU. One folder per student: a diffusers "
-            "`UNet2DConditionModel` (w input: `time_cond_proj_dim`) + `DDIMScheduler` config + `distill.json` "
-            "(how it was made) + its card. Reproduce everything with "
+            "8×8×8 latents; v-prediction, CFG), trained here on CPU. One folder per student: a LoRA on the "
+            "teacher's UNet in diffusers' layout (`pytorch_lora_weights.safetensors`, as LCM-LoRA, Luo et al. "
+            "2023, arXiv:2311.05556) + the student's `UNet2DConditionModel` config (w input: `time_cond_proj_dim`) "
+            "+ `DDIMScheduler` config + `distill.json` (how it was made) + its card. Reproduce everything with "
             "`python -m genmodels train distill` (resumable per stage); numbers with "
             "`python -m genmodels bench --only distill`.", "",
             "| student | steps | distilled from | training steps | wall min | FID_domain | caption accuracy | "
@@ -203,13 +215,16 @@ def write_cards(root, data: dict) -> None:
     total = 0.0
     for name in order:
         i = infos[name]
-        total += i["wall_min"]
+        made = _made(i)
+        total += made["wall_min"]
         held = data["columns"].get(f"student, {i['student_steps']} steps", {}) if i["stage"] != "w" else {}
-        head.append(f"| [{name}]({name}/README.md) | {i['student_steps']} | {i['teacher']} | {i['train_steps']} | "
-                    f"{i['wall_min']} | {held.get('FID_domain', '—')} | {held.get('caption accuracy', '—')} | "
+        head.append(f"| [{name}]({name}/README.md) | {i['student_steps']} | {made['teacher']} | {made['steps']} | "
+                    f"{made['wall_min']} | {held.get('FID_domain', '—')} | {held.get('caption accuracy', '—')} | "
                     f"{held.get('CLIP score', '—')} |")
     teacher = data["columns"].get(f"teacher, {TEACHER_STEPS} steps", {})
-    head += ["", f"All stages: {total:.1f} min of training loop on this machine (2 CPU threads, one job). Teacher "
+    head += ["", f"The listed students' own stages: {total:.1f} min of training loop on this machine (2 CPU threads, "
+             "one job; a LoRA student: its full stage + its LoRA fine-tune; the stages before them are in "
+             "docs/models.md). Teacher "
              f"(CFG w = {EVAL_W:g}, {TEACHER_STEPS} DDIM steps), same run: " +
              ", ".join(f"{m} {v}" for m, v in teacher.items()) + ".", "", data.get("footnote", ""), ""]
     (root / "README.md").write_text("\n".join(head) + "\n")
@@ -220,26 +235,52 @@ def write_cards(root, data: dict) -> None:
         info = json.loads(info_path.read_text())
         k = info["student_steps"]
         held = data["columns"].get(f"student, {k} steps", {}) if info["stage"] != "w" else {}
+        lora = info.get("full_student") is not None or str(info["stage"]).startswith("lora")
+        full = info.get("full_student") or info
         lines = ["---", "license: apache-2.0", "library_name: diffusers", "tags: [genmodels, distillation, shapes]",
                  "---", f"# {folder.name}", "",
                  ("Guided-distillation stage 1 (Meng et al. 2023): the w-conditioned student of the tiny Stable "
                   "Diffusion, sampled with 64 DDIM steps; the starting point of the progressive stages."
                   if info["stage"] == "w" else
                   f"Progressive distillation (Salimans & Ho 2022) of the w-conditioned student: {k} DDIM step"
-                  f"{'s' if k > 1 else ''}, distilled from {info['teacher']} ({info['teacher_steps']} steps)."), "",
-                 "A diffusers `UNet2DConditionModel` (`time_cond_proj_dim` 256: the guidance weight w, embedded as "
-                 "LCM's) and a `DDIMScheduler` config (trailing timesteps, v-prediction). It uses the VAE and text "
-                 "encoder of `genmodels/weights/tiny-sd`. Sampler: "
-                 "`genmodels.families.distill.progressive.sample`.",
-                 "", "- **Reproduce:** `python -m genmodels train distill` (every stage, resumable; a finished stage "
-                 "is skipped)",
-                 f"- **Training:** {info['train_steps']} steps at batch {info['batch']}, lr {info['lr']}, EMA "
-                 f"{info['ema']}, w ~ U[{info['w_range'][0]:g}, {info['w_range'][1]:g}], {info['n_train']:,} train "
-                 f"latents; {info['wall_min']} min of training loop ({info['wall_min_with_monitor']} min with the "
-                 f"monitor), {info['device']}, the only training job on the machine (other processes sharing it: "
-                 "docs/models.md)",
-                 "- **Monitor:** the stage's rows of `../monitor.jsonl` (student vs plain DDIM at the same steps, "
-                 "N = 256, every 200 steps)", ""]
+                  f"{'s' if k > 1 else ''}, distilled from {full['teacher']} ({full['teacher_steps']} steps)."), ""]
+        if lora:
+            ex = info["extraction"]
+            lines += ["A **LoRA** on the teacher's UNet (Hu et al. 2021; shipped as LCM-LoRA is, Luo et al. 2023), "
+                      f"{info['lora_bytes'] / 1e6:.1f} MB fp16: ranks {info['ranks']['min']}–{info['ranks']['max']} "
+                      f"on {info['ranks']['layers']} Linear / Conv2d layers (ranks shared out by singular-value "
+                      f"energy per parameter; {ex['lora parameters']:,} parameters). Base: the teacher UNet of "
+                      "`genmodels/weights/tiny-sd` with the w input (`time_cond_proj_dim` 256, LCM's guidance "
+                      "embedding) added at zero; `config.json` is that UNet's config. Load: "
+                      "`genmodels.families.distill.lora.read_lora_student` (the base, then diffusers' "
+                      "`load_lora_adapter` + `fuse_lora`).", "",
+                      "- **Reproduce:** `python -m genmodels train distill` (every stage, resumable; a finished "
+                      "stage is skipped)",
+                      f"- **Full student:** {full['train_steps']} steps at batch {full['batch']}, lr {full['lr']}, "
+                      f"EMA {full['ema']}, w ~ U[{full['w_range'][0]:g}, {full['w_range'][1]:g}], "
+                      f"{full['n_train']:,} train latents; {full['wall_min']} min of training loop, {full['device']}",
+                      f"- **LoRA:** SVD extraction of (full student − base) (relative Frobenius error of the update "
+                      f"{ex['relative error']}), then {info['train_steps']} fine-tune steps of the LoRA factors alone "
+                      f"with this stage's progressive loss ({info['teacher']} as teacher), batch {info['batch']}, lr "
+                      f"{info['lr']}, EMA {info['ema']}; {info['wall_min']} min ({info['wall_min_with_monitor']} with "
+                      f"the monitor), {info['device']}, the only training job on the machine",
+                      f"- **Monitor:** the rows of stages {k} and {info['stage']} in `../monitor.jsonl` (student vs "
+                      "plain DDIM at the same steps, N = 256; step 0 = the extracted LoRA before fine-tuning)"]
+            lines += [f"- **Note:** {info['note']}", ""] if info.get("note") else [""]
+        else:
+            lines += ["A diffusers `UNet2DConditionModel` (`time_cond_proj_dim` 256: the guidance weight w, embedded "
+                      "as LCM's) and a `DDIMScheduler` config (trailing timesteps, v-prediction). It uses the VAE and "
+                      "text encoder of `genmodels/weights/tiny-sd`. Sampler: "
+                      "`genmodels.families.distill.progressive.sample`.",
+                      "", "- **Reproduce:** `python -m genmodels train distill` (every stage, resumable; a finished "
+                      "stage is skipped)",
+                      f"- **Training:** {info['train_steps']} steps at batch {info['batch']}, lr {info['lr']}, EMA "
+                      f"{info['ema']}, w ~ U[{info['w_range'][0]:g}, {info['w_range'][1]:g}], {info['n_train']:,} "
+                      f"train latents; {info['wall_min']} min of training loop ({info['wall_min_with_monitor']} min "
+                      f"with the monitor), {info['device']}, the only training job on the machine (other processes "
+                      "sharing it: docs/models.md)",
+                      "- **Monitor:** the stage's rows of `../monitor.jsonl` (student vs plain DDIM at the same "
+                      "steps, N = 256, every 200 steps)", ""]
         if held:
             lines += ["## Held-out (acceptance run)", "", data["footnote"], "", "| metric | value |", "|---|---|"]
             lines += [f"| {m} | {v} |" for m, v in held.items()]

@@ -2,17 +2,20 @@
 module that service, evaluate and train all import (papers: progressive.py)."""
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
 
 from ...loading import serial_load
 from ..diffusion import service as sd
+from .lora import LORA_WEIGHTS, read_lora_student
 
 OUT = Path(__file__).resolve().parents[2] / "weights" / "distill"
 # The students' teacher is the embedded tiny Stable Diffusion (f = 4, 8x8x8 latents): they denoise its latents and
 # run with its VAE and text encoder.
 TEACHER = sd.EMBEDDED_PIPE
 STUDENT_STEPS = (32, 16, 8, 4, 2, 1)  # the students: 64 -> 32 -> ... -> 1 (each halves)
+SHIPPED = (8, 4, 2, 1)  # the students shipped in weights/distill, each a LoRA on the teacher (lora.py)
 
 
 def teacher_pipeline():
@@ -26,9 +29,15 @@ def student_folder(steps, root: Path = OUT) -> Path:
 
 
 def read_student(folder: Path):
-    """A student UNet from its folder (stored fp16, run in float32)."""
+    """A student UNet from its folder, run in float32: a LoRA on the teacher (``pytorch_lora_weights.safetensors``,
+    lora.py) or a whole UNet (``save_pretrained``, fp16; the training run's full students)."""
     from diffusers import UNet2DConditionModel
 
+    folder = Path(folder)
+    if (folder / LORA_WEIGHTS).exists():
+        info = json.loads((folder / "distill.json").read_text()) if (folder / "distill.json").exists() else {}
+        base = info.get("base_pipeline", sd.EMBEDDED)
+        return read_lora_student(folder, (sd.load_pipeline(base) if base != sd.EMBEDDED else teacher_pipeline()).unet)
     return UNet2DConditionModel.from_pretrained(str(folder)).float().eval()
 
 

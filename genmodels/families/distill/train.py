@@ -11,6 +11,12 @@ the sampler does (the schedule's alpha-bar at t = 999 is 0.0047, not 0). Every s
 ``UNet2DConditionModel`` + ``DDIMScheduler`` config, ``save_pretrained``, fp16); a finished stage is skipped when
 the command runs again. While a stage trains, the student's FID_domain and caption accuracy at its step count are
 logged with plain DDIM's at the same step count (``monitor.jsonl``), so a stage that does not beat DDIM shows early.
+
+The full students stay in the run folder (``<run-dir>/students/student-<n>``, 12.7 MB each). What ships is a LoRA
+per student (lora.py; LCM-LoRA's format, Luo et al. 2023): stage "lora-<n>" extracts the low-rank update of the full
+n-step student over the teacher (SVD, ranks shared out under a 7.6 MB budget) and fine-tunes the LoRA factors alone
+with stage n's progressive loss (the full 2n-step student as teacher), monitored as the full stages are; it writes
+``weights/distill/student-<n>`` (``pytorch_lora_weights.safetensors`` + the UNet config).
 """
 from __future__ import annotations
 
@@ -25,7 +31,8 @@ import torch
 from ...training import TrainConfig, accelerator, infinite_batches, train
 from . import evaluate as E
 from . import progressive as P
-from .students import OUT, read_student, student_folder
+from . import lora as L
+from .students import OUT, SHIPPED, read_student, student_folder
 
 RUNS = Path("runs") / "distill"
 
@@ -42,6 +49,14 @@ class DistillRecipe:
     n_train: int = 60_000
     monitor_every: int = 200
     monitor_n: int = 256
+    # the LoRA stages (shipped students): fine-tune steps after extraction, learning rate, parameter budget
+    lora_steps: dict = field(default_factory=lambda: {8: 300, 4: 900, 2: 400, 1: 400})
+    # whose two steps a LoRA student learns: "cfg" = the original teacher with CFG on the 2n grid (where plain DDIM
+    # at 2n steps beats the full 2n-step student: held-out FID 13.63 vs 16.55 at 8 steps), "student" = the full 2n
+    # student (Salimans & Ho's chain), "shipped" = the 2n-step LoRA student this run made before it
+    lora_teacher: dict = field(default_factory=lambda: {8: "cfg", 4: "shipped", 2: "student", 1: "student"})
+    lora_lr: float = 1e-4
+    lora_budget: int = L.BUDGET_PARAMS
 
 
 RECIPE = DistillRecipe()
@@ -60,16 +75,23 @@ def stages(steps_from: int, steps_to: int) -> list[int]:
     return out
 
 
-def save_student(unet, folder: Path, info: dict) -> None:
+def save_scheduler(folder: Path) -> None:
+    """The students' sampler config: DDIM on the trailing grid, the last step to alpha-bar = 1 (progressive.py)."""
     from diffusers import DDIMScheduler
 
     from ..diffusion import tiny_sd
 
-    folder.mkdir(parents=True, exist_ok=True)
-    tiny_sd.save_fp16(unet, folder)
     sched = DDIMScheduler.from_config(tiny_sd.default_scheduler().config, set_alpha_to_one=True,
                                       timestep_spacing="trailing")
     sched.save_pretrained(str(folder))
+
+
+def save_student(unet, folder: Path, info: dict) -> None:
+    from ..diffusion import tiny_sd
+
+    folder.mkdir(parents=True, exist_ok=True)
+    tiny_sd.save_fp16(unet, folder)
+    save_scheduler(folder)
     (folder / "distill.json").write_text(json.dumps(info, indent=2) + "\n")
 
 
@@ -106,6 +128,40 @@ class _Monitor:
         return rec
 
 
+def stage_loss(stage, n: int, teacher_net, ac: torch.Tensor, hid: torch.Tensor, empty: torch.Tensor, seed: int,
+               cfg_teacher: bool = False):
+    """The loss of stage ``stage`` (``"w"``: match the CFG teacher's v for w ~ U[W_RANGE]; a step count n: the
+    progressive target, two DDIM steps of ``teacher_net`` in one — a w-student, or with ``cfg_teacher`` the
+    original UNet with classifier-free guidance at the same w) at the n-step grid's timesteps, v-space MSE."""
+    grid_n = torch.tensor(P.grid(n)[:-1])
+
+    def loss_fn(m, b, step):
+        z0, cid = b
+        dev = z0.device
+        teacher_net.to(dev)
+        g = torch.Generator().manual_seed(seed * 7919 + step)
+        w = (P.W_RANGE[0] + (P.W_RANGE[1] - P.W_RANGE[0]) * torch.rand(len(z0), generator=g)).to(dev)
+        k = torch.randint(0, n, (len(z0),), generator=g)
+        t = grid_n[k].to(dev)
+        noise = torch.randn(z0.shape, generator=g).to(dev)
+        abar = P.abar_at(ac, grid_n[k]).view(-1, 1, 1, 1).to(dev)
+        first = (k == 0).view(-1, 1, 1, 1).to(dev)
+        zt = torch.where(first, noise, abar.sqrt() * z0 + (1 - abar).sqrt() * noise)
+        cond = hid.to(dev)[cid]
+        if stage == "w":
+            with torch.no_grad():
+                target = P.cfg_denoiser(teacher_net, cond, empty.to(dev), w)(zt, t)
+        else:
+            two = P.cfg_denoiser(teacher_net, cond, empty.to(dev), w) if cfg_teacher else \
+                P.student_denoiser(teacher_net, cond, w)
+            target = P.progressive_target(two, zt, k, n, ac)
+        pred = P.student_denoiser(m, cond, w)(zt, t)
+        loss = (pred - target).pow(2).mean()
+        return loss, {"loss": loss.detach()}
+
+    return loss_fn
+
+
 def train_distill(steps: int | None = None, out=None, seed: int = 0, run_dir=None, teacher: str | None = None,
                   steps_from: int = 64, steps_to: int = 1, recipe: DistillRecipe = RECIPE,
                   n_train: int | None = None, monitor: bool = True) -> dict:
@@ -131,43 +187,25 @@ def train_distill(steps: int | None = None, out=None, seed: int = 0, run_dir=Non
     runs.mkdir(parents=True, exist_ok=True)
     mon = _Monitor(pipe, recipe.monitor_n, steps_from, runs / "monitor.jsonl") if monitor else None
     done: dict = {}
+    full_root = runs / "students"
+    fulls: dict = {}
     prev, prev_steps = None, steps_from
     for stage in plan:
-        dest = student_folder(stage, out)
+        dest = student_folder(stage, full_root)
         n = steps_from if stage == "w" else stage
         if (dest / "distill.json").exists():
             done[str(stage)] = json.loads((dest / "distill.json").read_text())
             prev, prev_steps = read_student(dest), n
+            fulls[n if stage != "w" else "w"] = prev
             continue
         student = P.make_w_student(pipe.unet) if stage == "w" else copy.deepcopy(prev)
         student.train().requires_grad_(True)
-        grid_n = torch.tensor(P.grid(n)[:-1])
         if stage == "w":
             teacher_net = pipe.unet.requires_grad_(False)
         else:
             teacher_net = prev.eval().requires_grad_(False)
 
-        def loss_fn(m, b, step, stage=stage, n=n, grid_n=grid_n, teacher_net=teacher_net):
-            z0, cid = b
-            dev = z0.device
-            teacher_net.to(dev)
-            g = torch.Generator().manual_seed(seed * 7919 + step)
-            w = (P.W_RANGE[0] + (P.W_RANGE[1] - P.W_RANGE[0]) * torch.rand(len(z0), generator=g)).to(dev)
-            k = torch.randint(0, n, (len(z0),), generator=g)
-            t = grid_n[k].to(dev)
-            noise = torch.randn(z0.shape, generator=g).to(dev)
-            abar = P.abar_at(ac, grid_n[k]).view(-1, 1, 1, 1).to(dev)
-            first = (k == 0).view(-1, 1, 1, 1).to(dev)
-            zt = torch.where(first, noise, abar.sqrt() * z0 + (1 - abar).sqrt() * noise)
-            cond = hid.to(dev)[cid]
-            if stage == "w":
-                with torch.no_grad():
-                    target = P.cfg_denoiser(teacher_net, cond, empty.to(dev), w)(zt, t)
-            else:
-                target = P.progressive_target(P.student_denoiser(teacher_net, cond, w), zt, k, n, ac)
-            pred = P.student_denoiser(m, cond, w)(zt, t)
-            loss = (pred - target).pow(2).mean()
-            return loss, {"loss": loss.detach()}
+        loss_fn = stage_loss(stage, n, teacher_net, ac, hid, empty, seed)
 
         n_steps = steps or recipe.stage_steps[stage]
         cfg = TrainConfig(steps=n_steps, lr=recipe.lr, weight_decay=0.0, warmup=min(50, n_steps), ckpt_every=100,
@@ -192,8 +230,78 @@ def train_distill(steps: int | None = None, out=None, seed: int = 0, run_dir=Non
                 "recipe": {k: (v if not isinstance(v, dict) else {str(a): b for a, b in v.items()})
                            for k, v in asdict(recipe).items()}}
         save_student(student, dest, info)
-        if (runs / "monitor.jsonl").exists():
-            (out / "monitor.jsonl").write_text((runs / "monitor.jsonl").read_text())
+        _copy_monitor(runs, out)
         done[str(stage)] = info
         prev, prev_steps = student, n
+        fulls[n if stage != "w" else "w"] = student
+    for n in [n for n in SHIPPED if n in plan]:
+        dest = student_folder(n, out)
+        if (dest / "distill.json").exists() and (dest / L.LORA_WEIGHTS).exists():
+            done[f"lora-{n}"] = json.loads((dest / "distill.json").read_text())
+            continue
+        prev = (f"student-{2 * n}", fulls[2 * n]) if 2 * n in fulls else ("student-w", fulls["w"])
+        if recipe.lora_teacher.get(n) == "shipped" and 2 * n in SHIPPED:
+            prev = (f"student-{2 * n} (LoRA, shipped)", read_student(student_folder(2 * n, out)))
+        done[f"lora-{n}"] = lora_stage(n, fulls[n], prev, pipe, ac, hid, empty, seed, recipe, steps, (lat, cap_ids),
+                                       runs, dest, mon, teacher)
+        _copy_monitor(runs, out)
     return {k: {"steps": v["train_steps"], "wall_min": v["wall_min"]} for k, v in done.items()}
+
+
+def _copy_monitor(runs: Path, out: Path) -> None:
+    if (runs / "monitor.jsonl").exists():
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "monitor.jsonl").write_text((runs / "monitor.jsonl").read_text())
+
+
+def lora_stage(n: int, full, prev: tuple, pipe, ac, hid, empty, seed: int, recipe: DistillRecipe, steps: int | None,
+               data: tuple, runs: Path, dest: Path, mon, teacher: str) -> dict:
+    """The shipped n-step student as a LoRA on the teacher (lora.py): extraction from the full student, then the
+    LoRA factors alone fine-tuned with stage n's progressive loss, ``prev`` = (name, net): the full 2n-step student
+    (or student-w) as teacher. Returns (and writes into ``dest``) its card info."""
+    t0 = time.perf_counter()
+    prev_name, prev_full = prev
+    from_cfg = recipe.lora_teacher.get(n, "student") == "cfg"
+    if from_cfg:
+        prev_name, prev_full = f"CFG teacher, {2 * n} DDIM steps", pipe.unet
+    base = L.base_unet(pipe.unet)
+    ranks, factors, stats = L.extract(full, base, recipe.lora_budget)
+    student = L.attach(base, ranks, factors)
+    student.requires_grad_(False)
+    params = L.lora_parameters(student)
+    for p in params:
+        p.requires_grad_(True)
+    student.train()
+    stage = f"lora-{n}" + ("-cfg" if from_cfg else "-shipped" if "LoRA" in prev_name else "")
+    if mon is not None:
+        mon(stage, n, 0, student, 0.0)  # the extracted LoRA before any fine-tune
+    n_steps = steps or recipe.lora_steps[n]
+    cfg = TrainConfig(steps=n_steps, lr=recipe.lora_lr, weight_decay=0.0, warmup=min(50, n_steps), ckpt_every=100,
+                      seed=seed + n, ema=recipe.ema)
+    hook = None
+    if mon is not None:
+        def hook(step, net, wall):
+            mon(stage, n, step, net, wall)
+    res = train(student, stage_loss(n, n, prev_full.eval().requires_grad_(False), ac, hid, empty, seed + n,
+                                    cfg_teacher=from_cfg),
+                infinite_batches(data, recipe.batch, seed + n), cfg, runs / stage, params=params,
+                desc=f"distill-{stage}", hook=hook, hook_every=recipe.monitor_every if mon else 0)
+    student.load_state_dict(res["state_dict"])
+    student.eval()
+    final = mon(stage, n, res["steps"], student, res["wall_s"]) if mon is not None else {}
+    size = L.save_lora_student(student, dest)
+    save_scheduler(dest)
+    info = {"stage": stage, "student_steps": n, "format": "LoRA on the teacher (pytorch_lora_weights.safetensors)",
+            "teacher": prev_name if from_cfg or "LoRA" in prev_name else f"{prev_name} (full)",
+            "base_pipeline": teacher,
+            "extraction": stats, "lora_bytes": size,
+            "ranks": {"min": min(ranks.values()), "max": max(ranks.values()), "layers": len(ranks)},
+            "train_steps": res["steps"], "wall_min": round(res["wall_s"] / 60, 2),
+            "wall_min_with_monitor": round((time.perf_counter() - t0) / 60, 2), "batch": recipe.batch,
+            "lr": recipe.lora_lr, "ema": recipe.ema, "seed": seed, "device": str(accelerator().device),
+            "monitor_at_end": final, "full_student": (json.loads((runs / "students" / f"student-{n}" /
+                                                                  "distill.json").read_text())
+                                                      if (runs / "students" / f"student-{n}" / "distill.json").exists()
+                                                      else None)}
+    (dest / "distill.json").write_text(json.dumps(info, indent=2) + "\n")
+    return info
