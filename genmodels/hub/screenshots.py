@@ -33,7 +33,8 @@ _READY = """() => {
   const imgs = [...panel.querySelectorAll('img')].filter(i => i.offsetParent !== null);
   const pending = panel.querySelectorAll('.pending, .progress-text, .eta-bar').length;
   const shown = imgs.length > 0 || panel.querySelector('table') !== null;  // tables-only tabs (Metrics)
-  return shown && imgs.every(i => i.complete && i.naturalWidth > 0) && pending === 0;
+  const busy = /processing \|/.test(panel.innerText);  // a status tracker still counting (the Examples table shows early)
+  return shown && !busy && imgs.every(i => i.complete && i.naturalWidth > 0) && pending === 0;
 }"""
 
 

@@ -1,33 +1,73 @@
-"""Cached (fast) sampling for PixelCNN++ — Ramachandran, Le Paine, Khorrami, Babaeizadeh, Chang, Zhang,
-Hasegawa-Johnson, Campbell, Huang 2017, "Fast Generation for Convolutional Autoregressive Models", arXiv:1704.06001.
+"""Cached (fast) sampling for PixelCNN++ (Salimans, Karpathy, Chen, Kingma 2017, arXiv:1701.05517) — Ramachandran,
+Le Paine, Khorrami, Babaeizadeh, Chang, Zhang, Hasegawa-Johnson, Campbell, Huang 2017, "Fast Generation for
+Convolutional Autoregressive Models", arXiv:1704.06001.
 
-The naive sampler runs the whole network once per pixel although each new pixel changes only the values downstream
-of it. Here the PixelCNN++ forward (``PixelCNNpp.run``, written once against an op backend) is recorded by ``Graph``
-as a list of nodes; for every op output position we compute when that value becomes *final* — the raster index after
-which every pixel it depends on is known. ``CachedSampler`` then computes each position of each op exactly once, at
-the step it becomes final, from the cached maps of its inputs: one full forward pass of work in all, spread over the
-pixels, instead of one per pixel; the draws are the naive sampler's (same generator calls, same order). Departure
-from the paper: its per-layer queues are replaced by this precomputed plan (the U-Net's strided and upsampling
-layers make the queue sizes differ per resolution; the plan handles any causal graph of these ops).
+The naive sampler runs the whole network once per pixel. As in Ramachandran et al., every layer keeps what it computed
+and a pixel computes each layer only where it made it final, here along PixelCNN++'s two streams (``PixelCNNpp.run``):
+the down-shifted ``u`` at image row i depends on rows < i only, so it is computed **once per row, for the whole row**
+(each resolution at its own rows: 16² every 2nd, 8² every 4th), by convolving each map's last two rows. The
+down-right-shifted ``ul`` is computed **per position**, each 2x2 convolution split by kernel row: the top row reads the
+row above, final when the row starts, so it is computed for the whole row at once with the bias, the 1x1 skip from
+``u`` and the class vector; per position only the bottom row is left (the position and its left neighbour: one small
+matrix product). A coarser resolution runs at the pixels that complete one of its positions; up-sampling it costs a
+product on even rows only (on odd rows both up-sampled rows lie in a complete coarse row). ``ul`` values are kept as
+[v; -v] (the producing weights doubled with a sign): concat_elu is one ``elu`` written straight into the row cache,
+the gate one ``glu``. The caches hold one row per map. Per pixel ~33 small torch ops remain for the network and ~40
+for the mixture draw (``pixelcnnpp.sample_pixel``, shared with the naive sampler): ~93 in all, against 389 for the
+generic plan this module had before (the forward recorded as a graph, each node's positions computed when final).
+Departure from the paper: no per-layer queues — everything a position reads is at a fixed place of a row cache.
+
+Threads: below ``THREADED_BATCH`` images a step runs on one intra-op thread (``_OneThread``, restored before the step
+yields): its products are too small to gain from a second thread, and on a busy CPU each product that takes BLAS's
+threaded path waits for that thread to be scheduled (with a training job on both cores: 0.25-0.3 ms a pixel on one
+thread, 1-10 ms on two). From 16 images on the row products (16 x 32 rows and more) can use idle cores, so the
+caller's setting stands (on the busy CPU one thread still won: 2.2 against 16-24 ms a pixel at batch 100).
+``torch.set_num_threads`` is process state: a thread whose torch runtime starts during a step starts with one thread.
+
+Exactness: the same draw function and generator calls, in the same order, as ``pixelcnnpp.sample_naive``: the same
+levels for the same seed. The network's sums run in another order (matrix products, split kernels), so the mixture
+parameters agree with the full pass to float32 rounding, not bit for bit (embedded model, teacher forced on test
+images: means within 4e-7, as with the previous plan); a draw could differ only where a sample lands that close to a
+rounding boundary (tests: teacher-forced parameters, whole images draw for draw).
 
 ``for_model(model, size)`` gives the cached sampler of any model of the family (PixelCNN and Gated PixelCNN: see
 ``cached_pixelcnn.py``); every sampler has ``iterate(n, y, generator, x, start, temperature)`` and ``sample(...)``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from types import SimpleNamespace
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from ...limits import check_deadline
-from .pixelcnnpp import PixelCNNpp, sample_pixel
+from .pixelcnnpp import PixelCNNpp, pixel_anchors, sample_pixel
+
+THREADED_BATCH = 16  # from this batch size on, a step's products are large enough to share among threads
+_elu_into = torch._C._nn.elu  # elu(x, out=slot): the concat_elu of a [v; -v] value, straight into a row cache
+_addmm, _glu = torch.addmm, F.glu
+
+
+class _OneThread:
+    """The enclosed ops on one intra-op thread, the setting restored on exit (module docstring, "Threads")."""
+
+    def __init__(self, active: bool):
+        self.threads = torch.get_num_threads() if active else 1
+
+    def __enter__(self):
+        if self.threads > 1:
+            torch.set_num_threads(1)
+
+    def __exit__(self, *exc):
+        if self.threads > 1:
+            torch.set_num_threads(self.threads)
 
 
 def for_model(model: nn.Module, size: int = 32):
     """The cached sampler of ``model`` (PixelCNN++, PixelCNN or Gated PixelCNN) for size x size images: build it once
-    per model and size and reuse it (PixelCNN++'s plan takes a moment to build)."""
+    per model and size and reuse it."""
     from .cached_pixelcnn import GatedPixelCNNCache, PixelCNNCache
     from .pixelcnn import GatedPixelCNN, PixelCNN
 
@@ -40,211 +80,103 @@ def for_model(model: nn.Module, size: int = 32):
     raise TypeError(f"No cached sampler for {type(model).__name__}; expected PixelCNNpp, PixelCNN or GatedPixelCNN.")
 
 
-# ------------------------------------------------------------------------------------------------ the graph
-@dataclass
-class Node:
-    op: str
-    inputs: tuple
-    channels: int
-    size: tuple[int, int]
-    args: dict = field(default_factory=dict)
-    index: int = -1
+# ------------------------------------------------------------------------------------------------ weights
+def _pm(t: torch.Tensor, gate: bool = False) -> torch.Tensor:
+    """Output rows (dim 0) of a weight or bias for the [v; -v] form: [t; -t], or for a gate input [a; b]: [a; -a; b; b]
+    (its glu is [a*s(b); -a*s(b)])."""
+    if not gate:
+        return torch.cat([t, -t])
+    a, b = t.chunk(2)
+    return torch.cat([a, -a, b, b])
 
 
-class Graph:
-    """Records the forward as a list of nodes (in execution order) with their channel counts and map sizes."""
+def _raw(w: torch.Tensor) -> torch.Tensor:  # a convolution of v applied to [v; -v]: zero weights on -v
+    return torch.cat([w, torch.zeros_like(w)], 1)
 
-    def __init__(self, channels: int, size: int):
-        self.nodes: list[Node] = []
-        self.input = self._add(Node("input", (), channels, (size, size)))
 
-    def _add(self, node: Node) -> Node:
-        node.index = len(self.nodes)
-        self.nodes.append(node)
-        return node
+def _t(w: torch.Tensor) -> torch.Tensor:  # (Cout, K) -> the (K, Cout) operand of addmm, as F.linear passes it
+    return w.contiguous().t()
 
-    def conv(self, x, layer, pad=(0, 0, 0, 0), stride: int = 1):
-        kh, kw = layer.kernel_size
-        h = (x.size[0] + pad[2] + pad[3] - kh) // stride + 1
-        w = (x.size[1] + pad[0] + pad[1] - kw) // stride + 1
-        return self._add(Node("conv", (x,), layer.out_channels, (h, w), dict(layer=layer, pad=pad, stride=stride)))
 
-    def _same(self, op, *xs, channels=None, **args):
-        return self._add(Node(op, xs, channels if channels is not None else xs[0].channels, xs[0].size, args))
+def _rows(w: torch.Tensor) -> list[torch.Tensor]:
+    """(Cout, Cin, kh, kw) -> per kernel row the (kw * Cin, Cout) operand of a window laid out (column, channel)."""
+    return [_t(w[:, :, i].permute(0, 2, 1).reshape(w.shape[0], -1)) for i in range(w.shape[2])]
 
-    def concat_elu(self, x):
-        return self._same("concat_elu", x, channels=2 * x.channels)
 
-    def elu(self, x):
-        return self._same("elu", x)
+def _u_block(blk):
+    """A gated block of the u stream, as the model's (whole rows: its 2x3 convolutions and 1x1 skip as they are)."""
+    nin = blk.nin_skip
+    return SimpleNamespace(module=blk, ci=blk.conv_in.weight, co=blk.conv_out.weight, co_b=blk.conv_out.bias, pm=False,
+                           ci_b=blk.conv_in.bias + (0 if nin is None else nin.bias), nin=nin and nin.weight[..., 0])
 
-    def add(self, a, b):
-        return self._same("add", a, b)
 
-    def cat(self, a, b):
-        return self._same("cat", a, b, channels=a.channels + b.channels)
+def _ul_block(blk, down: bool):
+    """A gated block of the ul stream: its 2x2 kernels split by row, [v; -v] outputs, a down block's 1x1 skip on
+    ce(cat(u, s)) = elu([u, s, -u, -s]) split into its u part (known a row ahead) and its s part (per position)."""
+    f = blk.conv_in.out_channels
+    ci, co = _pm(blk.conv_in.weight), _pm(blk.conv_out.weight, True)
+    nin = _pm(blk.nin_skip.weight[:, :, 0, 0])
+    return SimpleNamespace(module=blk, ci_rows=_rows(ci), co_rows=_rows(co), co_b=_pm(blk.conv_out.bias, True),
+                           ci_b=_pm(blk.conv_in.bias) + _pm(blk.nin_skip.bias), pm=True,
+                           nin_u=_t(torch.cat([nin[:, :f], nin[:, 2 * f:3 * f]], 1) if down else nin),
+                           nin_s=_t(torch.cat([nin[:, f:2 * f], nin[:, 3 * f:]], 1)) if down else None)
 
-    def gate(self, x):
-        return self._same("gate", x, channels=x.channels // 2)
 
-    def shift_down(self, x):
-        return self._same("shift", x, dr=1, dc=0)
+def _ce(x: torch.Tensor) -> torch.Tensor:  # concat_elu over channels, as the model's
+    return F.elu(torch.cat([x, -x], 1))
 
-    def shift_right(self, x):
-        return self._same("shift", x, dr=0, dc=1)
 
-    def upsample(self, x):
-        return self._add(Node("upsample", (x,), x.channels, (2 * x.size[0], 2 * x.size[1])))
+def _win(buf: torch.Tensor) -> torch.Tensor:  # row cache (n, S + 1, C) -> every 2-column window (n * S, 2C)
+    n, s1, c = buf.shape
+    return buf.as_strided((n, s1 - 1, 2 * c), (buf.stride(0), c, 1)).reshape(n * (s1 - 1), 2 * c)
 
-    def add_vector(self, x, v):
-        return self._same("add_vector", x, key=v)
 
-    def dropout(self, x):
-        return x
+def _conv_rows(rows, weight, bias, stride: int = 1) -> torch.Tensor:  # 2 rows (n, C, W) -> the next (n, Cout, W)
+    return F.conv2d(torch.stack(rows, 2), weight, bias, stride, (0, 1))[:, :, 0]
 
 
 # ------------------------------------------------------------------------------------------------ the sampler
 class CachedSampler:
-    """Ramachandran et al.'s fast generation for PixelCNN++: every op output position is computed once, at the step
-    it becomes final (see the module docstring), drawing what ``pixelcnnpp.sample_naive`` draws. Built once per
-    (model, image size); eval mode only."""
+    """Ramachandran et al.'s fast generation for PixelCNN++ (see the module docstring), drawing what
+    ``pixelcnnpp.sample_naive`` draws. Built once per (model, image size) from the model's weights (build it again
+    after changing them); eval mode only. Thread-safe: the caches belong to the call."""
 
     def __init__(self, model: PixelCNNpp, size: int = 32):
-        self.model, self.size = model, size
-        g = Graph(4, size)
-        self.out = model.run(g, g.input, lambda block: block)
-        self.nodes = g.nodes
-        ready = self._ready_times()
-        hw = size * size
-        last = ready[self.out.index].flatten()
-        if (last > torch.arange(hw)).any():  # the output at q may only wait for pixels before q
-            raise RuntimeError("the network is not causal: an output depends on its own or a later pixel")
-        # plan[t]: the (node, positions, gather indices) that become final at step t, in execution order
-        self.plan: list[list[tuple]] = [[] for _ in range(hw + 1)]
-        # concat_elu outputs feed only convolutions: those apply it to their gathered patch (elu(0) = 0, so zero
-        # padding commutes with it) and the concat_elu maps are never stored — a third fewer ops per pixel.
-        users: dict[int, list[Node]] = {}
-        for node in self.nodes:
-            for i in node.inputs:
-                users.setdefault(i.index, []).append(node)
-        self.fused = {n.index for n in self.nodes if n.op == "concat_elu"
-                      and all(u.op == "conv" for u in users.get(n.index, []))}
-        # x + gate(h [+ class vector]) at the end of each gated block: computed in one step by the add, the gate and
-        # the class-vector nodes (whose only consumer it is) are never stored.
-        only = lambda n: len(users.get(n.index, [])) == 1  # noqa: E731
-        self.gated_add: dict[int, tuple[Node, Node | None]] = {}
-        for n in self.nodes:
-            if n.op == "add" and n.inputs[1].op == "gate" and only(n.inputs[1]):
-                g = n.inputs[1]
-                av = g.inputs[0] if g.inputs[0].op == "add_vector" and only(g.inputs[0]) else None
-                self.gated_add[n.index] = (g, av)
-        skip = set(self.fused) | {g.index for g, _ in self.gated_add.values()} | \
-            {av.index for _, av in self.gated_add.values() if av is not None}
-        for node, r in zip(self.nodes[1:], ready[1:]):
-            if node.index in skip:
-                continue
-            flat = r.flatten()
-            order = torch.argsort(flat, stable=True)
-            counts = torch.bincount(flat, minlength=hw + 1).tolist()
-            a = 0
-            for t, c in enumerate(counts):
-                if c:
-                    pos = order[a:a + c]
-                    self.plan[t].append((node, pos, self._gather(node, pos)))
-                    a += c
+        if not isinstance(model, PixelCNNpp):
+            raise TypeError(f"CachedSampler needs a PixelCNNpp, got {type(model).__name__}.")
+        m, depth, res = model, model.depth, model.resnets
+        if size % (1 << (depth - 1)):
+            raise ValueError(f"The image size must be a multiple of {1 << (depth - 1)} for {depth} resolutions, "
+                             f"got {size}.")
+        self.model, self.size, self.depth, self.f = model, int(size), depth, m.u_in.out_channels
+        with torch.no_grad():
+            self.u_in = (m.u_in.weight, m.u_in.bias)
+            w = m.ul_in_h.weight  # (f, 4, 2, 1): ul's first value reads the pixel to the left and the one above it
+            self.in_top, self.in_bot = (_t(_pm(w[:, :, i, 0])) for i in (0, 1))
+            self.in_b, self.in_v = _pm(m.ul_in_h.bias), (_pm(m.ul_in_v.weight), _pm(m.ul_in_v.bias))
+            first = [sum(m.n_down[:depth - 1 - lv]) for lv in range(depth)]
+            self.up = [[(_u_block(m.up_u[lv * res + i]), _ul_block(m.up_ul[lv * res + i], False))
+                        for i in range(res)] for lv in range(depth)]
+            self.dn = [[(_u_block(m.down_u[k]), _ul_block(m.down_ul[k], True))
+                        for k in range(first[lv], first[lv] + m.n_down[depth - 1 - lv])] for lv in range(depth)]
+            # down- / up-sampling into level lv: (u weight, u bias, ul top, ul bottom, [ul odd bottom,] ul bias)
+            self.dsz, self.usz = [None], []
+            for lv in range(1, depth):
+                cu, cul = m.downsize_u[lv - 1], m.downsize_ul[lv - 1]
+                self.dsz.append((cu.weight, cu.bias, *_rows(_pm(_raw(cul.weight))), _pm(cul.bias)))
+            for lv in range(depth - 1):
+                cu, cul = m.upsize_u[depth - 2 - lv], m.upsize_ul[depth - 2 - lv]
+                top, bot = _rows(_pm(_raw(cul.weight)))
+                half = bot.shape[0] // 2  # an odd column reads one coarse value twice: the kernel's columns summed
+                self.usz.append((cu.weight, cu.bias, top, bot,
+                                 _t(bot.t()[:, :half] + bot.t()[:, half:]), _pm(cul.bias)))
+            wo = m.out.weight[:, :, 0, 0]
+            self.out_w, self.out_b = _t(_raw(wo)), m.out.bias  # reads elu(v) of elu([v; -v])
+        # the coarsest resolution that completes a position at pixel (i, j)
+        tz = [min(depth - 1, (k & -k).bit_length() - 1) if k else depth - 1 for k in range(size)]
+        self.top_level = [[min(tz[i], tz[j]) for j in range(size)] for i in range(size)]
 
-    def _gather(self, node: Node, pos: torch.Tensor):
-        """Precomputed source indices (and validity) of a conv / shift / upsample at output positions pos."""
-        h, w = node.size
-        if node.op == "conv":
-            layer, (pl, _, pt, _), s = node.args["layer"], node.args["pad"], node.args["stride"]
-            kh, kw = layer.kernel_size
-            H, W = node.inputs[0].size
-            rows = (pos // w)[:, None] * s - pt + torch.arange(kh).repeat_interleave(kw)[None]
-            cols = (pos % w)[:, None] * s - pl + torch.arange(kw).repeat(kh)[None]
-            valid = (rows >= 0) & (rows < H) & (cols >= 0) & (cols < W)
-            return rows.clamp(0, H - 1) * W + cols.clamp(0, W - 1), valid.float(), bool(valid.all())
-        if node.op == "upsample":
-            W = node.inputs[0].size[1]
-            return ((pos // w) // 2) * W + (pos % w) // 2
-        if node.op == "shift":
-            W = node.inputs[0].size[1]
-            r, c = pos // w - node.args["dr"], pos % w - node.args["dc"]
-            return r.clamp(min=0) * W + c.clamp(min=0), ((r >= 0) & (c >= 0)).float()
-        return None
-
-    def _ready_times(self) -> list[torch.Tensor]:
-        """Per node, (h, w) long: the first step t (pixels 0 .. t-1 known) at which the value is final."""
-        out: list[torch.Tensor] = []
-        for node in self.nodes:
-            if node.op == "input":
-                h, w = node.size
-                out.append(torch.arange(h * w).view(h, w) + 1)
-                continue
-            ins = [out[i.index].float()[None, None] for i in node.inputs]
-            x = ins[0]
-            if node.op == "conv":
-                layer, pad, stride = node.args["layer"], node.args["pad"], node.args["stride"]
-                r = F.max_pool2d(F.pad(x, pad), layer.kernel_size, stride)
-            elif node.op in ("add", "cat"):
-                r = torch.maximum(x, ins[1])
-            elif node.op == "shift":
-                dr, dc = node.args["dr"], node.args["dc"]
-                r = F.pad(x, (dc, 0, dr, 0))[:, :, :x.shape[2], :x.shape[3]]
-            elif node.op == "upsample":
-                r = F.interpolate(x, scale_factor=2, mode="nearest")
-            else:  # elementwise: concat_elu, elu, gate, add_vector
-                r = x
-            out.append(r[0, 0].long())
-        return out
-
-    def _compute(self, node: Node, pos: torch.Tensor, gather, flats: list, weights: dict, vectors) -> None:
-        """Compute ``node`` at flat positions ``pos`` into its cached map (``flats``: every map viewed (n, C, h*w))."""
-        src_node = node.inputs[0]
-        if node.op == "conv":
-            idx, valid, full = gather
-            fused = src_node.index in self.fused
-            patch = flats[src_node.inputs[0].index if fused else src_node.index][:, :, idx]  # (n, Cin, m, k)
-            if not full:
-                patch = patch * valid
-            if fused:
-                patch = F.elu(torch.cat([patch, -patch], 1))
-            n, _, m, _ = patch.shape
-            wt, bias = weights[node.index]
-            if m == 1:  # the usual case (one new position): (n, Cin, 1, k) is already (n, Cin * k) in memory
-                val = F.linear(patch.reshape(n, -1), wt, bias)[:, :, None]
-            else:
-                val = F.linear(patch.permute(0, 2, 1, 3).reshape(n, m, -1), wt, bias).transpose(1, 2)
-        elif node.op == "upsample":
-            val = flats[src_node.index][:, :, gather]
-        elif node.op == "shift":
-            val = flats[src_node.index][:, :, gather[0]] * gather[1]
-        else:
-            a = flats[src_node.index][:, :, pos]
-            if node.op == "concat_elu":
-                val = F.elu(torch.cat([a, -a], 1))
-            elif node.op == "elu":
-                val = F.elu(a)
-            elif node.op == "gate":
-                x1, x2 = a.chunk(2, 1)
-                val = x1 * torch.sigmoid(x2)
-            elif node.op == "add" and node.index in self.gated_add:
-                g, av = self.gated_add[node.index]
-                h = flats[(av or g).inputs[0].index][:, :, pos]
-                if av is not None:
-                    h = h + vectors(av.args["key"])[:, :, None]
-                x1, x2 = h.chunk(2, 1)
-                val = a + x1 * torch.sigmoid(x2)
-            elif node.op == "add":
-                val = a + flats[node.inputs[1].index][:, :, pos]
-            elif node.op == "cat":
-                val = torch.cat([a, flats[node.inputs[1].index][:, :, pos]], 1)
-            elif node.op == "add_vector":
-                val = a + vectors(node.args["key"])[:, :, None]
-            else:
-                raise ValueError(node.op)
-        flats[node.index][:, :, pos] = val
-
+    # ---- the loop
     @torch.no_grad()
     def sample(self, n: int, y: torch.Tensor | None = None, generator: torch.Generator | None = None,
                x: torch.Tensor | None = None, start: int = 0, temperature: float = 1.0, on_pixel=None,
@@ -268,34 +200,215 @@ class CachedSampler:
         pixels before are read from ``x``). A closed generator stops the work."""
         m, size = self.model, self.size
         hw = size * size
+        if not 0 <= int(start) <= hw:
+            raise ValueError(f"start must be a raster index between 0 and {hw}, got {start}.")
+        if not temperature > 0:
+            raise ValueError(f"Temperature must be > 0, got {temperature}.")
+        if x is not None and tuple(x.shape) != (n, 3, size, size):
+            raise ValueError(f"x must be ({n}, 3, {size}, {size}) levels, got {tuple(x.shape)}.")
         dev = next(m.parameters()).device
-        dtype = next(m.parameters()).dtype
         with torch.no_grad():
-            bufs = [torch.zeros(n, node.channels, *node.size, device=dev, dtype=dtype) for node in self.nodes]
-            vectors = m.block_vectors(y) or (lambda key: None)
             out = torch.zeros(n, 3, size, size, dtype=torch.long, device=dev) if x is None else x.clone().to(dev)
-            inp = bufs[0].view(n, 4, -1)
-            inp[:, 3] = 1.0
-            self.params = []
-            weights = {}
-            for node in self.nodes:
-                if node.op == "conv":
-                    layer = node.args["layer"]
-                    kh, kw = layer.kernel_size
-                    weights[node.index] = (layer.weight.reshape(layer.out_channels, layer.in_channels * kh * kw),
-                                           layer.bias)
-            flats = [b.view(n, b.shape[1], -1) for b in bufs]
+            st = self._begin(n, y, dev, next(m.parameters()).dtype)
+        self.params = []
+        cpu = dev.type == "cpu"  # then the image caches and the canvas are written through NumPy views (fewer ops)
+        img, row, canvas = (st.img.numpy(), st.x.numpy(), out.numpy()) if cpu else (None, None, None)
+        scale, one = np.float32(2 / 255), np.float32(1)
         for t in range(hw):
             check_deadline("sampling")
-            with torch.no_grad():
-                for node, pos, gather in self.plan[t]:
-                    self._compute(node, pos, gather, flats, weights, vectors)
-                i, j = divmod(t, size)
-                params = bufs[self.out.index][:, :, i, j]
+            i, j = divmod(t, size)
+            with torch.inference_mode(), _OneThread(n < THREADED_BATCH):
+                if j == 0:
+                    self._row(st, i)
+                params = self._position(st, i, j, t >= start or keep_outputs)
                 if keep_outputs:
                     self.params.append(params.clone())
                 if t >= start:
-                    out[:, :, i, j] = sample_pixel(params, m.mix, generator, temperature, m.pixel_anchor(out, i, j))
-                inp[:, :3, t] = out[:, :, i, j].to(dtype) * (2 / 255) - 1
+                    levels = sample_pixel(params, m.mix, generator, temperature, self._anchor(st, out, i, j))
+                    if cpu:
+                        canvas[:, :, i, j] = levels.numpy()
+                    else:
+                        out[:, :, i, j] = levels
+                if cpu:  # the same float32 arithmetic as PixelCNNpp.prepare
+                    img[:, i + 1, j + 1, :3] = row[:, j + 1, :3] = canvas[:, :, i, j].astype(np.float32) * scale - one
+                else:
+                    st.img[:, i + 1, j + 1, :3] = st.x[:, j + 1, :3] = out[:, :, i, j].to(st.img.dtype) * (2 / 255) - 1
             if t >= start:  # like the naive sampler: a completion streams the pixels it draws
                 yield t, out
+
+    # ---- per call: the caches, and per resolution and column the views a position reads and writes
+    def _begin(self, n: int, y, dev, dtype):
+        m, size, f, depth = self.model, self.size, self.f, self.depth
+        kw = dict(device=dev, dtype=dtype)
+        vectors = m.block_vectors(y.to(dev) if y is not None else None) or (lambda block: None)
+        img = torch.zeros(n, size + 1, size + 2, 4, **kw)  # x in [-1, 1] + ones; a zero row on top, zero columns
+        img[:, 1:, 1:-1, 3] = 1.0
+        x = torch.zeros(n, size + 1, 4, **kw)  # the current image row; slot 0 = column -1
+        x[:, 1:, 3] = 1.0
+        st = SimpleNamespace(img=img, x=x, levels=[], anchors=np.zeros((n, 3, m.mix), np.float32), vec={}, prev={},
+                             us=[None] * depth, ud=[None] * depth, last=[None] * depth, final=[None] * depth)
+        for w in (w for blocks in self.up + self.dn for pair in blocks for w in pair):
+            v = vectors(w.module)
+            st.vec[id(w)] = v if v is None or not w.pm else _pm(v.t(), True).t()  # ul: (n, 4f)
+        for lv in range(depth):
+            s = size >> lv
+            st.last[lv] = st.final[lv] = (torch.zeros(n, f, s, **kw),) * 2  # u rows (previous, current)
+            cache = lambda: torch.zeros(n, s + 1, 2 * f, **kw)  # noqa: E731 — a ul row cache; slot 0 = column -1
+            tops = lambda c=2 * f: torch.zeros(n * s, c, **kw)  # noqa: E731 — the row's top parts, (n * S, C)
+            L = SimpleNamespace(s=s, t_in=tops(), skip=[cache() for _ in range(len(self.up[lv]) + 1)], blocks=[],
+                                raw=cache() if lv < depth - 1 else None, draw=cache() if lv else None,
+                                t_usz=tops() if lv < depth - 1 else None)
+            for k, (_, w) in enumerate(self.up[lv] + self.dn[lv]):
+                vec = st.vec[id(w)]
+                L.blocks.append(SimpleNamespace(w=w, h=cache(), x=cache() if k >= len(self.up[lv]) else None,
+                                                t_in=tops(), t_out=tops(4 * f), co_b=w.co_b if vec is None else
+                                                (w.co_b + vec).repeat_interleave(s, 0)))
+            st.levels.append(L)
+        for lv in range(depth):
+            self._plan(st, lv, n)
+        return st
+
+    def _plan(self, st, lv: int, n: int) -> None:
+        """Per column g of resolution lv, the tuples of views ``_position`` runs on (made once per call: the caches are
+        written in place)."""
+        L, top = st.levels[lv], lv == self.depth - 1
+        s, ups, dns = L.s, L.blocks[:len(self.up[lv])], L.blocks[len(self.up[lv]):]
+        col = lambda t, g: t.view(n, s, -1)[:, g]  # noqa: E731 — column g of a row's top parts
+        win = lambda b, g: b[:, g:g + 2].reshape(n, -1)  # noqa: E731 — columns g - 1, g of a row cache
+        if lv == 0:
+            src, w_in = [st.x[:, g] for g in range(s)], self.in_bot  # x(i, g - 1)
+        else:  # the stride-2 window of the finer row: columns 2g - 1, 2g
+            src, w_in = [win(st.levels[lv - 1].raw, 2 * g) for g in range(s)], self.dsz[lv][3]
+        first = len(L.skip) - (2 if top else 1)  # the skips the way down reads, last first
+        L.up_ops, L.dn_ops = [], []
+        for g in range(s):
+            blocks = [(col(b.t_in, g), win(L.skip[k], g), b.w.ci_rows[1], b.h[:, g + 1], col(b.t_out, g), win(b.h, g),
+                       b.w.co_rows[1], L.skip[k + 1][:, g + 1] if k + 1 < len(ups) or not top else None)
+                      for k, b in enumerate(ups)]
+            L.up_ops.append((col(L.t_in, g), src[g], w_in, L.skip[0][:, g + 1], blocks,
+                             None if L.raw is None else L.raw[:, g + 1]))
+            blocks = [(b.x[:, g + 1], col(b.t_in, g), win(b.x, g), b.w.ci_rows[1], L.skip[first - k][:, g + 1],
+                       b.w.nin_s, b.h[:, g + 1], col(b.t_out, g), win(b.h, g), b.w.co_rows[1])
+                      for k, b in enumerate(dns)]
+            if top:
+                usz = (None, None, None)
+            else:  # up-sampling's bottom row: even columns read two coarse values, odd columns one
+                coarse, (_, _, _, bot, bot_odd, _) = st.levels[lv + 1].draw, self.usz[lv]
+                usz = (col(L.t_usz, g), *((win(coarse, g // 2), bot) if g % 2 == 0 else
+                                          (coarse[:, (g + 1) // 2], bot_odd)))
+            L.dn_ops.append((*usz, blocks, None if L.draw is None else L.draw[:, g + 1]))
+
+    # ---- start of an image row: the u stream's rows and the ul stream's row tops, at every resolution due
+    def _u_block(self, st, key, w, u, ce, skip_ce):
+        """One gated block of the u stream on a row (n, f, W); ``ce`` = concat_elu(u)."""
+        prev_in, prev_h = st.prev.get(key, (torch.zeros_like(ce),) * 2)  # the row above of both inputs
+        h = _conv_rows([prev_in, ce], w.ci, w.ci_b)
+        if skip_ce is not None:
+            h = h + F.conv1d(skip_ce, w.nin)
+        ce_h = _ce(h)
+        st.prev[key] = (ce, ce_h)
+        h = _conv_rows([prev_h, ce_h], w.co, w.co_b)
+        vec = st.vec[id(w)]
+        if vec is not None:
+            h = h + vec[:, :, None]
+        u = u + _glu(h, 1)
+        return u, _ce(u)
+
+    def _row(self, st, i: int) -> None:
+        due = [lv for lv in range(self.depth) if i % (1 << lv) == 0]
+        n = st.img.shape[0]
+        for lv in due:  # the way up, finest first
+            r = i >> lv
+            if lv == 0:
+                u = F.conv2d(st.img[:, r - 1:r + 1].permute(0, 3, 1, 2), *self.u_in)[:, :, 0] if r else \
+                    st.last[0][0].new_zeros(n, self.f, self.size)
+            else:
+                u = _conv_rows(st.last[lv - 1], *self.dsz[lv][:2], stride=2)
+            us = [(u, _ce(u))]
+            for k, (w, _) in enumerate(self.up[lv]):
+                us.append(self._u_block(st, ("up", lv, k), w, *us[-1], None))
+            if lv < self.depth - 1:
+                st.last[lv] = (st.last[lv][1], us[-1][0])
+            st.us[lv] = us
+        for lv in reversed(due):  # the way down, coarsest first
+            r, us = i >> lv, list(st.us[lv])
+            if lv == self.depth - 1:
+                u = us.pop()
+            else:
+                prev, cur = st.final[lv + 1]
+                rows = [prev if r % 2 == 0 else cur, cur]
+                u = _conv_rows([x.repeat_interleave(2, dim=2) for x in rows], *self.usz[lv][:2])
+                u = (u, _ce(u))
+            ud = []
+            for k, (w, _) in enumerate(self.dn[lv]):
+                u = self._u_block(st, ("dn", lv, k), w, *u, us.pop()[1])
+                ud.append(u)
+            if lv:
+                st.final[lv] = (st.final[lv][1], u[0])
+            st.ud[lv] = ud
+        for lv in due:
+            self._tops(st, lv, i >> lv)
+
+    def _tops(self, st, lv: int, r: int) -> None:
+        """The parts of row r's ul values that depend on the rows above and on u (the caches hold row r - 1 now)."""
+        L, img, n, s = st.levels[lv], st.img, st.img.shape[0], st.levels[lv].s
+        if lv == 0:  # ul = shift_down(conv_1x3(x)) + shift_right(conv_2x1(x))
+            t = _addmm(self.in_b, img[:, r, :s].reshape(-1, 4), self.in_top, out=L.t_in).view(n, s, -1)
+            t[:, 0] = 0  # shifted right: column 0 is zero padding
+            if r:
+                t += F.conv2d(img[:, r:r + 1].permute(0, 3, 1, 2), *self.in_v)[:, :, 0].transpose(1, 2)
+        else:
+            _, _, top, _, b = self.dsz[lv]
+            _addmm(b, st.levels[lv - 1].raw[:, :-1].reshape(n * s, -1), top, out=L.t_in)
+        us = [u[1] for u in st.us[lv][1:]] + [u[1] for u in st.ud[lv]]
+        for k, (b, ce_u) in enumerate(zip(L.blocks, us)):
+            w = b.w
+            _addmm(w.ci_b, _win(b.x if b.x is not None else L.skip[k]), w.ci_rows[0], out=b.t_in)
+            _addmm(b.t_in, ce_u.transpose(1, 2).reshape(n * s, -1), w.nin_u, out=b.t_in)
+            _addmm(b.co_b, _win(b.h), w.co_rows[0], out=b.t_out)
+        if lv < self.depth - 1:  # up-sampling the coarser way down: row r - 1 (odd r: rows r - 1 and r)
+            _, _, top, bot, _, b = self.usz[lv]
+            up = _win(F.pad(st.levels[lv + 1].draw[:, 1:].repeat_interleave(2, dim=1), (0, 0, 1, 0)))
+            _addmm(b, up, top, out=L.t_usz)
+            if r % 2:
+                _addmm(L.t_usz, up, bot, out=L.t_usz)
+
+    # ---- one position: the ul stream from the finest to the coarsest resolution due and back, then the output
+    def _position(self, st, i: int, j: int, head: bool = True) -> torch.Tensor | None:
+        depth, top, levels = self.depth, self.top_level[i][j], st.levels
+        vals = [None] * depth
+        for lv in range(top + 1):
+            t, src, w, slot, blocks, raw = levels[lv].up_ops[j >> lv]
+            v = _addmm(t, src, w)
+            _elu_into(v, out=slot)
+            for t_in, win, w_in, h_slot, t_out, h_win, w_out, nxt in blocks:
+                _elu_into(_addmm(t_in, win, w_in), out=h_slot)
+                v = v + _glu(_addmm(t_out, h_win, w_out), 1)
+                if nxt is not None:
+                    _elu_into(v, out=nxt)
+            if raw is not None:
+                raw.copy_(v)
+            vals[lv] = v
+        for lv in range(top, -1, -1):
+            t, src, w, blocks, draw = levels[lv].dn_ops[j >> lv]
+            v = vals[lv] if t is None else t if (i >> lv) & 1 else _addmm(t, src, w)  # the way up / up-sampled
+            for x_slot, t_in, x_win, w_in, s_slot, w_s, h_slot, t_out, h_win, w_out in blocks:
+                _elu_into(v, out=x_slot)
+                _elu_into(_addmm(_addmm(t_in, x_win, w_in), s_slot, w_s), out=h_slot)
+                v = v + _glu(_addmm(t_out, h_win, w_out), 1)
+            if draw is not None:
+                draw.copy_(v)
+        return _addmm(self.out_b, F.elu(v), self.out_w) if head else None
+
+    def _anchor(self, st, out: torch.Tensor, i: int, j: int):
+        """``pixelcnnpp.pixel_anchors`` of pixel (i, j): from the cached image on the CPU (the same values: the same
+        arithmetic, zero outside), as an array (N, 3, mix)."""
+        if not self.model.anchored:
+            return None
+        if st.img.device.type != "cpu":
+            return pixel_anchors(out, i, j, self.model.mix)
+        img, a = st.img.numpy(), st.anchors
+        left, up_left, up, up_right = img[:, i + 1, j, :3], img[:, i, j, :3], img[:, i, j + 1, :3], img[:, i, j + 2, :3]
+        for c, val in enumerate((left, up, up_left, up_right, left + up - up_left)[:a.shape[2]]):
+            a[:, :, c] = val
+        return a

@@ -22,15 +22,17 @@ the same zero-init head unanchored and 5.84 with the default init; the planar an
 turned out to cost 3.8 bits per sub-pixel (docs/experiments/README.md, "PixelCNN++ anchored means").
 
 Fast sampling (Ramachandran et al. 2017, "Fast Generation for Convolutional Autoregressive Models",
-arXiv:1704.06001): the network is written once against a small op backend, ``run(ops, ...)``. ``Dense`` (here) runs
-it on whole tensors (training, likelihood, the naive sampler below: one full pass per pixel); ``cached.py`` records
-the same forward as a graph and computes each op output position once, at the step it becomes final
-(``cached.CachedSampler``), drawing what ``sample_naive`` draws.
+arXiv:1704.06001): the network is written once against a small op backend, ``run(ops, ...)``; ``Dense`` (here) runs
+it on whole tensors (training, likelihood, the naive sampler below: one full pass per pixel). ``cached.CachedSampler``
+computes the same network incrementally — the down-shifted stream once per image row, the down-right-shifted one per
+position with its kernels split into the row above (once per row) and the current row — and draws what
+``sample_naive`` draws: both call ``sample_pixel``.
 """
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -285,25 +287,45 @@ def bits_per_dim(params: torch.Tensor, x_levels: torch.Tensor, mix: int,
 
 
 def sample_pixel(params: torch.Tensor, mix: int, generator: torch.Generator | None = None,
-                 temperature: float = 1.0, anchor: torch.Tensor | None = None) -> torch.Tensor:
+                 temperature: float = 1.0, anchor=None) -> torch.Tensor:
     """One pixel per row of params (N, 10 * mix) -> levels (N, 3): mixture component by Gumbel-max, then R, G, B
-    logistic draws with the linear channel dependencies, rounded to the nearest of 256 levels; ``anchor`` (N, 3, mix)
-    is added to the means (see ``pixel_anchors``)."""
-    p = params[:, :, None, None]
-    logit_probs, means, log_scales, coeffs = (t[..., 0, 0] for t in _unpack(p, mix))
-    if anchor is not None:
-        means = means + anchor.to(means.dtype)
-    n = params.shape[0]
-    u = torch.rand(n, mix, generator=generator).to(params.device).clamp(1e-5, 1 - 1e-5)
-    k = (logit_probs / temperature - torch.log(-torch.log(u))).argmax(1)
-    pick = lambda t: t.gather(2, k.view(n, 1, 1).expand(n, 3, 1))[:, :, 0]  # (N, 3)
-    m, ls, cf = pick(means), pick(log_scales), pick(coeffs)
-    v = torch.rand(n, 3, generator=generator).to(params.device).clamp(1e-5, 1 - 1e-5)
-    noise = torch.exp(ls) * temperature * (torch.log(v) - torch.log(1 - v))
-    x0 = (m[:, 0] + noise[:, 0]).clamp(-1, 1)
-    x1 = (m[:, 1] + cf[:, 0] * x0 + noise[:, 1]).clamp(-1, 1)
-    x2 = (m[:, 2] + cf[:, 1] * x0 + cf[:, 2] * x1 + noise[:, 2]).clamp(-1, 1)
-    return torch.round((torch.stack([x0, x1, x2], 1) + 1) * 127.5).long().clamp(0, 255)
+    logistic draws with the linear channel dependencies, rounded to the nearest of 256 levels; ``anchor`` (N, 3, mix),
+    a tensor or an array, is added to the means (see ``pixel_anchors``).
+
+    Both samplers call this once per pixel, so it is written with few small ops: the generator calls, the logs and
+    the tanh / exp run in torch on the same shapes as ever, the selection of the component and the channel recursion
+    (adds, products, clamps, rounding: exact float32 arithmetic either way) in NumPy on the CPU. The levels are those
+    of the plain torch formulation bit for bit (tests/unit/test_autoregressive_cached.py keeps it as the reference)."""
+    dev, n = params.device, params.shape[0]
+    p = params.detach().cpu().contiguous().numpy() if dev.type != "cpu" or not params.is_contiguous() else \
+        params.numpy()
+    u = torch.rand(n, mix, generator=generator).clamp_(1e-5, 1 - 1e-5)
+    v = torch.rand(n, 3, generator=generator).clamp_(1e-5, 1 - 1e-5)
+    logits = p[:, :mix] if temperature == 1 else p[:, :mix] / np.float32(temperature)
+    k = (logits - u.log_().neg_().log_().numpy()).argmax(1)  # Gumbel-max: the first of equal maxima, as torch
+    rows = np.arange(n)
+    sel = p[:, mix:].reshape(n, 3, 3, mix)[rows, :, :, k]  # (N, 3 channels, [mean, log-scale, coefficient])
+    m = sel[:, :, 0] if anchor is None else sel[:, :, 0] + np.asarray(anchor, dtype=p.dtype)[rows, :, k]
+    cf = torch.tanh(torch.from_numpy(sel[:, :, 2])).numpy()
+    noise = torch.exp(torch.from_numpy(np.maximum(sel[:, :, 1], np.float32(-7.0)))).numpy()
+    if temperature != 1:
+        noise = noise * np.float32(temperature)
+    noise = noise * (torch.log(v) - torch.log(1 - v)).numpy()
+    one = np.float32(1)
+    if n == 1:  # the same float32 arithmetic on NumPy scalars (a few times cheaper than on arrays of one)
+        (m0, m1, m2), (c0, c1, c2), (e0, e1, e2) = m[0], cf[0], noise[0]
+        x0 = min(max(m0 + e0, -one), one)
+        x1 = min(max(m1 + c0 * x0 + e1, -one), one)
+        x2 = min(max(m2 + c1 * x0 + c2 * x1 + e2, -one), one)
+        x = np.array([[x0, x1, x2]], np.float32)
+    else:  # x_c = clamp(mean_c + sum_{d<c} coeff_d * x_d + noise_c), the sums in this order
+        x = np.empty((n, 3), p.dtype)
+        x[:, 0] = np.minimum(np.maximum(m[:, 0] + noise[:, 0], -one), one)
+        t = m[:, 1:] + cf[:, :2] * x[:, :1]
+        x[:, 1] = np.minimum(np.maximum(t[:, 0] + noise[:, 1], -one), one)
+        x[:, 2] = np.minimum(np.maximum(t[:, 1] + cf[:, 2] * x[:, 1] + noise[:, 2], -one), one)
+    levels = np.rint((x + one) * np.float32(127.5)).astype(np.int64)  # in [0, 255]: x is clamped to [-1, 1]
+    return torch.from_numpy(levels).to(dev)
 
 
 def sample_naive(model: PixelCNNpp, n: int, size: int = 32, y: torch.Tensor | None = None,
