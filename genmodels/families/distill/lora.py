@@ -12,8 +12,9 @@ How a LoRA student is made from a full one (``train distill`` does it after the 
    out x (in k k) matrix: lora_A the k x k conv to r channels, lora_B the 1 x 1 conv back). The ranks are shared out
    over the layers under one parameter budget: singular values are taken greedily by energy per parameter
    (sigma^2 / (rows + cols)), which minimises the total Frobenius error for that budget.
-3. A fine-tune of the LoRA factors alone (the base frozen) with the stage's own progressive-distillation loss, the
-   previous full student as teacher: extraction drops the residual directions and the student's bias / norm changes;
+3. A fine-tune of the LoRA factors alone (the base frozen) with the stage's own progressive-distillation loss (its
+   teacher per train.py's ``DistillRecipe.lora_teacher``: the CFG teacher, the shipped 2n-step LoRA student or the
+   full 2n-step student): extraction drops the residual directions and the student's bias / norm changes;
    the fine-tune lets the low-rank student re-learn the two-steps-in-one map instead of copying weights.
 
 Stored: ``pytorch_lora_weights.safetensors`` (keys ``unet.…lora_A/B.weight``, fp16, the LoraConfig with its

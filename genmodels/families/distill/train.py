@@ -15,7 +15,8 @@ logged with plain DDIM's at the same step count (``monitor.jsonl``), so a stage 
 The full students stay in the run folder (``<run-dir>/students/student-<n>``, 12.7 MB each). What ships is a LoRA
 per student (lora.py; LCM-LoRA's format, Luo et al. 2023): stage "lora-<n>" extracts the low-rank update of the full
 n-step student over the teacher (SVD, ranks shared out under a 7.6 MB budget) and fine-tunes the LoRA factors alone
-with stage n's progressive loss (the full 2n-step student as teacher), monitored as the full stages are; it writes
+with stage n's progressive loss (its teacher per ``DistillRecipe.lora_teacher``), monitored as the full stages are;
+it writes
 ``weights/distill/student-<n>`` (``pytorch_lora_weights.safetensors`` + the UNet config).
 """
 from __future__ import annotations
@@ -239,11 +240,8 @@ def train_distill(steps: int | None = None, out=None, seed: int = 0, run_dir=Non
         if (dest / "distill.json").exists() and (dest / L.LORA_WEIGHTS).exists():
             done[f"lora-{n}"] = json.loads((dest / "distill.json").read_text())
             continue
-        prev = (f"student-{2 * n}", fulls[2 * n]) if 2 * n in fulls else ("student-w", fulls["w"])
-        if recipe.lora_teacher.get(n) == "shipped" and 2 * n in SHIPPED:
-            prev = (f"student-{2 * n} (LoRA, shipped)", read_student(student_folder(2 * n, out)))
-        done[f"lora-{n}"] = lora_stage(n, fulls[n], prev, pipe, ac, hid, empty, seed, recipe, steps, (lat, cap_ids),
-                                       runs, dest, mon, teacher)
+        done[f"lora-{n}"] = lora_stage(n, fulls[n], lora_teacher(n, recipe, fulls, out, pipe), pipe, ac, hid, empty,
+                                       seed, recipe, steps, (lat, cap_ids), runs, dest, mon, teacher)
         _copy_monitor(runs, out)
     return {k: {"steps": v["train_steps"], "wall_min": v["wall_min"]} for k, v in done.items()}
 
@@ -254,16 +252,27 @@ def _copy_monitor(runs: Path, out: Path) -> None:
         (out / "monitor.jsonl").write_text((runs / "monitor.jsonl").read_text())
 
 
+def lora_teacher(n: int, recipe: DistillRecipe, fulls: dict, out: Path, pipe) -> tuple[str, str, object]:
+    """(kind, name, net) of whose two steps the n-step LoRA student learns (``recipe.lora_teacher``): the CFG
+    teacher on the 2n grid, the 2n-step LoRA student shipped before it, or the full 2n-step student (student-w
+    when 2n is the teacher's step count)."""
+    kind = recipe.lora_teacher.get(n, "student")
+    if kind == "cfg":
+        return kind, f"CFG teacher, {2 * n} DDIM steps", pipe.unet
+    if kind == "shipped" and 2 * n in SHIPPED:
+        return kind, f"student-{2 * n} (LoRA, shipped)", read_student(student_folder(2 * n, out))
+    if 2 * n in fulls:
+        return "student", f"student-{2 * n} (full)", fulls[2 * n]
+    return "student", "student-w (full)", fulls["w"]
+
+
 def lora_stage(n: int, full, prev: tuple, pipe, ac, hid, empty, seed: int, recipe: DistillRecipe, steps: int | None,
                data: tuple, runs: Path, dest: Path, mon, teacher: str) -> dict:
     """The shipped n-step student as a LoRA on the teacher (lora.py): extraction from the full student, then the
-    LoRA factors alone fine-tuned with stage n's progressive loss, ``prev`` = (name, net): the full 2n-step student
-    (or student-w) as teacher. Returns (and writes into ``dest``) its card info."""
+    LoRA factors alone fine-tuned with stage n's progressive loss, ``prev`` = (kind, name, net) from
+    ``lora_teacher``. Returns (and writes into ``dest``) its card info."""
     t0 = time.perf_counter()
-    prev_name, prev_full = prev
-    from_cfg = recipe.lora_teacher.get(n, "student") == "cfg"
-    if from_cfg:
-        prev_name, prev_full = f"CFG teacher, {2 * n} DDIM steps", pipe.unet
+    kind, prev_name, prev_net = prev
     base = L.base_unet(pipe.unet)
     ranks, factors, stats = L.extract(full, base, recipe.lora_budget)
     student = L.attach(base, ranks, factors)
@@ -272,7 +281,7 @@ def lora_stage(n: int, full, prev: tuple, pipe, ac, hid, empty, seed: int, recip
     for p in params:
         p.requires_grad_(True)
     student.train()
-    stage = f"lora-{n}" + ("-cfg" if from_cfg else "-shipped" if "LoRA" in prev_name else "")
+    stage = f"lora-{n}" + ("" if kind == "student" else f"-{kind}")
     if mon is not None:
         mon(stage, n, 0, student, 0.0)  # the extracted LoRA before any fine-tune
     n_steps = steps or recipe.lora_steps[n]
@@ -282,26 +291,23 @@ def lora_stage(n: int, full, prev: tuple, pipe, ac, hid, empty, seed: int, recip
     if mon is not None:
         def hook(step, net, wall):
             mon(stage, n, step, net, wall)
-    res = train(student, stage_loss(n, n, prev_full.eval().requires_grad_(False), ac, hid, empty, seed + n,
-                                    cfg_teacher=from_cfg),
+    res = train(student, stage_loss(n, n, prev_net.eval().requires_grad_(False), ac, hid, empty, seed + n,
+                                    cfg_teacher=kind == "cfg"),
                 infinite_batches(data, recipe.batch, seed + n), cfg, runs / stage, params=params,
                 desc=f"distill-{stage}", hook=hook, hook_every=recipe.monitor_every if mon else 0)
     student.load_state_dict(res["state_dict"])
     student.eval()
     final = mon(stage, n, res["steps"], student, res["wall_s"]) if mon is not None else {}
     size = L.save_lora_student(student, dest)
+    full_info = student_folder(n, runs / "students") / "distill.json"
     save_scheduler(dest)
     info = {"stage": stage, "student_steps": n, "format": "LoRA on the teacher (pytorch_lora_weights.safetensors)",
-            "teacher": prev_name if from_cfg or "LoRA" in prev_name else f"{prev_name} (full)",
-            "base_pipeline": teacher,
-            "extraction": stats, "lora_bytes": size,
+            "teacher": prev_name, "base_pipeline": teacher, "extraction": stats, "lora_bytes": size,
             "ranks": {"min": min(ranks.values()), "max": max(ranks.values()), "layers": len(ranks)},
             "train_steps": res["steps"], "wall_min": round(res["wall_s"] / 60, 2),
             "wall_min_with_monitor": round((time.perf_counter() - t0) / 60, 2), "batch": recipe.batch,
             "lr": recipe.lora_lr, "ema": recipe.ema, "seed": seed, "device": str(accelerator().device),
-            "monitor_at_end": final, "full_student": (json.loads((runs / "students" / f"student-{n}" /
-                                                                  "distill.json").read_text())
-                                                      if (runs / "students" / f"student-{n}" / "distill.json").exists()
+            "monitor_at_end": final, "full_student": (json.loads(full_info.read_text()) if full_info.exists()
                                                       else None)}
     (dest / "distill.json").write_text(json.dumps(info, indent=2) + "\n")
     return info
