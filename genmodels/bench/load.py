@@ -166,8 +166,9 @@ def load_test(clients: int = 8, per_client: int = 10, url: str | None = None, ti
         return {"n": len(rows), "served": sum(r[1] for r in rows), "p50_s": percentile(lat, 0.5),
                 "p95_s": percentile(lat, 0.95), "lanes": sorted({lane_of_api(r[0]) for r in rows})}
 
-    groups: dict[str, dict[str, list]] = {"family": {}, "lane": {}}
+    groups: dict[str, dict[str, list]] = {"family": {}, "lane": {}, "api": {}}
     for r in results:
+        groups["api"].setdefault(r[0], []).append(r)
         groups["family"].setdefault(family_of(r[0]), []).append(r)
         groups["lane"].setdefault(lane_of_api(r[0]), []).append(r)
     lat = [r[2] for r in results]
@@ -176,6 +177,7 @@ def load_test(clients: int = 8, per_client: int = 10, url: str | None = None, ti
             "p50_s": percentile(lat, 0.5), "p95_s": percentile(lat, 0.95),
             "by_family": {k: summary(v) for k, v in groups["family"].items()},
             "by_lane": {k: summary(v) for k, v in sorted(groups["lane"].items())},
+            "by_api": {k: summary(v) for k, v in sorted(groups["api"].items())},
             "first_calls": first_calls, "wall_s": wall, "rss_start_mb": start_rss, "rss_peak_mb": peak[0],
             "server_alive": alive, "served_after": after_ok, "errors": [r for r in results if not r[1]][:10],
             "clients": clients, "per_client": per_client}

@@ -128,3 +128,23 @@ def test_lane_of_prefers_the_event_then_the_family():
     assert lane_of("diffusion", "diffusion_txt2img_readouts") == FAST_LANE
     assert lane_of("compare", "arena_leaderboard") == FAST_LANE
     assert lane_of(None, "open_tab") == FAST_LANE
+
+
+def test_one_thread_acts_on_the_calling_thread_and_restores_it():
+    import threading
+
+    import torch
+
+    from genmodels.threads import OneThread
+
+    before = torch.get_num_threads()
+    seen = {}
+    with OneThread(True):
+        seen["inside"] = torch.get_num_threads()
+    with OneThread(False):
+        seen["inactive"] = torch.get_num_threads()
+    assert seen == {"inside": 1, "inactive": before} and torch.get_num_threads() == before
+    other = threading.Thread(target=lambda: seen.setdefault("other", torch.get_num_threads()))
+    other.start()
+    other.join()
+    assert seen["other"] == before  # another thread started after the block keeps the process setting

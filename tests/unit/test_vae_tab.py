@@ -60,7 +60,8 @@ def test_sample_every_model_same_seed_same_images():
     assert "unconditional" in note
 
 
-def test_text_to_image_streams_and_notes_unknown_words():
+def test_text_to_image_streams_and_notes_unknown_words(monkeypatch):
+    monkeypatch.setattr(tab, "STREAM_EVERY_S", 0.0)  # a slow server: every partial frame is shown
     steps = list(tab.vae_text2image("a big blue striped heart, please", 2, 1.0, 0, 3.0, 1, progress=NO_PROGRESS))
     assert len(steps) == 5  # a picture every 16 of the 64 codes, then the same final picture with the readouts
     assert all(len(s[0]) == 2 for s in steps) and not np.array_equal(steps[0][0][0], steps[-1][0][0])
@@ -69,6 +70,14 @@ def test_text_to_image_streams_and_notes_unknown_words():
     assert "please" in note and "heart" in table and "shape as asked" in table
     again = tab.text2image_final("a big blue striped heart, please", 2, 1.0, 0, 3.0, 1)
     assert all(np.array_equal(a, b) for a, b in zip(again[0], gallery))
+
+
+def test_text_to_image_skips_partial_frames_of_a_fast_sample(monkeypatch):
+    monkeypatch.setattr(tab, "STREAM_EVERY_S", 3600.0)  # nothing waits that long: only the final picture
+    steps = list(tab.vae_text2image("a red star", 1, 1.0, 0, 3.0, 4, progress=NO_PROGRESS))
+    assert len(steps) == 2 and steps[0][2] == tab.PENDING
+    streamed = tab.text2image_final("a red star", 1, 1.0, 0, 3.0, 4)
+    assert np.array_equal(steps[-1][0][0], streamed[0][0])
 
 
 def test_walk_ends_on_the_two_items():

@@ -17,12 +17,12 @@ for the mixture draw (``pixelcnnpp.sample_pixel``, shared with the naive sampler
 generic plan this module had before (the forward recorded as a graph, each node's positions computed when final).
 Departure from the paper: no per-layer queues — everything a position reads is at a fixed place of a row cache.
 
-Threads: below ``THREADED_BATCH`` images a step runs on one intra-op thread (``_OneThread``, restored before the step
-yields): its products are too small to gain from a second thread, and on a busy CPU each product that takes BLAS's
+Threads: below ``THREADED_BATCH`` images a step runs on one intra-op thread (``genmodels.threads.OneThread``,
+restored before the step yields): its products are too small to gain from a second thread, and on a busy CPU each product that takes BLAS's
 threaded path waits for that thread to be scheduled (with a training job on both cores: 0.25-0.3 ms a pixel on one
 thread, 1-10 ms on two). From 16 images on the row products (16 x 32 rows and more) can use idle cores, so the
 caller's setting stands (on the busy CPU one thread still won: 2.2 against 16-24 ms a pixel at batch 100).
-``torch.set_num_threads`` is process state: a thread whose torch runtime starts during a step starts with one thread.
+``torch.set_num_threads`` acts on the calling thread (and on threads whose torch runtime starts during the step).
 
 Exactness: the same draw function and generator calls, in the same order, as ``pixelcnnpp.sample_naive``: the same
 levels for the same seed. The network's sums run in another order (matrix products, split kernels), so the mixture
@@ -43,26 +43,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ...limits import check_deadline
+from ...threads import THREADED_BATCH, OneThread as _OneThread
 from .pixelcnnpp import PixelCNNpp, pixel_anchors, sample_pixel
 
-THREADED_BATCH = 16  # from this batch size on, a step's products are large enough to share among threads
 _elu_into = torch._C._nn.elu  # elu(x, out=slot): the concat_elu of a [v; -v] value, straight into a row cache
 _addmm, _glu = torch.addmm, F.glu
-
-
-class _OneThread:
-    """The enclosed ops on one intra-op thread, the setting restored on exit (module docstring, "Threads")."""
-
-    def __init__(self, active: bool):
-        self.threads = torch.get_num_threads() if active else 1
-
-    def __enter__(self):
-        if self.threads > 1:
-            torch.set_num_threads(1)
-
-    def __exit__(self, *exc):
-        if self.threads > 1:
-            torch.set_num_threads(self.threads)
 
 
 def for_model(model: nn.Module, size: int = 32):

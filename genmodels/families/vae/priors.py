@@ -20,6 +20,7 @@ import torch
 
 from ...data import shapes
 from ...limits import check_deadline
+from ...threads import THREADED_BATCH, OneThread
 from ..autoregressive.pixelcnn import GatedPixelCNN
 
 # ------------------------------------------------------------------------------------------------ caption tokenizer
@@ -132,7 +133,8 @@ def iter_prior(prior, n: int, grid: int, y: torch.Tensor, generator: torch.Gener
     for p in range(grid * grid):
         check_deadline("sampling")
         i, j = divmod(p, grid)
-        logits = prior(torch.cat([x, x]) if guided else x, yy)[:, :, 0, i, j]
+        with OneThread(len(yy) < THREADED_BATCH):  # genmodels/threads.py
+            logits = prior(torch.cat([x, x]) if guided else x, yy)[:, :, 0, i, j]
         if guided:
             logits = guided_logits(logits, guidance)
         x[:, 0, i, j] = _gumbel_pick(logits / temperature, generator)
@@ -205,7 +207,9 @@ def dalle_iter(model, text: torch.Tensor, generator: torch.Generator | None = No
     rows = len(text)
     ids = torch.cat([text.to(dev), torch.full((rows, 1), vocab_size(), dtype=torch.long, device=dev)], 1)
     mask = (ids != PAD).long()
-    out = model(input_ids=ids, attention_mask=mask, use_cache=True)
+    small = rows < THREADED_BATCH  # one intra-op thread per step (genmodels/threads.py): a busy server's case
+    with OneThread(small):
+        out = model(input_ids=ids, attention_mask=mask, use_cache=True)
     past, codes = out.cache, torch.zeros(n, grid * grid, dtype=torch.long, device=dev)
     for t in range(grid * grid):
         check_deadline("sampling")
@@ -222,7 +226,8 @@ def dalle_iter(model, text: torch.Tensor, generator: torch.Generator | None = No
         if t + 1 < grid * grid:
             mask = torch.cat([mask, torch.ones(rows, 1, dtype=torch.long, device=dev)], 1)
             step = (torch.cat([nxt, nxt]) if guided else nxt) + off
-            out = model(input_ids=step[:, None], attention_mask=mask, cache=past, use_cache=True)
+            with OneThread(small):
+                out = model(input_ids=step[:, None], attention_mask=mask, cache=past, use_cache=True)
             past = out.cache
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import time
 
 import gradio as gr
 import numpy as np
@@ -19,6 +20,7 @@ from .priors import DEFAULT_GUIDANCE
 ANY = service.ANY
 # What the readouts box shows between the pictures and the numbers: the handlers stream the pictures first, so the
 # scoring classifier's pass never delays them (bench: tab handler / bare sampler, time to the pictures)
+STREAM_EVERY_S = 0.5  # at most one partial frame per this many seconds while a caption is sampled
 PENDING = "<p><em>Reading the images with the scoring module …</em></p>"
 CAPTIONS = ["a large blue striped heart on a dark background", "a medium red solid star on a light background",
             "a small green striped triangle on a gradient background", "a large yellow solid cross on a dark background",
@@ -142,9 +144,13 @@ def vae_text2image(caption: str, count, temperature, top_k, guidance, seed, prog
     k = parse_whole(top_k, 0, 4096, "top-k")
     w = _guidance(guidance)
     images, info = None, {}
+    shown = time.perf_counter()
     for done, total, images, info in service.text2image_stream(caption, n, seed, t, k, guidance=w):
         progress(done / total, desc=f"code {done} / {total}")
-        if done < total:
+        # partial code maps only when the wait is long enough to watch (a busy server): each streamed frame costs the
+        # queue a round trip, several times the 0.15 s the whole 1-image sample takes on an idle CPU
+        if done < total and time.perf_counter() - shown >= STREAM_EVERY_S:
+            shown = time.perf_counter()
             yield list(images), f"Code {done} / {total} …", gr.skip()
     from .priors import tokenize
 
