@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 BUILTIN = ("genmodels.hub.compare_family", "genmodels.data.family", "genmodels.hub.metrics_family", "genmodels.families.gan.family",
            "genmodels.families.img2img.family", "genmodels.families.vae.family",
            "genmodels.families.autoregressive.family",
-           "genmodels.families.diffusion.family", "genmodels.families.distill.family")
+           "genmodels.families.diffusion.family", "genmodels.families.distill.family",
+           "genmodels.families.edit.family")
 
 _REGISTRY: dict[str, "Family"] = {}
 

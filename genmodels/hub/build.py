@@ -4,7 +4,7 @@ Two things here keep the hub responsive on two CPU cores:
 
 - **Queue lanes** (:func:`assign_lanes`). Every queued event joins one of two Gradio concurrency groups: *fast*
   (GAN / image-to-image / VAE samples, data, metric pairs, readout tables: tens to hundreds of ms) or *slow*
-  (diffusion, distillation, PixelCNN, Compare / arena — which run those samplers — and the long jobs of fast
+  (diffusion, distillation, edits, PixelCNN, Compare / arena — which run those samplers — and the long jobs of fast
   families: sweeps, readout recomputes, style transfer). Each lane has its own limit and its own FIFO, so a 40 ms GAN
   request never waits behind diffusion samples, and at most ``fast + slow`` requests run at once (torch threads on
   two cores). Limits: ``GENMODELS_CONCURRENCY`` (fast, default 2) and ``GENMODELS_SLOW_CONCURRENCY`` (slow, default 1).
@@ -34,7 +34,7 @@ TAB_ELEM_ID = "tab-{key}"  # elem_id of each family's top-level tab (screenshots
 # Queue lanes (Gradio concurrency_id groups).
 FAST_LANE, SLOW_LANE = "genmodels-fast", "genmodels-slow"
 # Families whose events run iterative samplers (seconds each, more at high settings), or run those families' models.
-SLOW_FAMILIES = frozenset({"compare", "autoregressive", "diffusion", "distill"})
+SLOW_FAMILIES = frozenset({"compare", "autoregressive", "diffusion", "distill", "edit"})
 # Long jobs in otherwise fast families: FID / PPL over hundreds of samples, metric sets, L-BFGS style transfer.
 SLOW_EVENTS = frozenset({"gan_truncation", "gan_readouts", "metrics_sets", "img2img_style"})
 # Short events in slow families: a table read from disk; the readouts follow-up of a txt2img (12-25 ms per

@@ -34,7 +34,8 @@ BASE_REQUIREMENTS = ("torch==2.14.1", "torchvision==0.29.1", "gradio==6.31.0", "
                      "huggingface-hub", "safetensors", "lpips==0.1.4", "torchmetrics==1.9.0", "torch-fidelity",
                      "scipy", "scikit-image", "pillow", "tqdm", "numpy")
 FAMILY_REQUIREMENTS: dict[str, tuple[str, ...]] = {"diffusion": ("diffusers==0.42.1",),
-                                                   "distill": ("diffusers==0.42.1", "peft==0.21.2")}
+                                                   "distill": ("diffusers==0.42.1", "peft==0.21.2"),
+                                                   "edit": ("diffusers==0.42.1",)}
 # Weights a family loads beyond Family.models: the distilled students run with the tiny SD's VAE and text encoder
 # and beside their teacher (the VAE tab's vqvae is among its models; the GAN guide nets gan-guide /
 # gan-guide-robust are loaded only by the trainers).
@@ -71,6 +72,9 @@ META = {
     "distill": SpaceMeta("⚡", "yellow", "indigo", "Progressive and guided distillation: 64 steps to 1",
                          ("diffusion", "distillation", "progressive-distillation", "few-step", "lcm", "diffusers",
                           "text-to-image", "metrics")),
+    "edit": SpaceMeta("🪄", "pink", "indigo", "DDIM inversion, Blended, Prompt-to-Prompt, DragDiffusion",
+                      ("diffusion", "image-editing", "prompt-to-prompt", "blended-diffusion", "dragdiffusion",
+                       "ddim-inversion", "diffusers", "metrics")),
 }
 
 

@@ -46,6 +46,10 @@ BASE = {
     "distill_hub": {"pipeline": "embedded", "lora": "", "kind": "Turbo", "steps": 1, "cfg": 0.0},  # offline: works
     "metrics_sets": {"metrics": ["fid"]},
     "data_sample": {"count": 2},
+    "edit_invert": {"steps": 4},
+    "edit_blended": {"steps": 4},
+    "edit_p2p": {"steps": 4},
+    "edit_drag_diffusion": {"steps": 4, "iterations": 2},
 }
 # When a file goes into this parameter, the input-mode radio must say so for the handler to read it.
 MODE_FOR = {("img2img_pix2pix", "upload"): ("mode", "Upload"), ("img2img_pix2pix", "sketch"): ("mode", "Sketch"),
@@ -55,7 +59,9 @@ MODE_FOR = {("img2img_pix2pix", "upload"): ("mode", "Upload"), ("img2img_pix2pix
             ("ar_likelihood", "upload"): ("source", "Upload"),
             ("diffusion_controlnet", "upload"): ("source", "upload"),
             ("diffusion_controlnet", "sketch"): ("source", "sketch"),
-            ("metrics_sets", "files_a"): ("source_a", "upload"), ("metrics_sets", "files_b"): ("source_b", "upload")}
+            ("metrics_sets", "files_a"): ("source_a", "upload"), ("metrics_sets", "files_b"): ("source_b", "upload"),
+            ("edit_invert", "upload"): ("source", "upload"), ("edit_blended", "editor"): ("source", "upload"),
+            ("edit_p2p", "upload"): ("start", "upload"), ("edit_drag_diffusion", "upload"): ("start", "upload")}
 WEIGHT_BOXES = {"source", "model", "controlnet", "pipeline", "lora"}  # Textbox parameters naming weights to load
 
 
