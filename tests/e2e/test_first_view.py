@@ -40,6 +40,10 @@ FIRST_VIEW = {
     "distill": [("Teacher vs student", ["#distill-teacher img", "#distill-student-gallery img", "#distill-ddim img",
                                         "#distill-readouts table", "#distill-cards table"]),
                 ("Quality vs steps", ["#distill-curve-0 g.mark-line path"])],
+    "edit": [("DDIM inversion", ["#edit-invert-slider img", "#edit-invert-readouts table"]),
+             ("Blended", ["#edit-blended-slider img", "#edit-blended-readouts table"]),
+             ("Prompt-to-Prompt", ["#edit-p2p-slider img", "#edit-p2p-source-maps img", "#edit-p2p-readouts table"]),
+             ("DragDiffusion", ["#edit-drag-slider img", "#edit-drag-readouts table"])],
 }
 
 

@@ -549,6 +549,7 @@ def test_train_each_recipe_writes_a_card_and_resumes(tmp_path):
         if name == "vqvae":
             assert 0 < metrics["codebook_usage"] <= 1 and metrics["psnr"] > 0
             assert json.loads((out / "config.json").read_text())["codes"] == 16
+            assert 0 <= metrics["recon_shape_acc"] <= 1  # the ceiling of the priors, read on the card
         if name == "cvae":
             assert metrics["test ELBO bits/dim (upper bound on NLL)"] > 0
 

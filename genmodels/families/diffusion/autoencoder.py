@@ -32,7 +32,7 @@ import torch.nn.functional as F
 
 from ...data import shapes
 from ...data.dataset import shapes_arrays, to_tensor, to_uint8
-from ...training import TrainConfig, infinite_batches, train
+from ...training import TrainConfig, image_gradient_l1, infinite_batches, train
 from . import tiny_sd
 from .common import RUNS, attribute_accuracy, latent_stats, load_part, reconstruct, write_card
 
@@ -212,11 +212,7 @@ def _vae_card(vae, folder: Path, res: dict, steps: int, batch: int, stage: int, 
     return metrics
 
 
-def _grad_l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """L1 between horizontal and vertical finite differences: keeps corners and edges sharp."""
-    dx = lambda x: x[..., :, 1:] - x[..., :, :-1]
-    dy = lambda x: x[..., 1:, :] - x[..., :-1, :]
-    return (dx(a) - dx(b)).abs().mean() + (dy(a) - dy(b)).abs().mean()
+_grad_l1 = image_gradient_l1  # genmodels/training.py
 
 
 class _DecoderGAN(nn.Module):

@@ -110,6 +110,17 @@ def vae_metrics(model, n: int = 2000, batch: int = 250) -> dict:
 
 # ------------------------------------------------------------------------------------------------ VQ-VAE
 @torch.no_grad()
+def reconstruction_shape_accuracy(rec: np.ndarray, n: int) -> dict:
+    """The scoring classifier's shape reading of the first ``n`` test items' reconstructions, overall and per size:
+    what the code priors can reach at most (a prior's samples are decoded by the same decoder)."""
+    test = shapes_arrays("test", n)
+    ok = _predict(rec)["shape"] == test["labels"][:, 0]
+    sizes = test["labels"][:, 4]
+    return {"recon_shape_acc": round(float(ok.mean()), 4),
+            **{f"recon_shape_acc_{name}": round(float(ok[sizes == z].mean()), 4)
+               for z, name in enumerate(shapes.SIZES) if (sizes == z).any()}}
+
+
 def vqvae_metrics(model, n: int = 2000, lpips_net: str | None = "alex") -> dict:
     from ...scoring.pixel import psnr, ssim
     from .recipes import decode_codes, encode_codes
@@ -119,7 +130,7 @@ def vqvae_metrics(model, n: int = 2000, lpips_net: str | None = "alex") -> dict:
     idx = encode_codes(model, images)
     rec = decode_codes(model, idx)
     st = codebook_stats(idx, model.codes)
-    m = {"psnr": round(psnr(rec, images), 3),
+    m = {"psnr": round(psnr(rec, images), 3), **reconstruction_shape_accuracy(rec, n),
          "ssim": round(float(np.mean([ssim(a, b) for a, b in zip(rec, images)])), 4),
          "codebook_usage": round(st["usage"], 4), "perplexity": round(st["perplexity"], 1)}
     if lpips_net:
