@@ -153,7 +153,12 @@ TRAINERS = {
     "vqvae": ("genmodels.families.vae.train", "train_vae_family", {"name": "vqvae"}),
     "vq-prior": ("genmodels.families.vae.train", "train_vae_family", {"name": "vq-prior"}),
     "vq-dalle": ("genmodels.families.vae.train", "train_vae_family", {"name": "vq-dalle"}),
+    # A stage on top of the committed DALL-E-style prior: 200,000 training maps (the VQ prior over-fitted 60,000),
+    # a fresh schedule from lr 5e-4 (the first run's shape reading was still rising when its cosine reached 0)
+    "vq-dalle-stage": ("genmodels.families.vae.train", "train_vae_family",
+                       {"name": "vq-dalle", "init": "embedded", "n_train": 200_000, "lr": 5e-4, "warmup": 200}),
     "distill": ("genmodels.families.distill.train", "train_distill", {}),
+    "diffae": ("genmodels.families.edit.train", "train_diffae", {}),
 }
 
 
@@ -166,7 +171,7 @@ TRAIN_ALL = (("shapes-classifier", 1), ("shapes-clip", 1), ("gan-guide", 1), ("g
              ("stylegan", 4), ("sd-ae", 2), ("sd-ae-decoder", 1), ("sd-text", 1), ("sd-unet", 8),
              ("controlnet", 3), ("noisy-classifier", 1), ("noisy-clip", 1), ("pix2pix", 2), ("cyclegan", 3),
              ("pixelcnn", 1), ("gated-pixelcnn", 1), ("pixelcnnpp", 2),
-             ("vqvae", 2), ("vq-prior", 1), ("vq-dalle", 2), ("vae", 1), ("cvae", 1), ("distill", 4))
+             ("vqvae", 2), ("vq-prior", 1), ("vq-dalle", 2), ("vae", 1), ("cvae", 1), ("distill", 4), ("diffae", 1))
 
 
 def _set_device(device: str | None) -> None:

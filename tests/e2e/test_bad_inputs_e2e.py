@@ -49,6 +49,7 @@ BASE = {
     "edit_invert": {"steps": 4},
     "edit_blended": {"steps": 4},
     "edit_p2p": {"steps": 4},
+    "edit_diffae": {"steps": 4},
     "edit_drag_diffusion": {"steps": 4, "iterations": 2},
 }
 # When a file goes into this parameter, the input-mode radio must say so for the handler to read it.
@@ -61,7 +62,8 @@ MODE_FOR = {("img2img_pix2pix", "upload"): ("mode", "Upload"), ("img2img_pix2pix
             ("diffusion_controlnet", "sketch"): ("source", "sketch"),
             ("metrics_sets", "files_a"): ("source_a", "upload"), ("metrics_sets", "files_b"): ("source_b", "upload"),
             ("edit_invert", "upload"): ("source", "upload"), ("edit_blended", "editor"): ("source", "upload"),
-            ("edit_p2p", "upload"): ("start", "upload"), ("edit_drag_diffusion", "upload"): ("start", "upload")}
+            ("edit_p2p", "upload"): ("start", "upload"), ("edit_drag_diffusion", "upload"): ("start", "upload"),
+            ("edit_diffae", "upload"): ("source", "upload")}
 WEIGHT_BOXES = {"source", "model", "controlnet", "pipeline", "lora"}  # Textbox parameters naming weights to load
 
 

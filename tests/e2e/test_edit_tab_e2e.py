@@ -66,6 +66,11 @@ def test_paint_a_mask_then_blend_in_chromium(app_url, page, artifacts):
     page.screenshot(path=str(artifacts / "edit_blended.png"), full_page=True)
 
 
+def _path(value):
+    """An image output as gradio_client returns it: a file path, or a dict holding one."""
+    return value if isinstance(value, str) else (value.get("path") or value.get("image"))
+
+
 def _bytes(path):
     from PIL import Image
 
@@ -115,6 +120,11 @@ def test_edit_apis(client, tmp_path):
     assert len(maps_src) == len(maps_tgt) == 9 and "'blue' → 'red'" in note
     assert "object mask IoU with the source" in panel and "no attention control" in panel
 
+    slider, rec, note, panel = client.predict("test item", 0, None, "colour", "red", 1.0, 0.75, 10, api_name="/edit_diffae")
+    again = client.predict("test item", 0, None, "colour", "red", 1.0, 0.75, 10, api_name="/edit_diffae")
+    assert len(slider) == 2 and "the semantic code reads" in note and "asked colour 'red' recognised" in panel
+    assert _bytes(_path(again[0][1])) == _bytes(_path(slider[1]))  # deterministic: no noise is drawn
+
     slider, rec, note, panel = client.predict("test item", 0, None, 0, "10,9 -> 15,9", "", 10, 0.8, 5, True,
                                               api_name="/edit_drag_diffusion")
     assert len(slider) == 2 and "tracked handle → target distance" in panel and "of 5 iterations" in note
@@ -131,6 +141,9 @@ def test_edit_apis(client, tmp_path):
     ("/edit_drag_diffusion", ("test item", 0, None, 0, "10,9 -> 15,9", "", 10, 0.8, 500, True),
      "Iterations|greater than maximum value 100"),
     ("/edit_invert", ("test item", 0, None, "", 0, 1.0, 0), "Steps must be|less than minimum value 2"),
+    ("/edit_diffae", ("test item", 0, None, "colour", "blue", 1.0, 0.75, 10), "already reads colour 'blue'"),
+    ("/edit_diffae", ("test item", 0, None, "colour", "heart", 1.0, 0.75, 10), "not a colour"),
+    ("/edit_diffae", ("test item", 0, None, "colour", "red", 9.0, 0.75, 10), "Edit strength|greater than maximum value 3"),
 ])
 def test_bad_input_is_a_clear_error(client, tmp_path, api, args, words):
     args = list(args)

@@ -43,6 +43,7 @@ FIRST_VIEW = {
     "edit": [("DDIM inversion", ["#edit-invert-slider img", "#edit-invert-readouts table"]),
              ("Blended", ["#edit-blended-slider img", "#edit-blended-readouts table"]),
              ("Prompt-to-Prompt", ["#edit-p2p-slider img", "#edit-p2p-source-maps img", "#edit-p2p-readouts table"]),
+             ("Diffusion Autoencoder", ["#edit-diffae-slider img", "#edit-diffae-readouts table"]),
              ("DragDiffusion", ["#edit-drag-slider img", "#edit-drag-readouts table"])],
 }
 

@@ -83,4 +83,21 @@ def test_the_tab_registers_its_api_names():
     with gr.Blocks() as demo:
         build_tab(None)
     names = {fn.api_name for fn in demo.fns.values() if fn.api_name and fn.api_visibility == "public"}
-    assert names == {"edit_invert", "edit_blended", "edit_p2p", "edit_drag_diffusion"}
+    assert names == {"edit_invert", "edit_blended", "edit_p2p", "edit_diffae", "edit_drag_diffusion"}
+
+
+def test_diffae_edit_moves_the_asked_attribute_and_refuses_what_it_cannot_do():
+    from genmodels.families.edit import service
+    from genmodels.validate import InputError
+
+    r = service.diffae_edit("test item", 0, None, "colour", "red", 1.0, 0.75, 6)
+    assert r["original"].shape == r["edited"].shape == r["reconstruction"].shape == (32, 32, 3)
+    assert "the semantic code reads" in r["note"] and "red" in r["target_caption"]
+    again = service.diffae_edit("test item", 0, None, "colour", "red", 1.0, 0.75, 6)
+    assert (again["edited"] == r["edited"]).all()  # deterministic
+    for args, words in [(("colour", "blue"), "already reads colour 'blue'"), (("colour", "heart"), "not a colour"),
+                        (("texture", "red"), "Attribute")]:
+        with pytest.raises((InputError, ValueError), match=words):
+            service.diffae_edit("test item", 0, None, *args, 1.0, 0.75, 6)
+    with pytest.raises(InputError, match="Depth must be > 0"):
+        service.diffae_edit("test item", 0, None, "colour", "red", 1.0, 0.0, 6)

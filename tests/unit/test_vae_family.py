@@ -552,6 +552,13 @@ def test_train_each_recipe_writes_a_card_and_resumes(tmp_path):
             assert 0 <= metrics["recon_shape_acc"] <= 1  # the ceiling of the priors, read on the card
         if name == "cvae":
             assert metrics["test ELBO bits/dim (upper bound on NLL)"] > 0
+        if name == "vq-dalle":  # a further stage on top of those weights continues their monitor
+            before = (out / "model.safetensors").read_bytes()
+            train_vae_family(name, steps=2, init=str(out), **{**kw, "run_dir": str(tmp_path / "run-stage")})
+            mon = [json.loads(line) for line in (out / "monitor.jsonl").read_text().splitlines()]
+            assert [r["step"] for r in mon] == [2, 4, 6] and mon[-1]["wall_min"] >= mon[1]["wall_min"]
+            assert (out / "model.safetensors").read_bytes() != before
+            assert "continued from the weights in" in (out / "README.md").read_text()
 
 
 # ------------------------------------------------------------------------------------------------ guidance

@@ -81,8 +81,8 @@ def centroid(mask: np.ndarray) -> np.ndarray | None:
 
 
 def run(n: int = 200, start: int = 0, steps: int = 20, cfg: float = 3.0, drag_n: int = 50, drag_iterations: int = 60,
-        only: tuple[str, ...] = ("invert", "p2p", "blended", "drag"), p2p_strength: float = 0.5,
-        progress=print) -> dict:
+        only: tuple[str, ...] = ("invert", "p2p", "blended", "drag", "diffae"), p2p_strength: float = 0.5,
+        progress=print, diffae_depth: float | None = None, diffae_strength: float = 1.0) -> dict:
     """Every method on test items start .. start+n-1 (DragDiffusion on the first ``drag_n`` of them)."""
     from ...scoring.backbones import get_backbone
     from ...scoring.readout import read_shapes
@@ -94,7 +94,7 @@ def run(n: int = 200, start: int = 0, steps: int = 20, cfg: float = 3.0, drag_n:
     rec, vae, p2p_img, blend_img, blend_latent, psnr_latent, exact_outside = [], [], [], [], [], [], []
     drag_img, drag_red, drag_items = [], [], []
     items, targets, ious, rec_iou = [], [], [], []
-    secs = {k: 0.0 for k in ("invert", "p2p", "blended", "drag")}
+    secs = {k: 0.0 for k in ("invert", "p2p", "blended", "drag", "diffae")}
     t_all = time.perf_counter()
     for j, i in enumerate(range(start, start + n)):
         it = test_item(i)
@@ -199,6 +199,27 @@ def run(n: int = 200, start: int = 0, steps: int = 20, cfg: float = 3.0, drag_n:
             "N": m, "seconds per drag": r4(secs["drag"] / m)}
         accept["Drag: distance reduced ≥ 60 % (mean)"] = bool(red.mean() >= 0.6)
         accept["Drag: shape kept ≥ 0.85"] = bool(shape_ok.mean() >= 0.85)
+    if "diffae" in only:
+        from . import diffae
+
+        enc, dirs = diffae.load_embedded()
+        t0 = time.perf_counter()
+        from .service import DIFFAE_DEPTH
+
+        diffae_depth = DIFFAE_DEPTH if diffae_depth is None else diffae_depth
+        out = diffae.edit_batch(pipe, enc, dirs, np.stack([it.image for it in items]), labels, steps,
+                                targets=np.array(targets), depth=diffae_depth, strength=diffae_strength)
+        secs["diffae"] = time.perf_counter() - t0
+        sc = diffae.edit_scores(np.stack([it.image for it in items]), labels, out)
+        pred = bb.attribute_predictions(out["edits"])
+        columns[f"Diffusion Autoencoder colour swap (depth {diffae_depth:g}, strength {diffae_strength:g})"] = {
+            "new colour recognised": r4(sc["new_recognised"]), "other attributes kept (shape, fill, background)":
+            r4(sc["others_kept"]), **{f"{k} kept": r4((pred[k] == col(k)).mean()) for k in OTHERS},
+            "mask IoU with the source": r4(sc["iou"]), "reconstruction PSNR (dB)": r4(sc["rec_psnr"]), "N": n,
+            "seconds per image": r4(secs["diffae"] / n)}
+        accept["DiffAE: new attribute recognised ≥ 0.85"] = bool(sc["new_recognised"] >= 0.85)
+        accept["DiffAE: other attributes kept ≥ 0.85"] = bool(sc["others_kept"] >= 0.85)
+        accept["DiffAE: mask IoU ≥ 0.8"] = bool(sc["iou"] >= 0.8)
     return {"n": n, "start": start, "steps": steps, "cfg": cfg, "p2p_strength": p2p_strength, "drag_n": len(drag_img),
             "drag_iterations": drag_iterations, "columns": columns, "acceptance": accept,
             "wall_s": round(time.perf_counter() - t_all, 1),
@@ -207,7 +228,30 @@ def run(n: int = 200, start: int = 0, steps: int = 20, cfg: float = 3.0, drag_n:
                          "and DragDiffusion; colours read by the scoring classifier (shapes backbone), masks by the "
                          "outline reader. `python -m genmodels.families.edit.evaluate` (see its docstring)."),
             "command": f"python -m genmodels.families.edit.evaluate --n {n} --start {start} --steps {steps} "
-                       f"--cfg {cfg:g} --p2p-strength {p2p_strength:g} --drag-n {drag_n}"}
+                       f"--cfg {cfg:g} --p2p-strength {p2p_strength:g} --drag-n {drag_n} --only {','.join(only)}"
+                       + (f" --diffae-depth {diffae_depth:g} --diffae-strength {diffae_strength:g}"
+                          if "diffae" in only else "")}
+
+
+def merge_previous(res: dict, path: Path) -> dict:
+    """A run of some methods keeps the other methods' columns and acceptance lines of an earlier ``metrics.json``
+    (same N and start only); each column names the command that measured it."""
+    for name in res["columns"]:
+        res["columns"][name]["command"] = res["command"]
+    if not path.exists():
+        return res
+    old = json.loads(path.read_text())
+    if (old.get("n"), old.get("start")) != (res["n"], res["start"]):
+        return res
+    method = lambda name: " ".join(name.split()[:2])  # noqa: E731 — "Diffusion Autoencoder (depth …)" is one method
+    ran = {method(name) for name in res["columns"]}
+    for name, col in old.get("columns", {}).items():
+        if method(name) not in ran:
+            res["columns"][name] = {**col, "command": col.get("command", old.get("command", ""))}
+    prefixes = {line.split(":")[0] for line in res["acceptance"]}
+    res["acceptance"] = {**{k: v for k, v in old.get("acceptance", {}).items()
+                            if k.split(":")[0] not in prefixes}, **res["acceptance"]}
+    return res
 
 
 def main(argv=None) -> int:
@@ -219,20 +263,26 @@ def main(argv=None) -> int:
     ap.add_argument("--drag-n", type=int, default=50, help="scripted drags (the first of the n items; default 50)")
     ap.add_argument("--drag-iterations", type=int, default=60)
     ap.add_argument("--p2p-strength", type=float, default=0.5, help="share of the steps Prompt-to-Prompt re-runs")
-    ap.add_argument("--only", default="invert,p2p,blended,drag", help="comma-separated subset")
+    ap.add_argument("--diffae-depth", type=float, default=None, help="share of the steps the Diffusion Autoencoder "
+                    "inverts and re-runs (default: the tab's)")
+    ap.add_argument("--diffae-strength", type=float, default=1.0, help="target margin, x the source's")
+    ap.add_argument("--only", default="invert,p2p,blended,drag,diffae", help="comma-separated subset (the other "
+                    "methods' columns of an existing metrics.json are kept)")
     ap.add_argument("--out", default=str(OUT), help="folder for metrics.json (default genmodels/weights/edit)")
     a = ap.parse_args(argv)
     if a.n < 1 or a.start < 0 or a.start + a.n > shapes.TEST_SPLIT_SIZE:
         ap.error(f"--start + --n must stay within the test split's {shapes.TEST_SPLIT_SIZE} items")
     only = tuple(s.strip() for s in a.only.split(",") if s.strip())
-    unknown = set(only) - {"invert", "p2p", "blended", "drag"}
+    unknown = set(only) - {"invert", "p2p", "blended", "drag", "diffae"}
     if unknown:
         ap.error(f"unknown method(s) {', '.join(sorted(unknown))}")
     if not 0.1 <= a.p2p_strength <= 1.0:
         ap.error("--p2p-strength must be in [0.1, 1]")
-    res = run(a.n, a.start, a.steps, a.cfg, a.drag_n, a.drag_iterations, only, a.p2p_strength)
+    res = run(a.n, a.start, a.steps, a.cfg, a.drag_n, a.drag_iterations, only, a.p2p_strength,
+              diffae_depth=a.diffae_depth, diffae_strength=a.diffae_strength)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
+    res = merge_previous(res, out / "metrics.json")
     (out / "metrics.json").write_text(json.dumps(res, indent=2, ensure_ascii=False) + "\n")
     print(json.dumps(res["columns"], indent=2, ensure_ascii=False))
     print(json.dumps(res["acceptance"], indent=2, ensure_ascii=False))

@@ -1,5 +1,5 @@
-"""The "Edit" tab: DDIM inversion, Blended latent diffusion, Prompt-to-Prompt and DragDiffusion, each with the same
-readout panel (kept / changed / time). The only module of the family that imports Gradio and the hub."""
+"""The "Edit" tab: DDIM inversion, Blended latent diffusion, Prompt-to-Prompt, Diffusion Autoencoders and
+DragDiffusion, each with the same readout panel (kept / changed / time). The only module of the family that imports Gradio and the hub."""
 from __future__ import annotations
 
 import gradio as gr
@@ -79,6 +79,27 @@ def edit_p2p(start, index, upload, seed, source_prompt, target_prompt, mode, wor
     return ((_big(r["source_image"]), _big(r["target"])), _big(r["plain"]), maps_src, maps_tgt, r["note"],
             _panel(r["columns"], "Prompt-to-Prompt beside the target prompt from the same start without attention "
                                  "control"))
+
+
+# ---- Diffusion Autoencoders -----------------------------------------------------------------------------------
+
+DIFFAE_ITEM = 0  # "a small blue solid cross on a dark background" -> red
+
+
+@user_errors
+def edit_diffae(source, index, upload, attribute, target, strength, depth, steps):
+    """Encode to (semantic code, inverted noise), move the code toward the target class, decode."""
+    r = service.diffae_edit(source, index, upload, attribute, target, strength, depth, steps)
+    return (_big(r["original"]), _big(r["edited"])), _big(r["reconstruction"]), r["note"], \
+        _panel(r["columns"], "kept outside the object · changed · time")
+
+
+def _diffae_choices(attribute):
+    try:
+        names = service.diffae_targets(attribute)
+    except ValueError:
+        return gr.skip()
+    return gr.update(choices=names, value=names[0])
 
 
 # ---- DragDiffusion --------------------------------------------------------------------------------------------
@@ -259,6 +280,38 @@ def build_tab(ctx) -> None:
                           0.8, 0.4, 1.0],
                          ["test item", 1, None, 0, "", "", "re-weight", "striped", 3.0, True, "", 20, 3.0, 0.8, 0.4,
                           0.7]], p_inputs)
+
+        with gr.Tab("Diffusion Autoencoder", id="edit-diffae"):
+            with gr.Row():
+                with gr.Column(scale=1, min_width=280):
+                    a_start, a_index, a_upload = _source_inputs("edit-diffae", item=DIFFAE_ITEM)
+                    a_attr = gr.Radio(list(service.DIFFAE_ATTRIBUTES), value="colour", label="Attribute to move",
+                                      elem_id="edit-diffae-attribute")
+                    a_target = gr.Dropdown(service.diffae_targets("colour"), value="red", label="Move it to",
+                                           allow_custom_value=True, elem_id="edit-diffae-target")
+                    a_strength = gr.Slider(*service.DIFFAE_STRENGTH, value=1.0, step=0.25, label="Strength (the "
+                                           "target's classifier margin, × the source's)")
+                    a_depth = gr.Slider(0.1, 1.0, value=service.DIFFAE_DEPTH, step=0.05, label="Depth (share of "
+                                        "the steps inverted and re-run; 1: from x_T as in the paper)",
+                                        elem_id="edit-diffae-depth")
+                    a_steps = gr.Slider(*service.STEPS_RANGE, value=20, step=1, label="DDIM steps")
+                    a_go = gr.Button("Encode, move, decode", variant="primary", elem_id="edit-diffae-btn")
+                with gr.Column(scale=2):
+                    a_note = gr.Markdown(elem_id="edit-diffae-note")
+                    with gr.Row():
+                        a_slider = gr.ImageSlider(label="original | edited", height=260, elem_id="edit-diffae-slider",
+                                                  elem_classes=["gm-enlarge"])
+                        a_rec = gr.Image(label="reconstruction from (z_sem, x_T)", format="png", height=260,
+                                         elem_id="edit-diffae-reconstruction", elem_classes=["gm-enlarge"])
+                    a_panel = gr.HTML(elem_id="edit-diffae-readouts")
+            a_attr.change(_diffae_choices, a_attr, a_target, api_visibility="private", queue=False)
+            a_inputs = [a_start, a_index, a_upload, a_attr, a_target, a_strength, a_depth, a_steps]
+            a_outputs = [a_slider, a_rec, a_note, a_panel]
+            a_go.click(edit_diffae, a_inputs, a_outputs, api_name="edit_diffae")
+            on_open(edit_diffae, a_outputs, a_inputs, cancel_on=[a_go])
+            gr.Examples([["test item", DIFFAE_ITEM, None, "colour", "red", 1.0, service.DIFFAE_DEPTH, 20],
+                         ["test item", 1, None, "fill", "solid", 1.0, service.DIFFAE_DEPTH, 20],
+                         ["test item", 7, None, "shape", "heart", 1.5, 1.0, 20]], a_inputs)
 
         with gr.Tab("DragDiffusion", id="edit-drag"):
             with gr.Row():

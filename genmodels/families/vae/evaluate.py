@@ -254,7 +254,7 @@ def card_metrics(name: str, model, eval_n: int = 2000, vq=None) -> dict:
 
 
 def write_card(name: str, model, dest: Path, recipe, steps: int, wall_s: float, data: str | None,
-               eval_n: int = 2000, vq=None) -> dict:
+               eval_n: int = 2000, vq=None, stage: str | None = None) -> dict:
     metrics = card_metrics(name, model, eval_n, vq) if data is None else {}
     params = sum(p.numel() for p in model.parameters())
     size = sum(f.stat().st_size for f in dest.glob("*.safetensors")) / 2 ** 20
@@ -282,7 +282,7 @@ tags: [genmodels, vae, shapes]
 - **Reproduce:** `python -m genmodels train {name}`{after} (resumable; checkpoints in `runs/{name}/`)
 - **Data:** {f'user folder {data}' if data else f'{recipe.n_train:,} rendered items of the shapes train split (32x32)'}
 - **Recipe:** `{json.dumps(asdict(recipe))}` (`RECIPES["{name}"]` in `genmodels/families/vae/recipes.py`)
-- **Wall time:** {wall_s / 60:.1f} min of training loop, {steps} steps, {torch.get_num_threads()} threads, the only
+{f"- **Stage:** {stage}{chr(10)}" if stage else ""}- **Wall time:** {wall_s / 60:.1f} min of training loop, {steps} steps, {torch.get_num_threads()} threads, the only
   training job on the machine
 - **Trained:** {time.strftime('%Y-%m-%d')}
 

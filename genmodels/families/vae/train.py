@@ -58,9 +58,12 @@ def load_vqvae(folder: str | Path | None = None):
 
 def train_vae_family(name: str, steps: int | None = None, data: str | None = None, out: str | None = None,
                      run_dir: str | None = None, seed: int = 0, eval_n: int = 2000, vqvae: str | None = None,
-                     **overrides) -> dict:
+                     init: str | None = None, **overrides) -> dict:
     """Train ``name``; the priors read the codes of the VQ-VAE in ``vqvae`` (default: the embedded one).
-    ``overrides`` change the recipe (tests use tiny configs: ``n_train``, ``batch``, ``monitor_every``, ``config``)."""
+    ``overrides`` change the recipe (tests use tiny configs: ``n_train``, ``batch``, ``monitor_every``, ``config``).
+    ``init`` = a weights folder (or "embedded": ``genmodels/weights/<name>``): a further stage on top of those weights
+    (fresh optimiser and schedule of ``steps``); the folder's monitor history is kept and the new lines continue its
+    step count and wall time (``training.continue_from_card``)."""
     if name not in RECIPES:
         raise ValueError(f"unknown VAE-family model {name!r}; choose {', '.join(RECIPES)}")
     if data and name in ("cvae", "vq-prior", "vq-dalle"):
@@ -71,8 +74,19 @@ def train_vae_family(name: str, steps: int | None = None, data: str | None = Non
     recipe = replace(RECIPES[name], **overrides)
     steps = steps or recipe.steps
     torch.manual_seed(seed)
-    run = Path(run_dir or f"runs/{name}")
+    run = Path(run_dir or f"runs/{name}{'-stage' if init else ''}")
     log = run / "monitor.jsonl"
+    src = Path(WEIGHTS / name if init == "embedded" else init) if init else None
+    stage = run / "stage.json"  # the step / wall offset of a stage, kept so a resumed stage logs the same way
+    if src is not None and not stage.exists():
+        if not (src / "model.safetensors").exists():
+            raise FileNotFoundError(f"no {name} weights in {src} to continue from")
+        from ...training import continue_from_card
+
+        run.mkdir(parents=True, exist_ok=True)
+        step0, wall0 = continue_from_card(src, run) if (src / "monitor.jsonl").exists() else (0, 0.0)
+        stage.write_text(json.dumps({"from": str(src), "step": step0, "wall_s": wall0}))
+    offset = json.loads(stage.read_text()) if src is not None else {"step": 0, "wall_s": 0.0}
     if data:
         from ...data.dataset import FolderDataset
 
@@ -169,6 +183,13 @@ def train_vae_family(name: str, steps: int | None = None, data: str | None = Non
                 _log(log, {"step": step, "wall_min": round(wall / 60, 2),
                            **dalle_attribute_accuracy(net, vq, 120, seed=step)})
         tensors = (codes, lab)
+    if src is not None and not (run / "ckpt.pt").exists():
+        model.load_state_dict(type(model).from_pretrained(str(src)).state_dict())
+    if offset["step"]:
+        inner = hook
+
+        def hook(step, net, wall):  # noqa: F811 — the stage's lines continue the history's step and wall clock
+            inner(step + offset["step"], net, wall + offset["wall_s"])
     cfg = TrainConfig(steps=steps, lr=recipe.lr, weight_decay=0.0, warmup=recipe.warmup, ckpt_every=100, seed=seed,
                       ema=recipe.ema, grad_clip=1.0)
     res = train(model, loss_fn, infinite_batches(tensors, recipe.batch, seed), cfg, run, desc=name, hook=hook,
@@ -183,4 +204,8 @@ def train_vae_family(name: str, steps: int | None = None, data: str | None = Non
         (dest / "monitor.jsonl").write_text(log.read_text())
     from .evaluate import write_card
 
-    return write_card(name, model, dest, recipe, res["steps"], res["wall_s"], data, eval_n, vq=vq)
+    stage_note = None if src is None else (f"continued from the weights in `{offset['from']}` (step {offset['step']:,}"
+                                           f" of their monitor) for {res['steps']:,} more steps, fresh optimiser and "
+                                           f"schedule (`init`; `python -m genmodels train {name}-stage --steps "
+                                           f"{res['steps']}`)")
+    return write_card(name, model, dest, recipe, res["steps"], res["wall_s"], data, eval_n, vq=vq, stage=stage_note)
