@@ -310,8 +310,8 @@ def build_tab(ctx) -> None:
             a_go.click(edit_diffae, a_inputs, a_outputs, api_name="edit_diffae")
             on_open(edit_diffae, a_outputs, a_inputs, cancel_on=[a_go])
             gr.Examples([["test item", DIFFAE_ITEM, None, "colour", "red", 1.0, service.DIFFAE_DEPTH, 20],
-                         ["test item", 1, None, "fill", "solid", 1.0, service.DIFFAE_DEPTH, 20],
-                         ["test item", 7, None, "shape", "heart", 1.5, 1.0, 20]], a_inputs)
+                         ["test item", 6, None, "background", "light", 1.0, service.DIFFAE_DEPTH, 20],
+                         ["test item", 3, None, "shape", "circle", 2.0, 1.0, 20]], a_inputs)
 
         with gr.Tab("DragDiffusion", id="edit-drag"):
             with gr.Row():
