@@ -21,6 +21,8 @@ def arena_dir(tmp_path_factory):
 def app_url(tmp_path_factory, arena_dir):
     os.environ["GENMODELS_ARENA_DIR"] = str(arena_dir)  # the app inherits it (start_app copies os.environ)
     os.environ["GENMODELS_ARENA_MODELS"] = ARENA_MODELS
+    # every partial frame of a streamed caption, as a busy server sends them (the VAE tab's streaming test sees them)
+    os.environ["GENMODELS_STREAM_EVERY_S"] = "0"
     port = free_port()
     log = tmp_path_factory.mktemp("app") / "app.log"
     try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import os
 import time
 
 import gradio as gr
@@ -20,7 +21,16 @@ from .priors import DEFAULT_GUIDANCE
 ANY = service.ANY
 # What the readouts box shows between the pictures and the numbers: the handlers stream the pictures first, so the
 # scoring classifier's pass never delays them (bench: tab handler / bare sampler, time to the pictures)
-STREAM_EVERY_S = 0.5  # at most one partial frame per this many seconds while a caption is sampled
+# at most one partial frame per this many seconds while a caption is sampled (README: GENMODELS_STREAM_EVERY_S)
+def _stream_every(default: float = 0.5) -> float:
+    try:
+        value = float(os.environ.get("GENMODELS_STREAM_EVERY_S", default))
+    except ValueError:
+        return default
+    return value if value >= 0 else default
+
+
+STREAM_EVERY_S = _stream_every()
 PENDING = "<p><em>Reading the images with the scoring module …</em></p>"
 CAPTIONS = ["a large blue striped heart on a dark background", "a medium red solid star on a light background",
             "a small green striped triangle on a gradient background", "a large yellow solid cross on a dark background",
