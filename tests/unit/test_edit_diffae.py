@@ -26,7 +26,7 @@ def test_semantic_states_start_as_the_base_caption():
 def _separable(n=600, dim=6, seed=0):
     """Synthetic z_sem whose first coordinates carry each attribute's class (what fit_directions must find)."""
     g = np.random.default_rng(seed)
-    labels = np.stack([g.integers(0, len(diffae._names(a)), n) if a in diffae.ATTRIBUTES else np.zeros(n, int)
+    labels = np.stack([g.integers(0, len(diffae.NAMES[a]), n) if a in diffae.ATTRIBUTES else np.zeros(n, int)
                        for a in shapes.LABEL_COLUMNS], 1)
     col = shapes.LABEL_COLUMNS.index("colour")
     z = g.normal(size=(n, dim)) * 0.3

@@ -17,10 +17,10 @@ for the mixture draw (``pixelcnnpp.sample_pixel``, shared with the naive sampler
 generic plan this module had before (the forward recorded as a graph, each node's positions computed when final).
 Departure from the paper: no per-layer queues — everything a position reads is at a fixed place of a row cache.
 
-Threads: below ``THREADED_BATCH`` images a step runs on one intra-op thread (``genmodels.threads.OneThread``,
-restored before the step yields): its products are too small to gain from a second thread, and on a busy CPU each product that takes BLAS's
-threaded path waits for that thread to be scheduled (with a training job on both cores: 0.25-0.3 ms a pixel on one
-thread, 1-10 ms on two). From 16 images on the row products (16 x 32 rows and more) can use idle cores, so the
+Threads: below ``THREADED_BATCH`` images a step runs on one intra-op thread (``genmodels.threads.OneThread``, restored
+before the step yields): its products are too small to gain from a second thread, and on a busy CPU each product that
+takes BLAS's threaded path waits for that thread to be scheduled (with a training job on both cores: 0.25-0.3 ms a pixel
+on one thread, 1-10 ms on two). From 16 images on the row products (16 x 32 rows and more) can use idle cores, so the
 caller's setting stands (on the busy CPU one thread still won: 2.2 against 16-24 ms a pixel at batch 100).
 ``torch.set_num_threads`` acts on the calling thread (and on threads whose torch runtime starts during the step).
 

@@ -21,9 +21,9 @@ Departures, for a CPU budget and one shared model:
   from 27 % of the time and colour swaps recognised 18 % of the time (docs/experiments/diffae-no-align-monitor.jsonl):
   through a frozen decoder the diffusion loss says little about the conditioning per step. With it the states start
   out speaking the caption's attributes and the diffusion loss adds what a caption does not say.
-- Classifiers: multinomial logistic regression (scikit-learn) on standardised z_sem of train items, one per attribute
-  (shape, colour, fill, size, background). An edit from class a to class b moves z_sem along w_b - w_a until the
-  classifier's logit margin of b over a is the source's margin of a over b (a mirror image; ``strength`` scales it).
+- Classifiers: multinomial logistic regression (``_logistic``, L-BFGS) on standardised z_sem of train items, one per
+  attribute (shape, colour, fill, size, background). An edit from class a to class b moves z_sem along w_b - w_a until
+  the classifier's logit margin of b over a is the source's margin of a over b (a mirror image; ``strength`` scales it).
 """
 from __future__ import annotations
 
@@ -37,12 +37,13 @@ import torch.nn as nn
 from huggingface_hub import PyTorchModelHubMixin
 
 from ...data import shapes
+from ...data.dataset import to_tensor
 from ...limits import check_deadline
 from ...loading import serial_load
 from ..diffusion import tiny_sd
+from .readouts import ATTRIBUTES, NAMES
 
 WEIGHTS = tiny_sd.WEIGHTS / "edit-diffae"
-ATTRIBUTES = ("shape", "colour", "fill", "background", "size")
 BASE_CAPTION = "a medium red solid circle on a light background"  # where the semantic states start (zero-init)
 
 
@@ -98,11 +99,6 @@ class SemanticEncoder(nn.Module, PyTorchModelHubMixin):
         return self.states(self.encode(x))
 
 
-def to_float(images: np.ndarray) -> torch.Tensor:
-    """uint8 (N, H, W, 3) -> (N, 3, H, W) in [-1, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div(127.5).sub(1)
-
-
 # ---- the linear classifiers in z_sem space ---------------------------------------------------------------------
 
 def _logistic(zs: torch.Tensor, y: torch.Tensor, classes: int, l2: float = 1e-3, iters: int = 200):
@@ -131,17 +127,12 @@ def fit_directions(z: np.ndarray, labels: np.ndarray) -> dict:
     with torch.enable_grad():
         for a in ATTRIBUTES:
             y = torch.from_numpy(labels[:, shapes.LABEL_COLUMNS.index(a)].astype(np.int64))
-            k = len(_names(a))
+            k = len(NAMES[a])
             W, b = _logistic(zs, y, k)
             b[torch.bincount(y, minlength=k) == 0] = -1e4
             acc = float(((zs @ W.T + b).argmax(1) == y).float().mean())
             out["attributes"][a] = {"W": W.tolist(), "b": b.tolist(), "train_accuracy": acc}
     return out
-
-
-def _names(attribute: str) -> tuple[str, ...]:
-    return {"shape": shapes.SHAPES, "colour": shapes.COLOUR_NAMES, "fill": shapes.FILLS,
-            "background": shapes.BACKGROUNDS, "size": shapes.SIZES}[attribute]
 
 
 def classify(directions: dict, z: torch.Tensor, attribute: str) -> torch.Tensor:
@@ -187,15 +178,15 @@ def depth_steps(steps: int, depth: float) -> int:
 
 
 @torch.no_grad()
-def encode(pipe, encoder: SemanticEncoder, image: np.ndarray, steps: int, depth: float = 1.0) -> dict:
-    """One uint8 image -> z_sem, its states and the stochastic code: the latent DDIM-inverted under those states for
-    ``depth`` of the ``steps`` (1: x_T)."""
-    from .common import encode_image
+def encode(pipe, encoder: SemanticEncoder, images: np.ndarray, steps: int, depth: float = 1.0) -> dict:
+    """uint8 images (N, H, W, 3) -> z_sem, its states and the stochastic code: the latents DDIM-inverted under those
+    states for ``depth`` of the ``steps`` (1: x_T)."""
+    from ..diffusion import lab
     from .inversion import invert
 
-    z = encoder.encode(to_float(image[None]))
+    z = encoder.encode(to_tensor(images))
     cond = encoder.states(z)
-    z0 = encode_image(pipe, image)
+    z0 = lab.encode_images(pipe, images)
     k = depth_steps(steps, depth)
     return {"z_sem": z, "states": cond, "z0": z0, "x_T": invert(pipe, z0, cond, steps, upto=k)[-1], "k": k}
 
@@ -233,27 +224,19 @@ def edit_batch(pipe, encoder, directions, images: np.ndarray, labels: np.ndarray
                targets: np.ndarray | None = None, depth: float = 1.0) -> dict:
     """Reconstruct and edit a batch of test items: ``attribute`` moved to ``targets`` (default: each item's class + 3,
     the colour swap the Edit evaluation asks of every method). Returns uint8 reconstructions, edits, targets."""
-    from ..diffusion import lab
     from .common import decode as decode_latents
-    from .inversion import denoise, invert
 
     col = shapes.LABEL_COLUMNS.index(attribute)
-    k = len(_names(attribute))
-    targets = (labels[:, col] + 3) % k if targets is None else np.asarray(targets)
+    targets = (labels[:, col] + 3) % len(NAMES[attribute]) if targets is None else np.asarray(targets)
     recs, edits = [], []
     for i in range(0, len(images), batch):
         check_deadline("Diffusion Autoencoder edits")
-        x = images[i:i + batch]
-        with torch.no_grad():
-            z = encoder.encode(to_float(x))
-            cond = encoder.states(z)
-            z0 = lab.encode_images(pipe, x)
-            k = depth_steps(steps, depth)
-            x_t = invert(pipe, z0, cond, steps, upto=k)[-1]
-            z_new = torch.cat([move(directions, z[j:j + 1], attribute, int(targets[i + j]), strength)
-                               for j in range(len(x))])
-            lat = torch.cat([denoise(pipe, x_t, cond, None, steps, 1.0, start=steps - k),
-                             denoise(pipe, x_t, encoder.states(z_new), None, steps, 1.0, start=steps - k)])
+        code = encode(pipe, encoder, images[i:i + batch], steps, depth)
+        z = code["z_sem"]
+        z_new = torch.cat([move(directions, z[j:j + 1], attribute, int(targets[i + j]), strength)
+                           for j in range(len(z))])
+        lat = torch.cat([decode(pipe, encoder, z, code["x_T"], steps, depth),
+                         decode(pipe, encoder, z_new, code["x_T"], steps, depth)])
         r, e = np.split(decode_latents(pipe, lat), 2)
         recs.append(r)
         edits.append(e)

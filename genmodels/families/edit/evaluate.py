@@ -207,10 +207,11 @@ def run(n: int = 200, start: int = 0, steps: int = 20, cfg: float = 3.0, drag_n:
         from .service import DIFFAE_DEPTH
 
         diffae_depth = DIFFAE_DEPTH if diffae_depth is None else diffae_depth
-        out = diffae.edit_batch(pipe, enc, dirs, np.stack([it.image for it in items]), labels, steps,
-                                targets=np.array(targets), depth=diffae_depth, strength=diffae_strength)
+        images = np.stack([it.image for it in items])
+        out = diffae.edit_batch(pipe, enc, dirs, images, labels, steps, targets=np.array(targets),
+                                depth=diffae_depth, strength=diffae_strength)
         secs["diffae"] = time.perf_counter() - t0
-        sc = diffae.edit_scores(np.stack([it.image for it in items]), labels, out)
+        sc = diffae.edit_scores(images, labels, out)
         pred = bb.attribute_predictions(out["edits"])
         columns[f"Diffusion Autoencoder colour swap (depth {diffae_depth:g}, strength {diffae_strength:g})"] = {
             "new colour recognised": r4(sc["new_recognised"]), "other attributes kept (shape, fill, background)":

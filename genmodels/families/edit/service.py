@@ -424,7 +424,8 @@ def diffae_targets(attribute) -> list[str]:
     return list(R.NAMES[attribute])
 
 
-DIFFAE_DEPTH = 0.75  # share of the DDIM steps inverted and re-run by default (chosen on test items 0-199, checked on 200-399)
+# share of the DDIM steps inverted and re-run by default (chosen on test items 0-199, checked on 200-399)
+DIFFAE_DEPTH = 0.75
 
 
 def diffae_edit(source="test item", index=0, upload=None, attribute="colour", target="red", strength=1.0,
@@ -455,7 +456,7 @@ def diffae_edit(source="test item", index=0, upload=None, attribute="colour", ta
 
     with LOCK:
         t0 = time.perf_counter()
-        code = diffae.encode(pipe, enc, item.image, steps, depth)
+        code = diffae.encode(pipe, enc, item.image[None], steps, depth)
         reading = {a: int(diffae.classify(dirs, code["z_sem"], a).argmax(1)[0]) for a in R.ATTRIBUTES}
         if reading[attribute] == goal:
             raise InputError(f"The semantic code already reads {attribute} '{target}' for this image: pick another "
@@ -468,8 +469,9 @@ def diffae_edit(source="test item", index=0, upload=None, attribute="colour", ta
         t_dec = time.perf_counter() - t1
     after = {a: int(diffae.classify(dirs, z_new, a).argmax(1)[0]) for a in R.ATTRIBUTES}
     labels = item.labels
-    src_caption = item.caption or shapes_caption(reading)
-    tgt_caption = shapes_caption({**(_labels_dict(labels) if labels is not None else reading), attribute: goal})
+    src_caption = item.caption or _caption(reading)
+    tgt_caption = _caption({**(R.reference_labels(item.image, labels) if labels is not None else reading),
+                            attribute: goal})
     src_mask = item.mask if item.mask is not None else R.object_mask(item.image)
     keep = ~dilate(src_mask, 1) if src_mask.any() else None
     where = "outside the object" if keep is not None else ""
@@ -479,7 +481,8 @@ def diffae_edit(source="test item", index=0, upload=None, attribute="colour", ta
             + [R.seconds(t_enc, "time to encode (s)"), R.seconds(t_dec, "time to decode both (s)")],
             "reconstruction (z_sem, x_T)": R.kept(item.image, rec, None, "")}
     read = ", ".join(f"{a} {R.NAMES[a][reading[a]]}" for a in R.ATTRIBUTES)
-    lines = [f"{item.name}: the semantic code reads {read}; moved {attribute} '{R.NAMES[attribute][reading[attribute]]}'"
+    was = R.NAMES[attribute][reading[attribute]]
+    lines = [f"{item.name}: the semantic code reads {read}; moved {attribute} '{was}'"
              f" → '{target}' (strength {strength:g}: the target's logit margin ends at {strength:g}× the source's), "
              f"z_sem moved by {float((z_new - code['z_sem']).norm()):.2f} (its norm {float(code['z_sem'].norm()):.2f})"
              f"; after the move the classifiers read {attribute} '{R.NAMES[attribute][after[attribute]]}'. Stochastic "
@@ -489,16 +492,12 @@ def diffae_edit(source="test item", index=0, upload=None, attribute="colour", ta
             "note": "\n\n".join(lines), "target_caption": tgt_caption}
 
 
-def _labels_dict(labels: np.ndarray) -> dict[str, int]:
+def _caption(attrs: dict[str, int]) -> str:
+    """The domain's caption of an attribute reading (``diffusion.common.caption_of`` of its label row)."""
     from ...data import shapes
+    from ..diffusion.common import caption_of
 
-    return {k: int(labels[shapes.LABEL_COLUMNS.index(k)]) for k in R.ATTRIBUTES}
-
-
-def shapes_caption(attrs: dict[str, int]) -> str:
-    """The domain's caption of an attribute reading (shape, colour, fill, background, size)."""
-    return (f"a {R.NAMES['size'][attrs['size']]} {R.NAMES['colour'][attrs['colour']]} {R.NAMES['fill'][attrs['fill']]}"
-            f" {R.NAMES['shape'][attrs['shape']]} on a {R.NAMES['background'][attrs['background']]} background")
+    return caption_of([attrs[k] for k in shapes.LABEL_COLUMNS])
 
 
 # ---- stored evaluation -----------------------------------------------------------------------------------------

@@ -11,12 +11,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ...data.dataset import to_tensor
 from ..diffusion import tiny_sd
-from .diffae import ATTRIBUTES, BASE_CAPTION, WEIGHTS, SemanticEncoder, edit_batch, edit_scores, fit_directions, \
-    to_float
+from .diffae import ATTRIBUTES, BASE_CAPTION, WEIGHTS, SemanticEncoder, edit_batch, edit_scores, fit_directions
 
-
-# ---- training --------------------------------------------------------------------------------------------------
 
 def train_diffae(steps: int = 3000, batch: int = 64, lr: float = 1e-3, n_train: int = 60_000, seed: int = 0,
                  out: str | None = None, run_dir: str | None = None, monitor_every: int = 250, monitor_n: int = 50,
@@ -75,7 +73,7 @@ def train_diffae(steps: int = 3000, batch: int = 64, lr: float = 1e-3, n_train: 
     def directions_of(net) -> dict:
         idx = slice(0, n_directions)
         with torch.no_grad():
-            z = torch.cat([net.encode(to_float(arr["images"][i:i + 500]))
+            z = torch.cat([net.encode(to_tensor(arr["images"][i:i + 500]))
                            for i in range(0, n_directions, 500)]).numpy()
         return fit_directions(z, arr["labels"][idx])
 

@@ -109,7 +109,6 @@ def vae_metrics(model, n: int = 2000, batch: int = 250) -> dict:
 
 
 # ------------------------------------------------------------------------------------------------ VQ-VAE
-@torch.no_grad()
 def reconstruction_shape_accuracy(rec: np.ndarray, n: int) -> dict:
     """The scoring classifier's shape reading of the first ``n`` test items' reconstructions, overall and per size:
     what the code priors can reach at most (a prior's samples are decoded by the same decoder)."""
@@ -121,6 +120,7 @@ def reconstruction_shape_accuracy(rec: np.ndarray, n: int) -> dict:
                for z, name in enumerate(shapes.SIZES) if (sizes == z).any()}}
 
 
+@torch.no_grad()
 def vqvae_metrics(model, n: int = 2000, lpips_net: str | None = "alex") -> dict:
     from ...scoring.pixel import psnr, ssim
     from .recipes import decode_codes, encode_codes
@@ -271,6 +271,7 @@ def write_card(name: str, model, dest: Path, recipe, steps: int, wall_s: float, 
                                                             + " |" for r in recs) + "\n")
     after = "" if name not in ("vq-prior", "vq-dalle") else \
         " (after `python -m genmodels train vqvae`: it is fit to that model's codes)"
+    stage_line = f"\n- **Stage:** {stage}" if stage else ""
     (dest / "README.md").write_text(f"""---
 license: apache-2.0
 tags: [genmodels, vae, shapes]
@@ -281,8 +282,8 @@ tags: [genmodels, vae, shapes]
 
 - **Reproduce:** `python -m genmodels train {name}`{after} (resumable; checkpoints in `runs/{name}/`)
 - **Data:** {f'user folder {data}' if data else f'{recipe.n_train:,} rendered items of the shapes train split (32x32)'}
-- **Recipe:** `{json.dumps(asdict(recipe))}` (`RECIPES["{name}"]` in `genmodels/families/vae/recipes.py`)
-{f"- **Stage:** {stage}{chr(10)}" if stage else ""}- **Wall time:** {wall_s / 60:.1f} min of training loop, {steps} steps, {torch.get_num_threads()} threads, the only
+- **Recipe:** `{json.dumps(asdict(recipe))}` (`RECIPES["{name}"]` in `genmodels/families/vae/recipes.py`){stage_line}
+- **Wall time:** {wall_s / 60:.1f} min of training loop, {steps} steps, {torch.get_num_threads()} threads, the only
   training job on the machine
 - **Trained:** {time.strftime('%Y-%m-%d')}
 

@@ -19,9 +19,8 @@ from . import service
 from .priors import DEFAULT_GUIDANCE
 
 ANY = service.ANY
-# What the readouts box shows between the pictures and the numbers: the handlers stream the pictures first, so the
-# scoring classifier's pass never delays them (bench: tab handler / bare sampler, time to the pictures)
-# at most one partial frame per this many seconds while a caption is sampled (README: GENMODELS_STREAM_EVERY_S)
+
+
 def _stream_every(default: float = 0.5) -> float:
     try:
         value = float(os.environ.get("GENMODELS_STREAM_EVERY_S", default))
@@ -30,7 +29,10 @@ def _stream_every(default: float = 0.5) -> float:
     return value if value >= 0 else default
 
 
+# at most one partial frame per this many seconds while a caption is sampled (README: GENMODELS_STREAM_EVERY_S)
 STREAM_EVERY_S = _stream_every()
+# What the readouts box shows between the pictures and the numbers: the handlers stream the pictures first, so the
+# scoring classifier's pass never delays them (bench: tab handler / bare sampler, time to the pictures)
 PENDING = "<p><em>Reading the images with the scoring module …</em></p>"
 CAPTIONS = ["a large blue striped heart on a dark background", "a medium red solid star on a light background",
             "a small green striped triangle on a gradient background", "a large yellow solid cross on a dark background",
