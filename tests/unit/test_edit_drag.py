@@ -12,12 +12,8 @@ from genmodels.validate import InputError
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    from genmodels.families.diffusion import tiny_sd
-
-    root = tmp_path_factory.mktemp("edit-drag") / "pipe"
-    tiny_sd.build_random_pipeline(root, seed=0)
-    return C.edit_pipeline(str(root))
+def tiny(random_sd_folder):
+    return C.edit_pipeline(str(random_sd_folder))
 
 
 def test_bilinear_sampling_is_exact_on_a_linear_map():

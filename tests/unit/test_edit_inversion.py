@@ -13,12 +13,8 @@ PROMPT = "a small red striped star on a light background"
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    from genmodels.families.diffusion import tiny_sd
-
-    root = tmp_path_factory.mktemp("edit-inversion") / "pipe"
-    tiny_sd.build_random_pipeline(root, seed=0)
-    return C.edit_pipeline(str(root))
+def tiny(random_sd_folder):
+    return C.edit_pipeline(str(random_sd_folder))
 
 
 @pytest.fixture(scope="module")

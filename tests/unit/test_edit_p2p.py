@@ -17,23 +17,14 @@ TGT = "a small blue striped star on a light background"
 
 
 @pytest.fixture(scope="module")
-def root(tmp_path_factory):
-    from genmodels.families.diffusion import tiny_sd
-
-    path = tmp_path_factory.mktemp("edit-p2p") / "pipe"
-    tiny_sd.build_random_pipeline(path, seed=0)
-    return path
+def tiny(random_sd_folder):
+    return C.edit_pipeline(str(random_sd_folder))
 
 
-@pytest.fixture(scope="module")
-def tiny(root):
-    return C.edit_pipeline(str(root))
-
-
-def test_the_edit_unet_is_a_frozen_copy_of_the_shared_one(root, tiny):
+def test_the_edit_unet_is_a_frozen_copy_of_the_shared_one(random_sd_folder, tiny):
     from genmodels.families.diffusion import service as sd
 
-    shared = sd.load_pipeline(str(root))
+    shared = sd.load_pipeline(str(random_sd_folder))
     assert tiny.unet is not shared.unet and tiny.vae is shared.vae and tiny.text_encoder is shared.text_encoder
     a, b = tiny.unet.state_dict(), shared.unet.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
