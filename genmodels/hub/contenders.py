@@ -251,7 +251,7 @@ ALL = ATTRS
 def _all() -> list[Contender]:
     out = []
     for key, label, honours in (("dcgan", "DCGAN", ()), ("cgan", "CGAN", SHAPE_COLOUR),
-                                ("stylegan", "StyleGAN", SHAPE_COLOUR)):
+                                ("stylegan", "StyleGAN", SHAPE_COLOUR), ("biggan", "BigGAN", SHAPE_COLOUR)):
         draw, warm = _gan(key)
         out.append(Contender(key, label, "gan", "shape + colour" if honours else "nothing (unconditional)",
                              honours, draw, warm))

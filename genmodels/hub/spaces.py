@@ -57,8 +57,9 @@ class SpaceMeta:
 META = {
     "data": SpaceMeta("🔷", "blue", "green", "The shapes domain behind every model and metric",
                       ("synthetic-data", "dataset", "evaluation", "metrics", "fid")),
-    "gan": SpaceMeta("🥊", "red", "yellow", "DCGAN, CGAN and StyleGAN, scored side by side",
-                     ("gan", "dcgan", "conditional-gan", "stylegan", "stylegan2", "image-generation", "metrics")),
+    "gan": SpaceMeta("🥊", "red", "yellow", "DCGAN, CGAN, StyleGAN and BigGAN, scored side by side",
+                     ("gan", "dcgan", "conditional-gan", "stylegan", "stylegan2", "biggan", "image-generation",
+                      "metrics")),
     "img2img": SpaceMeta("🔁", "green", "blue", "pix2pix, CycleGAN and Gatys style transfer, scored",
                          ("image-to-image", "pix2pix", "cyclegan", "style-transfer", "gan", "metrics")),
     "vae": SpaceMeta("🧩", "purple", "indigo", "VAE, CVAE and VQ-VAE with PixelCNN and DALL-E priors",

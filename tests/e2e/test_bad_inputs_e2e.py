@@ -51,6 +51,7 @@ BASE = {
     "edit_p2p": {"steps": 4},
     "edit_diffae": {"steps": 4},
     "edit_drag_diffusion": {"steps": 4, "iterations": 2},
+    "gan_drag": {"iterations": 2},
 }
 # When a file goes into this parameter, the input-mode radio must say so for the handler to read it.
 MODE_FOR = {("img2img_pix2pix", "upload"): ("mode", "Upload"), ("img2img_pix2pix", "sketch"): ("mode", "Sketch"),

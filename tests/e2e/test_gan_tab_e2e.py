@@ -58,10 +58,60 @@ def test_gan_readouts_in_chromium(app_url, page, artifacts):
     page.locator("#gan-readout-btn").click()
     page.locator("#gan-readouts table").wait_for(timeout=240_000)
     text = page.locator("#gan-readouts").inner_text()
-    for col in ("DCGAN", "CGAN", "StyleGAN"):
+    for col in ("DCGAN", "CGAN", "StyleGAN", "BigGAN"):
         assert col in text
     assert "FID" in text and "PPL" in text
     page.screenshot(path=str(artifacts / "gan_readouts.png"), full_page=True)
+
+
+def _click_pixel(page, selector: str, x: float, y: float, side: int = 32) -> None:
+    """Click image pixel (x, y) of a side×side image shown enlarged in ``selector``."""
+    box = page.locator(selector).bounding_box()
+    page.mouse.click(box["x"] + (x + 0.5) / side * box["width"], box["y"] + (y + 0.5) / side * box["height"])
+
+
+def test_gan_drag_click_two_points_in_chromium(app_url, page, artifacts):
+    _open(page, app_url, "Drag")
+    page.locator("#gan-drag-readouts table").wait_for(timeout=300_000)  # the default drag, shown on open
+    points = page.locator("#gan-drag-points textarea")
+    page.locator("#gan-drag-clear").click()
+    page.wait_for_function("document.querySelector('#gan-drag-points textarea').value === ''", timeout=60_000)
+    ready = "(() => { const i = document.querySelector('#gan-drag-canvas img'); return i && i.complete && " \
+            "i.naturalWidth > 0; })()"
+    page.wait_for_function(ready, timeout=60_000)
+    _click_pixel(page, "#gan-drag-canvas img", 15, 15)  # the handle ...
+    page.wait_for_function("document.querySelector('#gan-drag-points textarea').value.endsWith('->')",
+                           timeout=60_000)
+    page.wait_for_function(ready, timeout=60_000)
+    _click_pixel(page, "#gan-drag-canvas img", 20, 15)  # ... and its target
+    pair = "/^\\d+,\\d+ -> \\d+,\\d+$/.test(document.querySelector('#gan-drag-points textarea').value)"
+    page.wait_for_function(pair, timeout=60_000)
+    (hx, hy), (tx, ty) = [tuple(map(int, p.split(","))) for p in points.input_value().split(" -> ")]
+    assert abs(hx - 15) <= 1 and abs(hy - 15) <= 1 and (tx - hx, ty - hy) == (5, 0)
+    page.locator("#gan-drag-iterations input[type=number]").fill("10")
+    page.locator("#gan-drag-btn").click()
+    page.locator("#gan-drag-note").get_by_text("of 10 iterations").wait_for(timeout=120_000)
+    assert "tracked handle → target distance" in page.locator("#gan-drag-readouts").inner_text()
+    page.screenshot(path=str(artifacts / "gan_drag.png"), full_page=True)
+
+
+def test_gan_drag_api(client):
+    from PIL import Image
+
+    img, note, panel = client.predict(1, "triangle", "blue", 1.0, "15,15 -> 19,15", 8, True, True,
+                                      api_name="/gan_drag")
+    again = client.predict(1, "triangle", "blue", 1.0, "15,15 -> 19,15", 8, True, True, api_name="/gan_drag")
+    assert Image.open(img).size == (256, 256) and "of 8 iterations" in note and "tracked handle" in panel
+    assert Image.open(img).tobytes() == Image.open(again[0]).tobytes()  # same request, same drag
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="needs a target"):
+        client.predict(1, "triangle", "blue", 1.0, "15,15 -> 19,15; 3,3", 8, True, True, api_name="/gan_drag")
+
+
+def test_gan_sample_biggan_api(client):
+    imgs, note = client.predict("BigGAN", "embedded", "heart", "red", 0.5, 4, 3, api_name="/gan_sample")
+    assert len(imgs) == 4 and "z components beyond ±1.50 redrawn" in note
 
 
 def test_gan_sample_api_is_deterministic(client):

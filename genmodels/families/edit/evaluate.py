@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from pathlib import Path
 
@@ -36,6 +35,7 @@ import numpy as np
 import torch
 
 from ...data import shapes
+from ...pointdrag import centroid_reduction, scripted_drag
 from ...scoring.pixel import psnr
 from . import blended as B
 from . import drag as D
@@ -49,35 +49,6 @@ OTHERS = ("shape", "fill", "background")
 
 def new_colour(colour: int) -> int:
     return (int(colour) + 3) % len(shapes.COLOUR_NAMES)
-
-
-def scripted_drag(mask: np.ndarray, index: int, size: int = 32, margin: int = 3) -> tuple[np.ndarray, np.ndarray]:
-    """Handles (centroid + 3 points half-way to the edge) and targets moved 4-8 px, all by one vector; the length
-    and first direction tried come from ``index``, the direction turns in 45° steps until every target lies at least
-    ``margin`` px inside the image."""
-    ys, xs = np.nonzero(mask)
-    c = np.array([xs.mean(), ys.mean()])
-    r = 0.5 * math.sqrt(mask.sum() / math.pi)
-    angles = np.array([0.4, 2.5, 4.6])
-    handles = np.concatenate([c[None], c + r * np.stack([np.cos(angles), np.sin(angles)], 1)])
-    handles = np.clip(handles, 0, size - 1)
-    rng = np.random.default_rng(10_000 + int(index))
-    length, a0 = rng.uniform(4, 8), rng.uniform(0, 2 * math.pi)
-    for k in range(8):
-        a = a0 + k * math.pi / 4
-        d = length * np.array([math.cos(a), math.sin(a)])
-        t = handles + d
-        if (t >= margin).all() and (t <= size - 1 - margin).all():
-            return handles, t
-    d = np.clip(c + length * np.array([math.cos(a0), math.sin(a0)]), margin, size - 1 - margin) - c
-    return handles, np.clip(handles + d, 0, size - 1)
-
-
-def centroid(mask: np.ndarray) -> np.ndarray | None:
-    if not mask.any():
-        return None
-    ys, xs = np.nonzero(mask)
-    return np.array([xs.mean(), ys.mean()])
 
 
 def run(n: int = 200, start: int = 0, steps: int = 20, cfg: float = 3.0, drag_n: int = 50, drag_iterations: int = 60,
@@ -143,13 +114,12 @@ def run(n: int = 200, start: int = 0, steps: int = 20, cfg: float = 3.0, drag_n:
             t0 = time.perf_counter()
             handles, goals = scripted_drag(it.mask, i)
             region = D.drag_region(it.mask, handles, goals)
-            res = D.drag(pipe, it.image, it.caption, handles, goals, steps, 0.8, drag_iterations, region)
+            res = D.drag(pipe, it.image, it.caption, handles, goals, steps, 0.8, drag_iterations, region,
+                         object_mask=it.mask)
             secs["drag"] += time.perf_counter() - t0
             drag_img.append(res["edited"])
             drag_items.append(it)
-            c0, c1 = centroid(it.mask), centroid(object_mask(res["edited"]))
-            g = c0 + (goals[0] - handles[0])
-            drag_red.append(float("nan") if c1 is None else 1 - np.linalg.norm(c1 - g) / np.linalg.norm(c0 - g))
+            drag_red.append(centroid_reduction(it.mask, object_mask(res["edited"]), handles, goals))
         if progress and (j + 1) % max(1, n // 10) == 0:
             progress(f"{j + 1}/{n} items, {time.perf_counter() - t_all:.0f} s")
     labels = np.stack([it.labels for it in items])

@@ -9,11 +9,11 @@ reconstruction; DragDiffusion's seed draws the image to drag when it starts from
 from __future__ import annotations
 
 import json
-import re
 import time
 
 import numpy as np
 
+from ...pointdrag import MAX_POINT_PAIRS, format_points, parse_points  # noqa: F401 (the tab's names)
 from ...validate import InputError, image_32, open_image, parse_number, parse_seed, parse_whole
 from . import blended as B
 from . import drag as D
@@ -28,7 +28,6 @@ STARTS = ("test item", "upload", "seed")
 MASK_FROM = ("drawn", "the item's shape")
 P2P_MODES = ("word swap", "re-weight")
 FRACTION_RANGE = (0.0, 1.0)
-MAX_POINT_PAIRS = 4
 SIZE = 32
 
 
@@ -297,45 +296,6 @@ def _token_names(tok, prompt: str, positions: list[int]) -> str:
 
 # ---- DragDiffusion ----------------------------------------------------------------------------------------------
 
-def parse_points(text, size: int = SIZE) -> tuple[np.ndarray, np.ndarray]:
-    """'x,y -> x,y; ...' (handle -> target pairs, pixels of the size×size image) -> (handles, targets) (N, 2)."""
-    s = str(text or "")
-    if len(s) > 400:
-        raise InputError("The points box takes up to 4 pairs 'x,y -> x,y'; this value is too long.")
-    nums = re.findall(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?|nan|inf", s, flags=re.I)
-    if not nums:
-        raise InputError("No points: click a handle point on the image, then its target (or type 'x,y -> x,y').")
-    try:
-        vals = [float(v) for v in nums]
-    except ValueError:
-        raise InputError("The points must be numbers, as 'x,y -> x,y'.") from None
-    if not all(np.isfinite(vals)):
-        raise InputError("The points must be finite numbers, as 'x,y -> x,y'.")
-    if len(vals) % 4:
-        if len(vals) % 2 == 0:
-            raise InputError("Every handle point needs a target: click where the last handle should move to.")
-        raise InputError("Each point needs an x and a y: write pairs as 'x,y -> x,y'.")
-    pts = np.asarray(vals, np.float32).reshape(-1, 2, 2)
-    if len(pts) > MAX_POINT_PAIRS:
-        raise InputError(f"At most {MAX_POINT_PAIRS} handle → target pairs, got {len(pts)}.")
-    for p in pts.reshape(-1, 2):
-        if not (0 <= p[0] <= size - 1 and 0 <= p[1] <= size - 1):
-            raise InputError(f"The point ({p[0]:g}, {p[1]:g}) is outside the {size}×{size} image: x and y run from 0 "
-                             f"to {size - 1}.")
-    for h, g in pts:
-        if np.linalg.norm(g - h) < 1:
-            raise InputError(f"The handle ({h[0]:g}, {h[1]:g}) and its target are the same point: put the target at "
-                             "least 1 pixel away.")
-    return pts[:, 0], pts[:, 1]
-
-
-def format_points(handles, targets) -> str:
-    pairs = [f"{h[0]:g},{h[1]:g} -> {g[0]:g},{g[1]:g}" for h, g in zip(handles, targets)]
-    if len(handles) > len(targets):
-        pairs.append(f"{handles[-1][0]:g},{handles[-1][1]:g} ->")
-    return "; ".join(pairs)
-
-
 def drag_source(start="test item", index=0, upload=None, seed=0, prompt="", steps=20, cfg=3.0) -> tuple[Item, str]:
     """The image to drag and its caption: a test item, an upload, or the prompt's sample from ``seed``."""
     pipe = pipeline()
@@ -369,7 +329,8 @@ def drag_edit(start="test item", index=0, upload=None, seed=0, points="", prompt
     if keep_background:  # editable: the object, where it is dragged to, and discs around the points
         region = D.drag_region(src_mask, handles, targets)
     with LOCK:
-        res = D.drag(pipe, item.image, item.caption, handles, targets, steps, inversion, iterations, region)
+        res = D.drag(pipe, item.image, item.caption, handles, targets, steps, inversion, iterations, region,
+                     object_mask=src_mask)
     before = float(np.linalg.norm(targets - handles, axis=1).mean())
     after = float(np.linalg.norm(targets - res["handles"], axis=1).mean())
     rows = []

@@ -28,9 +28,13 @@ N_EVAL = 2000
 def sample(kind: str, G, n: int, seed: int = 0, labels: torch.Tensor | None = None, psi: float = 1.0,
            batch: int = 250) -> torch.Tensor:
     """n images (N, 3, 32, 32) in [-1, 1]; z from seed; labels default to balanced shape × colour."""
+    from .biggan import truncated_normal
+    from .service import biggan_threshold
+
     G.eval()
     labels = balanced_labels(n, seed) if labels is None else labels
-    z = torch.randn(n, z_dim(G), generator=torch.Generator().manual_seed(seed))
+    threshold = biggan_threshold(psi) if kind == "biggan" else None  # StyleGAN truncates in W (below)
+    z = truncated_normal((n, z_dim(G)), threshold, torch.Generator().manual_seed(seed))
     outs = []
     for i in range(0, n, batch):
         c = labels_for(kind, labels[i:i + batch]) if is_conditional(G) else None
@@ -99,7 +103,10 @@ def write_model_card(kind: str, G, out: Path, steps: int, wall_s: float, n_train
     rows = "\n".join(f"| {k} | {v:.4f} |" for k, v in metrics.items())
     what = {"dcgan": "DCGAN (Radford et al. 2015, arXiv:1511.06434), unconditional",
             "cgan": "Conditional DCGAN (Mirza & Osindero 2014, arXiv:1411.1784) on shape class and colour",
-            "stylegan": "StyleGAN2 (Karras et al. 2020, arXiv:1912.04958) conditioned on shape class × colour"}[kind]
+            "stylegan": "StyleGAN2 (Karras et al. 2020, arXiv:1912.04958) conditioned on shape class × colour",
+            "biggan": "BigGAN-style (Brock et al. 2018, arXiv:1809.11096) on shape class and colour: shared embedding "
+                      "into conditional batch norm, hierarchical z, projection D, hinge loss, orthogonal "
+                      "regularisation"}[kind]
     curve = ""
     mon = Path(out) / "monitor.jsonl"
     if mon.exists():  # the conditioning monitor of the run (scoring classifier, N = 300, EMA G)

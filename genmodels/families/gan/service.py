@@ -24,15 +24,19 @@ from ...scoring.ppl import lerp, slerp
 from ...loading import LOAD_LOCK
 
 WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
-KINDS = ("dcgan", "cgan", "stylegan")
+KINDS = ("dcgan", "cgan", "stylegan", "biggan")
+# BigGAN's truncation trick on the tab's ψ scale: ψ = 1 draws plain N(0, I); otherwise z components beyond ±3ψ are
+# redrawn (Brock et al. 2018, §3.1), so ψ → 0 approaches z = 0 as StyleGAN's ψ → 0 approaches the mean w.
+BIGGAN_TRUNCATION_SCALE = 3.0
 LAYER_RANGES = {"coarse (4–8 px)": (0, 3), "middle (16 px)": (3, 5), "fine (32 px)": (5, 8)}
 
 
 def _classes(kind: str):
+    from .biggan import BigGANGenerator
     from .dcgan import DCGANGenerator
     from .stylegan import Generator
 
-    return Generator if kind == "stylegan" else DCGANGenerator
+    return {"stylegan": Generator, "biggan": BigGANGenerator}.get(kind, DCGANGenerator)
 
 
 @lru_cache(maxsize=8)
@@ -71,10 +75,17 @@ def z_dim(G) -> int:
     return G.z_dim if hasattr(G, "z_dim") else G.style_dim
 
 
-def latents(G, seed: int, n: int) -> torch.Tensor:
-    """(n, z_dim): row i drawn from seed + i."""
+def latents(G, seed: int, n: int, truncation: float | None = None) -> torch.Tensor:
+    """(n, z_dim): row i drawn from seed + i; ``truncation``: components beyond ± it redrawn (BigGAN)."""
+    from .biggan import truncated_normal
+
     gen, d = torch.Generator(), z_dim(G)
-    return torch.cat([torch.randn(1, d, generator=gen.manual_seed(seed + i)) for i in range(n)])
+    return torch.cat([truncated_normal((1, d), truncation, gen.manual_seed(seed + i)) for i in range(n)])
+
+
+def biggan_threshold(psi: float) -> float | None:
+    """The truncation threshold BigGAN samples at for the tab's ψ (None at ψ = 1: no truncation)."""
+    return None if psi == 1.0 else max(float(psi), 1e-3) * BIGGAN_TRUNCATION_SCALE
 
 
 def condition(kind: str, G, n: int, shape: int | None, colour: int | None) -> torch.Tensor | None:
@@ -84,7 +95,7 @@ def condition(kind: str, G, n: int, shape: int | None, colour: int | None) -> to
     s = torch.full((n,), shape) if shape is not None else torch.arange(n) % len(shapes.SHAPES)
     c = torch.full((n,), colour) if colour is not None else (torch.arange(n) // len(shapes.SHAPES)) % len(
         shapes.COLOUR_NAMES)
-    return torch.stack([s, c], 1) if kind == "cgan" else s * len(shapes.COLOUR_NAMES) + c
+    return torch.stack([s, c], 1) if kind in ("cgan", "biggan") else s * len(shapes.COLOUR_NAMES) + c
 
 
 @torch.no_grad()
@@ -99,7 +110,8 @@ def sample(kind: str, G, seed: int, n: int, shape: int | None = None, colour: in
            psi: float = 1.0) -> tuple[np.ndarray, torch.Tensor | None]:
     """uint8 (n, 32, 32, 3) images and the labels they were asked for."""
     c = condition(kind, G, n, shape, colour)
-    return to_uint8(generate(kind, G, latents(G, seed, n), c, psi)), c
+    z = latents(G, seed, n, biggan_threshold(psi) if kind == "biggan" else None)
+    return to_uint8(generate(kind, G, z, c, psi)), c
 
 
 @torch.no_grad()

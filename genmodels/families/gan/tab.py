@@ -16,7 +16,8 @@ from . import service
 from .family import FAMILY
 
 ANY = "any"
-NAMES = {"DCGAN": "dcgan", "CGAN": "cgan", "StyleGAN": "stylegan"}
+NAMES = {"DCGAN": "dcgan", "CGAN": "cgan", "StyleGAN": "stylegan", "BigGAN": "biggan"}
+TRUNCATED = ("StyleGAN", "BigGAN")  # the models the truncation sub-tab sweeps (ψ in W; BigGAN's threshold 3ψ in Z)
 SCALE = 3  # display upscaling (nearest)
 MAX_SEEDS = 16
 
@@ -76,14 +77,18 @@ def gan_sample(model: str, source: str, shape: str, colour: str, psi, count, see
     notes = [note] if note else []
     if not service.is_conditional(G) and (s is not None or c is not None):
         notes.append(f"{model} is unconditional: shape / colour are ignored.")
-    if kind != "stylegan" and psi != 1.0:
-        notes.append("ψ (truncation) applies to StyleGAN only.")
-    imgs, labels = service.sample(kind, G, seed, n, s, c, psi if kind == "stylegan" else 1.0)
+    truncates = kind in ("stylegan", "biggan")
+    if not truncates and psi != 1.0:
+        notes.append("ψ (truncation) applies to StyleGAN and BigGAN only.")
+    elif kind == "biggan" and psi != 1.0:
+        notes.append(f"BigGAN truncation: z components beyond ±{service.biggan_threshold(psi):.2f} redrawn.")
+    imgs, labels = service.sample(kind, G, seed, n, s, c, psi if truncates else 1.0)
     caps = []
     for i in range(n):
         cap = f"seed {seed + i}"
         if labels is not None:
-            lab = labels[i].tolist() if kind == "cgan" else divmod(int(labels[i]), len(shapes.COLOUR_NAMES))
+            lab = labels[i].tolist() if kind in ("cgan", "biggan") else divmod(int(labels[i]),
+                                                                                len(shapes.COLOUR_NAMES))
             cap += f": {shapes.COLOUR_NAMES[lab[1]]} {shapes.SHAPES[lab[0]]}"
         caps.append(cap)
     # native 32×32 uint8 arrays (what the model made; the API returns them as PNGs as they are), shown crisp by CSS
@@ -134,28 +139,42 @@ def gan_truncation(source: str, n_per_psi, progress=gr.Progress()):
     from .evaluate import balanced_labels, sample
 
     n, note = clamp_count(n_per_psi, 50, 1000, "samples per ψ")
-    G = _load("stylegan", source)
-    key = f"trunc-{(source or 'embedded').strip()}-{n}-" + str(abs(hash(tuple(
-        float(p.detach().sum()) for p in G.parameters()))))
-    path = cache_dir() / "gan" / f"{key}.json"
-    if path.exists():
-        rows = json.loads(path.read_text())
-    else:
-        rows = []
-        psis = [0.0, 0.25, 0.5, 0.7, 0.85, 1.0, 1.25]
-        for i, psi in enumerate(psis):
-            progress(i / len(psis), desc=f"ψ = {psi}")
-            imgs = sample("stylegan", G, n, 777, balanced_labels(n, 777), psi=psi)
-            for r in score_sets(imgs, "shapes-test", metrics=["fid", "precision", "recall"], n_boot=10):
-                rows.append({"psi": psi, "metric": r.metric, "value": r.value})
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(rows))
+    models = {}
+    for title in TRUNCATED:  # StyleGAN from the Weights box; BigGAN embedded (skipped with a note until trained)
+        kind = NAMES[title]
+        try:
+            models[title] = _load(kind, source) if kind == "stylegan" else service.load_generator(kind, "embedded")
+        except FileNotFoundError as e:
+            if kind == "stylegan":
+                raise
+            note += f" {title}: {e}."
+    psis = [0.0, 0.25, 0.5, 0.7, 0.85, 1.0, 1.25]
+    rows = []
+    for j, (title, G) in enumerate(models.items()):
+        kind = NAMES[title]
+        src = (source or "embedded").strip() if kind == "stylegan" else "embedded"
+        key = f"trunc-{kind}-{src}-{n}-" + str(abs(hash(tuple(float(p.detach().sum()) for p in G.parameters()))))
+        path = cache_dir() / "gan" / f"{key}.json"
+        if path.exists():
+            part = json.loads(path.read_text())
+        else:
+            part = []
+            for i, psi in enumerate(psis):
+                progress((j * len(psis) + i) / (len(models) * len(psis)), desc=f"{title}: ψ = {psi}")
+                imgs = sample(kind, G, n, 777, balanced_labels(n, 777), psi=psi)
+                for r in score_sets(imgs, "shapes-test", metrics=["fid", "precision", "recall"], n_boot=10):
+                    part.append({"psi": psi, "model": title, "metric": r.metric, "series": f"{title} {r.metric}",
+                                 "value": r.value})
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(part))
+        rows += part
     import pandas as pd
 
     df = pd.DataFrame(rows)
     fid = df[df.metric == "FID"].rename(columns={"value": "FID"})
     pr = df[df.metric != "FID"]
-    return fid, pr, f"N = {n} samples per ψ vs the 2,000-item test split (shapes backbone). {note}".strip()
+    return fid, pr, (f"N = {n} samples per ψ and model vs the 2,000-item test split (shapes backbone). StyleGAN: "
+                     "w = w̄ + ψ (w − w̄); BigGAN: z components beyond ±3ψ redrawn (ψ = 1: none). " + note).strip()
 
 
 def build_tab(ctx) -> None:
@@ -171,7 +190,7 @@ def build_tab(ctx) -> None:
                     model = gr.Radio(list(NAMES), value="CGAN", label="Model", elem_id="gan-model")
                     shape = gr.Dropdown(shape_choices, value=ANY, label="Shape (conditional models)")
                     colour = gr.Dropdown(colour_choices, value=ANY, label="Colour (conditional models)")
-                    psi = gr.Slider(0, 2, value=1.0, step=0.05, label="Truncation ψ (StyleGAN)")
+                    psi = gr.Slider(0, 2, value=1.0, step=0.05, label="Truncation ψ (StyleGAN, BigGAN)")
                     count = gr.Slider(1, ctx.max_batch, value=min(16, ctx.max_batch), step=1, label="Images")
                     seed = seed_row(0)
                     go = gr.Button("Generate", variant="primary", elem_id="gan-sample-btn")
@@ -225,17 +244,142 @@ def build_tab(ctx) -> None:
             go_t = gr.Button("Compute (cached)", variant="primary", elem_id="gan-trunc-btn")
             t_note = gr.Markdown()
             with gr.Row():
-                fid_plot = gr.LinePlot(x="psi", y="FID", title="FID vs ψ (lower is better)", elem_id="gan-trunc-fid")
-                pr_plot = gr.LinePlot(x="psi", y="value", color="metric", title="precision / recall vs ψ")
+                fid_plot = gr.LinePlot(x="psi", y="FID", color="model", title="FID vs ψ (lower is better)",
+                                       elem_id="gan-trunc-fid")
+                pr_plot = gr.LinePlot(x="psi", y="value", color="series", title="precision / recall vs ψ")
             go_t.click(gan_truncation, [source, n_psi], [fid_plot, pr_plot, t_note], api_name="gan_truncation")
             on_open(gan_truncation, [fid_plot, pr_plot, t_note], [source, n_psi], cancel_on=[go_t],
                     slow=True, progress=lambda *a, **k: None)  # ~10 s once (then cached on disk)
-    with gr.Accordion("Readouts: DCGAN vs CGAN vs StyleGAN", open=False):
+        with gr.Tab("Drag", id="gan-drag"):
+            with gr.Row():
+                with gr.Column(scale=1, min_width=280):
+                    with gr.Row():
+                        g_shape = gr.Dropdown(list(shapes.SHAPES), value=DRAG_DEFAULT["shape"], label="Shape")
+                        g_colour = gr.Dropdown(list(shapes.COLOUR_NAMES), value=DRAG_DEFAULT["colour"],
+                                               label="Colour")
+                    g_seed = seed_row(DRAG_DEFAULT["seed"], elem_id="gan-drag-seed")
+                    g_psi = gr.Slider(0, 2, value=1.0, step=0.05, label="Truncation ψ")
+                    g_canvas = gr.Image(label="StyleGAN sample: click a handle point, then its target (red → blue)",
+                                        interactive=False, format="png", height=280, elem_id="gan-drag-canvas")
+                    with gr.Row():
+                        g_points = gr.Textbox(DRAG_DEFAULT["points"], label="Points (x,y -> x,y; pixels of the 32×32 "
+                                              "image)", scale=3, elem_id="gan-drag-points")
+                        g_clear = gr.Button("Clear points", scale=1, size="sm", elem_id="gan-drag-clear")
+                    g_iters = gr.Slider(1, 300, value=200, step=1, label="Iterations (at most)",
+                                        elem_id="gan-drag-iterations")
+                    g_keep = gr.Checkbox(True, label="Keep the background (λ term outside the object and its target)")
+                    g_rigid = gr.Checkbox(True, label="Move the object as one piece (feature template)")
+                    with gr.Row():
+                        g_go = gr.Button("Drag", variant="primary", elem_id="gan-drag-btn")
+                        g_stop = gr.Button("Stop", variant="stop", elem_id="gan-drag-stop")
+                with gr.Column(scale=2):
+                    g_note = gr.Markdown(elem_id="gan-drag-note")
+                    g_out = gr.Image(label="dragged (tracked handles → targets)", format="png", height=280,
+                                     elem_id="gan-drag-result")
+                    g_panel = gr.HTML(elem_id="gan-drag-readouts")
+            g_src = [g_seed, g_shape, g_colour, g_psi]
+            g_canvas.select(drag_add_point, [g_points, *g_src], [g_points, g_canvas], api_visibility="private",
+                            queue=False)
+            g_clear.click(lambda *a: ("", drag_canvas(*a)), [*g_src, gr.State("")], [g_points, g_canvas],
+                          api_visibility="private", queue=False)
+            for comp in g_src:
+                comp.change(drag_canvas, [*g_src, g_points], g_canvas, api_visibility="private", queue=False)
+            g_inputs = [*g_src, g_points, g_iters, g_keep, g_rigid]
+            g_event = g_go.click(gan_drag, g_inputs, [g_out, g_note, g_panel], api_name="gan_drag")
+            g_stop.click(None, None, None, cancels=[g_event], api_visibility="private", queue=False)
+            on_open(drag_canvas, [g_canvas], [*g_src, g_points])
+            on_open(drag_result, [g_out, g_note, g_panel], g_inputs, cancel_on=[g_go], slow=True)
+    with gr.Accordion("Readouts: DCGAN vs CGAN vs StyleGAN vs BigGAN", open=False):
         gr.HTML(card_table(), elem_id="gan-cards")
         r_n = gr.Slider(100, 2000, value=500, step=100, label="Samples per model", elem_id="gan-readout-n")
         go_r = gr.Button("Compute readouts", elem_id="gan-readout-btn")
         panel = gr.HTML(elem_id="gan-readouts")
         go_r.click(gan_readouts, [source, r_n], panel, api_name="gan_readouts")
+
+
+# ---- Drag (DragGAN on the StyleGAN) -------------------------------------------------------------------------
+
+DRAG_DEFAULT = {"seed": 1, "shape": "triangle", "colour": "blue", "points": "12,16 -> 17,16"}
+CANVAS = 8  # the drag canvas shows the 32×32 image 8× (256 px): a click at pixel p is image pixel p // 8
+
+
+def _drag_source(seed, shape, colour, psi):
+    from . import drag as DG
+
+    G = service.load_generator("stylegan")
+    s = _attr(shape, shapes.SHAPES, "shape")
+    c = _attr(colour, shapes.COLOUR_NAMES, "colour")
+    label = service.condition("stylegan", G, 1, s or 0, c or 0) if service.is_conditional(G) else None
+    return (G, *DG.source_image(G, parse_seed(seed), label, _psi(psi)))
+
+
+def _canvas(image: np.ndarray, text) -> np.ndarray:
+    from ...pointdrag import draw_points
+
+    return draw_points(image, *_points_of(text), CANVAS)
+
+
+def _points_of(text) -> tuple[list, list]:
+    """Handles and targets typed so far (a trailing handle without its target allowed); [] on anything odd."""
+    import re
+
+    vals = [float(v) for v in re.findall(r"-?\d+(?:\.\d+)?", str(text or ""))]
+    pts = [vals[i:i + 2] for i in range(0, len(vals) - len(vals) % 2, 2)]
+    return pts[0::2], pts[1::2]
+
+
+@user_errors
+def drag_canvas(seed, shape, colour, psi, points):
+    return _canvas(_drag_source(seed, shape, colour, psi)[2], points)
+
+
+@user_errors
+def drag_add_point(points, seed, shape, colour, psi, evt: gr.SelectData):
+    """A click on the canvas: the next handle, or the target of the last handle."""
+    from ...pointdrag import MAX_POINT_PAIRS, format_points
+
+    x, y = (min(31, max(0, int(v) // CANVAS)) for v in evt.index[:2])
+    handles, targets = _points_of(points)
+    if len(handles) > len(targets):
+        targets.append([x, y])
+    else:
+        if len(handles) >= MAX_POINT_PAIRS:
+            raise gr.Error(f"At most {MAX_POINT_PAIRS} handle → target pairs: clear the points to start again.")
+        handles.append([x, y])
+    text = format_points(handles, targets)
+    return text, drag_canvas(seed, shape, colour, psi, text)
+
+
+@user_errors
+def gan_drag(seed, shape, colour, psi, points, iterations, keep_background, rigid):
+    """DragGAN: stream the image as the handles move; the last frame carries the readouts."""
+    from ...pointdrag import draw_points, parse_points
+    from . import drag as DG
+
+    handles, targets = parse_points(points)
+    n, note = clamp_count(iterations, 1, DG.MAX_ITERATIONS, "iterations")
+    G, ws, image = _drag_source(seed, shape, colour, psi)
+    for frame in DG.drag_stream(G, ws, image, handles, targets, n, bool(keep_background), bool(rigid)):
+        pic = draw_points(frame["image"], frame["handles"], targets, CANVAS)
+        if not frame["done"]:
+            yield pic, f"Iteration {frame['iteration']} of at most {n}…", gr.skip()
+            continue
+        rows = DG.drag_readouts(image, frame["image"], handles, targets, frame["handles"], frame["region"],
+                                frame["seconds"])
+        said = [f"{frame['iteration']} of {n} iterations of motion supervision + point tracking on the StyleGAN's "
+                f"16-px features ({frame['seconds']:.1f} s); "
+                + ("the background outside the object and its target region held by the λ term" if frame["region"]
+                   is not None else "no mask term")
+                + ("; the object moved as one piece (feature template)." if rigid else "."), note]
+        yield pic, " ".join(x for x in said if x), readout_panel_html({"DragGAN": rows})
+
+
+def drag_result(*args):
+    """The drag run to its end (the tab's opening example): its last frame."""
+    out = None
+    for out in gan_drag(*args):
+        pass
+    return out
 
 
 # Direction of each model-card metric (metrics.json stores values only).
@@ -254,7 +398,7 @@ def card_table() -> str:
             cols[title] = [{"metric": k, "value": v, "higher_is_better": HIGHER.get(k)}
                            for k, v in json.loads(path.read_text()).items()]
     if not cols:
-        return "<p>No embedded GAN is trained yet (<code>python -m genmodels train dcgan|cgan|stylegan</code>).</p>"
+        return "<p>No embedded GAN is trained yet (<code>python -m genmodels train dcgan|cgan|stylegan|biggan</code>).</p>"
     return readout_table(cols, "From the model cards: N = 2,000 samples vs the 2,000-item shapes test split, "
                          "domain backbone; the floor is 2,000 real train items vs the same test split. "
                          "Recompute below at any N (with intervals and PPL).")
@@ -267,7 +411,7 @@ def gan_readouts(source: str, n, progress=gr.Progress()):
     n, note = clamp_count(n, 100, 2000, "number of samples")
     cols = {}
     for i, (title, kind) in enumerate(NAMES.items()):
-        progress(i / 3, desc=title)
+        progress(i / len(NAMES), desc=title)
         try:
             G = service.load_generator(kind, "embedded" if kind != "stylegan" else model_source(source, "Weights"))
         except FileNotFoundError as e:

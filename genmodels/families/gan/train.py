@@ -20,8 +20,8 @@ from tqdm.auto import tqdm
 from ...checkpoints import safe_load
 from ...data.dataset import FolderDataset, shapes_arrays, to_tensor
 from ...training import infinite_batches
-from .recipes import (_PLAIN, CGAN_CONDITIONAL_BN, DCGAN_WIDTH, N_COLOURS, N_SHAPES, RECIPES, STYLEGAN_CHANNELS,
-                      VARIANTS, balanced_labels, labels_for)
+from .recipes import (_PLAIN, BIGGAN_CHANNELS, CGAN_CONDITIONAL_BN, DCGAN_WIDTH, N_COLOURS, N_SHAPES, RECIPES,
+                      STYLEGAN_CHANNELS, VARIANTS, balanced_labels, labels_for)
 from .service import is_conditional, z_dim
 
 WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
@@ -56,7 +56,12 @@ def build(kind: str, conditional: bool | None = None):
         k = N_SHAPES * N_COLOURS if conditional in (None, True) else 0
         return (Generator(size=32, style_dim=256, n_mlp=4, channels=STYLEGAN_CHANNELS, n_classes=k),
                 Discriminator(size=32, channels=STYLEGAN_CHANNELS, n_classes=k))
-    raise ValueError(f"unknown GAN kind {kind!r}; choose dcgan, cgan or stylegan")
+    if kind == "biggan":
+        from .biggan import BigGANDiscriminator, BigGANGenerator
+
+        n = (N_SHAPES, N_COLOURS)
+        return BigGANGenerator(channels=BIGGAN_CHANNELS, n_classes=n), BigGANDiscriminator(n_classes=n)
+    raise ValueError(f"unknown GAN kind {kind!r}; choose dcgan, cgan, stylegan or biggan")
 
 
 def g_forward(kind: str, G, z, c, mix_prob: float = 0.0, gen: torch.Generator | None = None):
@@ -92,6 +97,15 @@ def standing_stats(kind: str, G, n_batches: int = 32, batch: int = 64, seed: int
     G.eval()
 
 
+def mode_seeking_loss(a: torch.Tensor, b: torch.Tensor, za: torch.Tensor, zb: torch.Tensor,
+                      eps: float = 1e-5) -> torch.Tensor:
+    """Mode seeking (Mao, Lee, Tseng, Ma, Yang 2019, "Mode Seeking Generative Adversarial Networks for Diverse Image
+    Synthesis", arXiv:1903.05628, eq. 3): G maximises d(G(c, z1), G(c, z2)) / d(z1, z2) (mean absolute differences),
+    minimised here as its reciprocal, as in the paper's code."""
+    ratio = (a.float() - b.float()).abs().mean() / (za - zb).abs().mean()
+    return 1.0 / (ratio + eps)
+
+
 def mismatched(y: torch.Tensor, gen: torch.Generator | None = None) -> torch.Tensor:
     """(N, 5) labels where shape and / or colour are replaced by a different value (each with probability 1/2,
     the shape when neither was drawn), for the matching-aware discriminator."""
@@ -118,11 +132,22 @@ def _monitor(kind: str, G_ema, run: Path, step: int, wall: float, n: int = 300) 
     rec = {"step": step, "wall_min": round(wall / 60, 2)}
     if is_conditional(G_ema):
         labels = balanced_labels(n, seed=7)
-        pred = backbone.attribute_predictions(sample(kind, G_ema, n, seed=7, labels=labels))
+        images = sample(kind, G_ema, n, seed=7, labels=labels)
+        pred = backbone.attribute_predictions(images)
         rec["shape"] = float((pred["shape"] == labels[:, 0].numpy()).mean())
         rec["colour"] = float((pred["colour"] == labels[:, 1].numpy()).mean())
         hit = pred["shape"] == labels[:, 0].numpy()  # per requested shape: one failing class hides in the mean
         rec["shape_per_class"] = [round(float(hit[labels[:, 0].numpy() == k].mean()), 3) for k in range(N_SHAPES)]
+        if kind == "biggan":  # the outline and the spread beside the classifier (what the guide reward can cost)
+            from ...scoring.precision_recall import precision_recall_from_features
+            from ...scoring.readout import read_shapes
+            from ...scoring.reference import reference_stats
+
+            reading = read_shapes(images, labels[:, 0]).summary()
+            rec["shape_outline"], rec["pieces"] = round(reading["outline"], 4), round(reading["pieces"], 4)
+            prec, recall = precision_recall_from_features(reference_stats(backbone)["features"][:n],
+                                                          backbone.features(images))
+            rec[f"precision_{n}"], rec[f"recall_{n}"] = round(prec, 4), round(recall, 4)
     else:
         probs = backbone.class_probs(sample(kind, G_ema, n, seed=7))
         rec["confident_0.9"] = float((probs.max(1) >= 0.9).mean())
@@ -156,6 +181,8 @@ def train_gan(kind: str, steps: int = 20_000, n_train: int = 100_000, seed: int 
 
     from ...training import accelerator, out_of_time
 
+    if data and kind in ("cgan", "biggan"):
+        raise ValueError(f"{kind} needs labels; train dcgan or stylegan on an unlabelled folder")
     recipe = VARIANTS[variant] if variant else _PLAIN[kind] if data else RECIPES[kind]
     set_seed(seed)
     acc = accelerator()
@@ -173,8 +200,6 @@ def train_gan(kind: str, steps: int = 20_000, n_train: int = 100_000, seed: int 
     run = Path(run_dir or f"runs/{kind}")
     run.mkdir(parents=True, exist_ok=True)
     if data:
-        if kind == "cgan":
-            raise ValueError("cgan needs labels; train dcgan or stylegan on an unlabelled folder")
         ds = FolderDataset(data)
         images, labels = ds.images, torch.zeros(len(ds.images), 5, dtype=torch.long)
         G, D = build(kind, conditional=False)
@@ -184,7 +209,7 @@ def train_gan(kind: str, steps: int = 20_000, n_train: int = 100_000, seed: int 
         images, labels = to_tensor(arr["images"]), torch.from_numpy(arr["labels"])
         G, D = build(kind)
         kind_c = kind
-    conditional = kind_c in ("cgan", "stylegan")
+    conditional = kind_c in ("cgan", "stylegan", "biggan")
     cond = (lambda y: labels_for(kind, y)) if conditional else (lambda y: None)
     if projected:  # the guide's features miss texture / background: the kind's pixel D stays beside the heads
         D = torch.nn.ModuleDict({"proj": ProjectedDiscriminator(
@@ -283,6 +308,11 @@ def train_gan(kind: str, steps: int = 20_000, n_train: int = 100_000, seed: int 
             continue
         # G step
         z = torch.randn(z.shape, generator=gen).to(acc.device)
+        pairs = bool(recipe.mode_seeking) and conditional
+        if pairs:  # mode seeking: the two halves of the batch are asked for the same labels with different z
+            half = len(y) // 2
+            y = torch.cat([y[:half], y[:half]])
+            c = cond(y)
         with amp:
             fake = g_forward(kind, G, z, c, recipe.mixing, gen)
             if aux:
@@ -298,6 +328,13 @@ def train_gan(kind: str, steps: int = 20_000, n_train: int = 100_000, seed: int 
                     weight = next((w for start, w in reversed(recipe.guide_stages) if step >= start),
                                   recipe.guide_weight)
                     g_loss = g_loss + weight * guide_objective(logits, y if conditional else None)
+            if pairs:
+                g_loss = g_loss + recipe.mode_seeking * mode_seeking_loss(fake[:half], fake[half:2 * half],
+                                                                          z[:half], z[half:2 * half])
+        if recipe.ortho:
+            from .biggan import orthogonal_penalty
+
+            g_loss = g_loss + orthogonal_penalty(acc.unwrap_model(G), recipe.ortho)
         opt_g.zero_grad(set_to_none=True)
         acc.backward(g_loss)
         opt_g.step()

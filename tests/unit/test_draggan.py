@@ -1,0 +1,104 @@
+"""DragGAN (issue 30) and the shared point-drag loop: the loop moves a rendered blob to its target on a toy problem,
+DragGAN optimises only the coarse styles and streams, the Drag sub-tab's handler answers bad input with sentences."""
+import gradio as gr
+import numpy as np
+import pytest
+import torch
+
+from genmodels import pointdrag as P
+from genmodels.families.gan import drag as DG
+from genmodels.families.gan.stylegan import Generator
+
+
+def blob(centre: torch.Tensor, size: int = 32, sigma: float = 3.0) -> torch.Tensor:
+    yy, xx = torch.meshgrid(torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32),
+                            indexing="ij")
+    return torch.exp(-((xx - centre[0, 0]) ** 2 + (yy - centre[0, 1]) ** 2) / (2 * sigma ** 2))[None, None]
+
+
+def test_the_loop_drags_a_blob_to_its_target():
+    """Features = a Gaussian blob drawn at the parameter: motion supervision must move the parameter, tracking must
+    follow the blob, and the loop stops when the handle is within 1 px of the target."""
+    start, target = torch.tensor([[10.0, 12.0]]), torch.tensor([[16.0, 12.0]])
+    feats = lambda p: (None, blob(p))  # noqa: E731
+    p, hnd, history, used = P.optimise_points(start.clone(), feats, start.clone(), target, 200, 0.3, 3, 3)
+    assert (hnd - target).norm() < 1.0 and used < 200
+    assert abs(float(p[0, 0]) - 16.0) < 1.5 and abs(float(p[0, 1]) - 12.0) < 1.0
+    assert len(history) == used + 1 if used else True
+    states = list(P.iterate_points(start.clone(), feats, start.clone(), target, 3, 0.3, 3, 3))
+    assert [s["done"] for s in states] == [False, False, False, True] and states[-1]["iteration"] == 3
+
+
+def test_extra_term_sees_the_tracked_handles():
+    seen = []
+    start, target = torch.tensor([[10.0, 12.0]]), torch.tensor([[16.0, 12.0]])
+
+    def extra(p, aux, feat, hnd):
+        seen.append(hnd.clone())
+        return None
+    P.optimise_points(start.clone(), lambda p: (None, blob(p)), start.clone(), target, 4, 0.3, 3, 3, extra)
+    assert len(seen) == 4 and torch.equal(seen[0], start)
+
+
+def test_centroid_reduction_and_region():
+    mask = np.zeros((32, 32), bool)
+    mask[10:16, 10:16] = True
+    moved = np.roll(mask, 4, axis=1)
+    h, t = np.array([[12.5, 12.5]]), np.array([[20.5, 12.5]])
+    assert P.centroid_reduction(mask, moved, h, t) == pytest.approx(0.5)
+    assert np.isnan(P.centroid_reduction(mask, np.zeros_like(mask), h, t))
+    region = P.drag_region(mask, h, t)
+    assert region[mask].all() and region[12, 24] and not region[30, 2]
+
+
+@pytest.fixture(scope="module")
+def tiny_stylegan():
+    torch.manual_seed(0)
+    return Generator(size=32, style_dim=32, n_mlp=2, channels=[32, 32, 16, 8], n_classes=36).eval()
+
+
+def test_draggan_moves_only_the_coarse_styles_and_streams(tiny_stylegan):
+    G = tiny_stylegan
+    ws, image = DG.source_image(G, 3, torch.tensor([5]))
+    assert image.shape == (32, 32, 3) and ws.shape == (1, G.num_ws, 32)
+    mask = np.zeros((32, 32), bool)
+    mask[8:20, 8:20] = True
+    h, t = np.array([[14.0, 14.0]]), np.array([[19.0, 14.0]])
+    frames = list(DG.drag_stream(G, ws, image, h, t, 6, keep_background=False, rigid=False, every=2))
+    assert [f["iteration"] for f in frames[:-1]] == [2, 4, 6][:len(frames) - 1] and frames[-1]["done"]
+    assert frames[-1]["image"].shape == (32, 32, 3) and "seconds" in frames[-1]
+    r = DG.drag(G, ws, h, t, 5, mask=P.drag_region(mask, h, t), object_mask=mask)
+    assert torch.equal(r["ws"][:, DG.LAYERS:], ws[:, DG.LAYERS:])  # the 16- and 32-px styles are the source's
+    assert not torch.equal(r["ws"][:, :DG.LAYERS], ws[:, :DG.LAYERS])
+    rows = DG.drag_readouts(image, r["edited"], h, t, r["handles"], P.drag_region(mask, h, t), r["seconds"])
+    names = [row.metric for row in rows]
+    assert names[0] == "tracked handle → target distance (px)" and "time (s)" in names
+
+
+def test_same_request_same_drag(tiny_stylegan):
+    G = tiny_stylegan
+    ws, _ = DG.source_image(G, 4, torch.tensor([1]))
+    h, t = np.array([[14.0, 14.0]]), np.array([[10.0, 18.0]])
+    a, b = DG.drag(G, ws, h, t, 4), DG.drag(G, ws, h, t, 4)
+    assert np.array_equal(a["edited"], b["edited"])
+
+
+@pytest.mark.parametrize("points, msg", [("", "No points"), ("3,4 -> 40,4", "outside the 32×32"),
+                                         ("3,4 -> 9,4; 5,5", "needs a target"),
+                                         ("3,4 -> 9,4; 5", "needs an x and a y"),
+                                         ("3,4 -> 3,4", "same point")])
+def test_drag_tab_bad_points(points, msg):
+    from genmodels.families.gan import tab
+
+    with pytest.raises(gr.Error, match=msg):
+        list(tab.gan_drag(1, "triangle", "blue", 1.0, points, 10, True, True))
+
+
+def test_drag_tab_clamps_iterations_and_streams():
+    from genmodels.families.gan import tab
+
+    out = list(tab.gan_drag(1, "triangle", "blue", 1.0, "15,15 -> 19,15", 100_000, True, True))
+    assert len(out) >= 2 and "capped at 300" in out[-1][1]
+    assert out[-1][0].shape == (256, 256, 3) and "DragGAN" in out[-1][2]
+    with pytest.raises(gr.Error, match="Unknown shape"):
+        list(tab.gan_drag(1, "blob", "blue", 1.0, "15,15 -> 19,15", 10, True, True))
