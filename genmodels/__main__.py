@@ -387,7 +387,7 @@ def parser() -> argparse.ArgumentParser:
 
     ss = sub.add_parser("screenshots", help="one PNG per tab as a visitor first sees it (headless Chromium)")
     ss.add_argument("out", nargs="?", default="docs/screenshots")
-    ss.add_argument("--tabs", nargs="*", help="tab keys (default: every tab)")
+    ss.add_argument("--tabs", nargs="*", help="tab keys, or sub-tab pictures such as gan-drag (default: all)")
     ss.set_defaults(fn=cmd_screenshots)
 
     lb = sub.add_parser("leaderboard", help="every embedded generator under one protocol -> "

@@ -162,7 +162,8 @@ def iterate_points(param: torch.Tensor, features: Callable, handles: torch.Tenso
                    what: str = "drag") -> Iterator[dict]:
     """Motion supervision + point tracking on ``param`` (optimised with Adam at ``lr``). ``features(p)`` ->
     (anything, (1, C, H, W) features at image resolution); ``extra(p, aux, feat, handles)`` -> a loss added to the
-    motion term (or None; ``handles`` are the tracked ones). Yields after every update {"param", "handles", "iteration", "history", "done"}; stops when every
+    motion term (or None; ``handles`` are the tracked ones). Yields after every update {"param", "handles",
+    "iteration", "history", "done"}; stops when every
     tracked handle is within 1 px of its target or after ``iterations`` updates (the last yield has done=True)."""
     with torch.no_grad():
         _, f_orig = features(param)

@@ -38,6 +38,9 @@ _READY = """() => {
 }"""
 
 
+# Sub-tabs pictured on their own (``--tabs gan-drag``): picture key -> (tab key, sub-tab label). The command makes
+# them by default after the tabs' first views.
+SUB_TABS = {"gan-drag": ("gan", "Drag")}
 MANIFEST = "manifest.json"
 STAMPED_BY = "python -m genmodels screenshots"
 
@@ -148,8 +151,8 @@ def take(out: str | Path = "docs/screenshots", tabs: list[str] | None = None, ti
     if not Path(chromium).exists():
         raise RuntimeError(f"Chromium not found at {chromium}: apt-get install -y chromium (or set GENMODELS_CHROMIUM)")
     known = {f.key: f.title for f in families()}
-    keys = tabs or list(known)
-    unknown = [k for k in keys if k not in known]
+    keys = tabs or [*known, *SUB_TABS]
+    unknown = [k for k in keys if k not in known and k not in SUB_TABS]
     if unknown:
         raise RuntimeError(f"unknown tab(s) {', '.join(unknown)}; choose from {', '.join(known)}")
     out = Path(out)
@@ -160,7 +163,7 @@ def take(out: str | Path = "docs/screenshots", tabs: list[str] | None = None, ti
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/config", timeout=30) as r:
             hub_tabs = hub_tabs_from_config(json.loads(r.read()))
-        missing = [k for k in keys if k not in {t["key"] for t in hub_tabs}]
+        missing = [k for k in keys if SUB_TABS.get(k, (k,))[0] not in {t["key"] for t in hub_tabs}]
         if missing:
             raise RuntimeError(f"the served hub has no tab {', '.join(missing)} (its tabs: "
                                f"{', '.join(t['key'] for t in hub_tabs)})")
@@ -168,16 +171,20 @@ def take(out: str | Path = "docs/screenshots", tabs: list[str] | None = None, ti
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
             for key in keys:
+                tab, sub = SUB_TABS.get(key, (key, None))
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                page.goto(f"http://127.0.0.1:{port}/?tab={key}")
+                page.goto(f"http://127.0.0.1:{port}/?tab={tab}")
                 page.wait_for_function(
                     "t => document.querySelector('[role=tab][aria-selected=true]')?.innerText.trim() === t",
-                    arg=known[key], timeout=60_000)
+                    arg=known[tab], timeout=60_000)
+                if sub is not None:
+                    page.get_by_role("tab", name=sub, exact=True).click()
                 page.wait_for_function(_READY, timeout=timeout_s * 1000, polling=500)
                 page.wait_for_timeout(500)
                 path = out / picture_name(key)
                 page.screenshot(path=str(path), full_page=True)
-                stamps[path.name] = {"tab": key, "title": known[key], "hub_tabs": hub_tabs, **git,
+                title = known[tab] if sub is None else f"{known[tab]} › {sub}"
+                stamps[path.name] = {"tab": key, "title": title, "hub_tabs": hub_tabs, **git,
                                      "taken": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
                                      "sha256": sha256(path), "stamped_by": STAMPED_BY}
                 saved.append(path)

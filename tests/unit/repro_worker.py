@@ -123,11 +123,12 @@ def _gan_sample(kind: str):
 
         G = service.load_generator(kind)
         shape, colour = (2, 1) if kind != "dcgan" else (None, None)
-        return [service.sample(kind, G, seed, 2, shape, colour, psi=0.7 if kind == "stylegan" else 1.0)[0]]
+        psi = 0.7 if kind in ("stylegan", "biggan") else 1.0
+        return [service.sample(kind, G, seed, 2, shape, colour, psi=psi)[0]]
     return run
 
 
-for _kind in ("dcgan", "cgan", "stylegan"):
+for _kind in ("dcgan", "cgan", "stylegan", "biggan"):
     sampler(f"gan_sample/{_kind}")(_gan_sample(_kind))
 
 
@@ -153,6 +154,17 @@ def _gan_interpolate(kind: str):
 
 for _kind in ("cgan", "stylegan"):
     sampler(f"gan_interpolate/{_kind}")(_gan_interpolate(_kind))
+
+
+@sampler("gan_drag")
+def gan_drag(seed: int) -> list:
+    """DragGAN from the seed's StyleGAN sample, a few iterations (the Drag sub-tab's stream, last frame)."""
+    from genmodels.families.gan import drag, service
+
+    G = service.load_generator("stylegan")
+    ws, image = drag.source_image(G, seed, service.condition("stylegan", G, 1, 2, 1))
+    frames = list(drag.drag_stream(G, ws, image, [[15.0, 15.0]], [[19.0, 15.0]], 4))
+    return [image, frames[-1]["image"]]
 
 
 @sampler("gan_truncation")

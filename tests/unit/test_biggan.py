@@ -77,7 +77,8 @@ def test_truncated_normal_bounds_and_seeds():
     z = truncated_normal((2000, 16), 0.5, g.manual_seed(3))
     assert z.abs().max() <= 0.5 and z.std() < 0.35
     torch.testing.assert_close(z, truncated_normal((2000, 16), 0.5, g.manual_seed(3)))
-    torch.testing.assert_close(truncated_normal((4, 16), None, g.manual_seed(3)), torch.randn(4, 16, generator=g.manual_seed(3)))
+    torch.testing.assert_close(truncated_normal((4, 16), None, g.manual_seed(3)),
+                               torch.randn(4, 16, generator=g.manual_seed(3)))
     with pytest.raises(ValueError, match="> 0"):
         truncated_normal((2, 2), 0.0)
 

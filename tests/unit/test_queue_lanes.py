@@ -78,7 +78,8 @@ def test_fast_events_share_the_fast_lane_and_its_limit(hub, name):
 
 @pytest.mark.parametrize("name", ["diffusion_txt2img", "diffusion_controlnet", "diffusion_sweep", "measure_now",
                                   "distill_compare", "distill_hub", "ar_sample", "ar_complete", "compare_run",
-                                  "arena_battle", "gan_truncation", "gan_readouts", "metrics_sets", "img2img_style"])
+                                  "arena_battle", "gan_truncation", "gan_readouts", "gan_drag", "metrics_sets",
+                                  "img2img_style"])
 def test_slow_events_share_the_slow_lane_and_its_limit(hub, name):
     from genmodels.hub.build import SLOW_LANE
 

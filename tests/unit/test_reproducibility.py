@@ -31,8 +31,8 @@ WORKER = Path(__file__).with_name("repro_worker.py")
 SEED = 1234
 
 EXPECTED = [
-    "gan_sample/dcgan", "gan_sample/cgan", "gan_sample/stylegan", "gan_mix", "gan_interpolate/cgan",
-    "gan_interpolate/stylegan", "gan_truncation",
+    "gan_sample/dcgan", "gan_sample/cgan", "gan_sample/stylegan", "gan_sample/biggan", "gan_mix",
+    "gan_interpolate/cgan", "gan_interpolate/stylegan", "gan_truncation", "gan_drag",
     "img2img_pix2pix", "img2img_cyclegan", "img2img_style",
     "vae_sample/vae", "vae_sample/cvae", "vae_sample/vq-prior", "vae_text2image", "vae_walk",
     "ar_sample/pixelcnnpp-cached", "ar_complete/pixelcnnpp-cached", "ar_complete/pixelcnnpp-naive",

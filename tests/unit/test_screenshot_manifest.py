@@ -37,7 +37,8 @@ def registry_tabs() -> list[dict[str, str]]:
 
 def made_by_command() -> dict[str, str]:
     """Repository-relative path → tab key, for every picture ``python -m genmodels screenshots`` writes by default."""
-    return {f"docs/screenshots/{ss.picture_name(f.key)}": f.key for f in families()}
+    made = {f"docs/screenshots/{ss.picture_name(f.key)}": f.key for f in families()}
+    return {**made, **{f"docs/screenshots/{ss.picture_name(k)}": k for k in ss.SUB_TABS}}
 
 
 def test_the_readme_shows_pictures():

@@ -127,7 +127,7 @@ def test_gan_export_holds_only_what_it_needs(gan_space):
                  "genmodels/registry.py", "genmodels/hub/build.py", "genmodels/families/diffusion/service.py"):
         assert (out / name).is_file(), name
     weights = sorted(p.name for p in (out / "genmodels" / "weights").iterdir())
-    need = sorted(["dcgan", "cgan", "stylegan", "shapes-classifier", "shapes-clip"])  # no gan-guide*, no tiny-sd
+    need = sorted(["dcgan", "cgan", "stylegan", "biggan", "shapes-classifier", "shapes-clip"])  # no gan-guide*, tiny-sd
     assert weights == need == sorted(res["weights"])
     assert (out / "genmodels/weights/stylegan/model.safetensors").is_file()
     assert (out / "genmodels/weights/shapes-clip/tokenizer.json").is_file()

@@ -152,5 +152,5 @@ def drag(pipe, image: np.ndarray, prompt: str, handles, targets, steps: int = 20
                               both).prev_sample
     recon, edited = decode(pipe, both)
     return {"edited": edited, "reconstruction": recon, "handles": hnd.numpy(), "history": [h.numpy() for h in history],
-            "iterations": used, "inversion_steps": k,
+            "iterations": used, "inversion_steps": k, "template": float(rigid) if object_mask is not None else 0.0,
             "seconds": {"optimise": t_opt, "total": time.perf_counter() - t0}}

@@ -356,8 +356,10 @@ def drag_edit(start="test item", index=0, upload=None, seed=0, points="", prompt
     lines = [f"{item.name}: inverted {k} of {steps} DDIM steps under '{item.caption or '(empty)'}', "
              f"{res['iterations']} of {iterations} iterations of motion supervision + point tracking "
              f"({res['seconds']['optimise']:.1f} s), denoised with reference-latent control; "
-             + ("the background outside the object and its target region held by the λ term." if region is not None
-                else "no mask term.")]
+             + ("the background outside the object and its target region held by the λ term" if region is not None
+                else "no mask term")
+             + ("; every handle moves by one vector, so the object follows as one piece (FreeDrag's feature template)."
+                if res.get("template") else ".")]
     lines += [note] if note else []
     return {"original": item.image, "edited": res["edited"], "reconstruction": res["reconstruction"],
             "handles": handles, "targets": targets, "tracked": res["handles"], "columns": cols,

@@ -398,7 +398,8 @@ def card_table() -> str:
             cols[title] = [{"metric": k, "value": v, "higher_is_better": HIGHER.get(k)}
                            for k, v in json.loads(path.read_text()).items()]
     if not cols:
-        return "<p>No embedded GAN is trained yet (<code>python -m genmodels train dcgan|cgan|stylegan|biggan</code>).</p>"
+        return ("<p>No embedded GAN is trained yet (<code>python -m genmodels train dcgan|cgan|stylegan|biggan</code>)."
+                "</p>")
     return readout_table(cols, "From the model cards: N = 2,000 samples vs the 2,000-item shapes test split, "
                          "domain backbone; the floor is 2,000 real train items vs the same test split. "
                          "Recompute below at any N (with intervals and PPL).")
