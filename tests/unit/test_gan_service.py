@@ -13,8 +13,11 @@ def tiny():
     torch.manual_seed(0)
     sg = Generator(size=32, style_dim=32, n_mlp=2, channels=[16, 16, 16, 16], n_classes=36).eval()
     sg.update_w_avg(sg.mapping(torch.randn(64, 32), torch.zeros(64, dtype=torch.long)))
+    from genmodels.families.gan.biggan import BigGANGenerator
+
+    big = BigGANGenerator(z_dim=32, channels=(32, 16, 16, 8), shared_dim=8).eval()
     return {"dcgan": DCGANGenerator(width=32).eval(), "cgan": DCGANGenerator(width=32, n_classes=(6, 6)).eval(),
-            "stylegan": sg}
+            "stylegan": sg, "biggan": big}
 
 
 @pytest.mark.parametrize("kind", service.KINDS)
