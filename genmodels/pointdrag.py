@@ -94,6 +94,31 @@ def format_points(handles, targets) -> str:
     return "; ".join(pairs)
 
 
+def points_so_far(text) -> tuple[list, list]:
+    """Handles and targets typed or clicked so far (a trailing handle without its target allowed); [] on anything
+    odd — what the canvases draw while a person is still clicking (``parse_points`` checks a finished box)."""
+    vals = [float(v) for v in re.findall(r"-?\d+(?:\.\d+)?", str(text or ""))]
+    pts = [vals[i:i + 2] for i in range(0, len(vals) - len(vals) % 2, 2)]
+    return pts[0::2], pts[1::2]
+
+
+def add_click(text, x: int, y: int) -> str:
+    """The points box after a click at image pixel (x, y): the target of the last handle, or the next handle."""
+    handles, targets = points_so_far(text)
+    if len(handles) > len(targets):
+        targets.append([x, y])
+    else:
+        if len(handles) >= MAX_POINT_PAIRS:
+            raise InputError(f"At most {MAX_POINT_PAIRS} handle → target pairs: clear the points to start again.")
+        handles.append([x, y])
+    return format_points(handles, targets)
+
+
+def canvas(image: np.ndarray, text, scale: int = 8) -> np.ndarray:
+    """The image enlarged ``scale``× with the points of the box drawn on it (``draw_points``)."""
+    return draw_points(image, *points_so_far(text), scale)
+
+
 def scripted_drag(mask: np.ndarray, index: int, size: int = 32, margin: int = 3) -> tuple[np.ndarray, np.ndarray]:
     """Handles (centroid + 3 points half-way to the edge) and targets moved 4-8 px, all by one vector; the length
     and first direction tried come from ``index``, the direction turns in 45° steps until every target lies at least

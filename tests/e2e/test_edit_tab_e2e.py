@@ -5,36 +5,18 @@ import numpy as np
 import pytest
 from gradio_client.exceptions import AppError
 
-from e2e_helpers import open_tab
+from e2e_helpers import click_points, open_tab
 
 pytestmark = pytest.mark.e2e
 
 TARGET = "a small red solid cross on a dark background"  # test item 0 is "a small blue solid cross ..."
 
 
-def _click_pixel(page, selector: str, x: float, y: float, side: int = 32) -> None:
-    """Click image pixel (x, y) of a side×side image shown enlarged in ``selector``."""
-    box = page.locator(selector).bounding_box()
-    page.mouse.click(box["x"] + (x + 0.5) / side * box["width"], box["y"] + (y + 0.5) / side * box["height"])
-
-
 def test_click_handle_and_target_then_drag_in_chromium(app_url, page, artifacts):
     open_tab(page, app_url, "edit", "Edit", "DragDiffusion")
     page.locator("#edit-drag-readouts table").wait_for(timeout=300_000)  # the default example, shown on open
     points = page.locator("#edit-drag-points textarea")
-    page.locator("#edit-drag-clear").click()
-    page.wait_for_function("document.querySelector('#edit-drag-points textarea').value === ''", timeout=60_000)
-    ready = "(() => { const i = document.querySelector('#edit-drag-canvas img'); return i && i.complete && " \
-            "i.naturalWidth > 0; })()"
-    page.wait_for_function(ready, timeout=60_000)
-    _click_pixel(page, "#edit-drag-canvas img", 11, 9)  # the handle ...
-    page.wait_for_function("document.querySelector('#edit-drag-points textarea').value.endsWith('->')",
-                           timeout=60_000)
-    page.wait_for_function(ready, timeout=60_000)
-    _click_pixel(page, "#edit-drag-canvas img", 16, 9)  # ... and its target
-    pair = "/^\\d+,\\d+ -> \\d+,\\d+$/.test(document.querySelector('#edit-drag-points textarea').value)"
-    page.wait_for_function(pair, timeout=60_000)
-    (hx, hy), (tx, ty) = [tuple(map(int, p.split(","))) for p in points.input_value().split(" -> ")]
+    (hx, hy), (tx, ty) = click_points(page, "edit-drag", (11, 9), (16, 9))  # the handle, then its target
     assert abs(hx - 11) <= 1 and abs(hy - 9) <= 1 and (tx - hx, ty - hy) == (5, 0)  # pixels of the 32x32 image
     page.locator("#edit-drag-iterations input[type=number]").fill("10")
     page.locator("#edit-drag-btn").click()

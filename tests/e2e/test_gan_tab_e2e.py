@@ -2,7 +2,7 @@
 embedded weights."""
 import pytest
 
-from e2e_helpers import open_tab
+from e2e_helpers import click_points, open_tab
 
 pytestmark = pytest.mark.e2e
 
@@ -64,29 +64,10 @@ def test_gan_readouts_in_chromium(app_url, page, artifacts):
     page.screenshot(path=str(artifacts / "gan_readouts.png"), full_page=True)
 
 
-def _click_pixel(page, selector: str, x: float, y: float, side: int = 32) -> None:
-    """Click image pixel (x, y) of a side×side image shown enlarged in ``selector``."""
-    box = page.locator(selector).bounding_box()
-    page.mouse.click(box["x"] + (x + 0.5) / side * box["width"], box["y"] + (y + 0.5) / side * box["height"])
-
-
 def test_gan_drag_click_two_points_in_chromium(app_url, page, artifacts):
     _open(page, app_url, "Drag")
     page.locator("#gan-drag-readouts table").wait_for(timeout=300_000)  # the default drag, shown on open
-    points = page.locator("#gan-drag-points textarea")
-    page.locator("#gan-drag-clear").click()
-    page.wait_for_function("document.querySelector('#gan-drag-points textarea').value === ''", timeout=60_000)
-    ready = "(() => { const i = document.querySelector('#gan-drag-canvas img'); return i && i.complete && " \
-            "i.naturalWidth > 0; })()"
-    page.wait_for_function(ready, timeout=60_000)
-    _click_pixel(page, "#gan-drag-canvas img", 15, 15)  # the handle ...
-    page.wait_for_function("document.querySelector('#gan-drag-points textarea').value.endsWith('->')",
-                           timeout=60_000)
-    page.wait_for_function(ready, timeout=60_000)
-    _click_pixel(page, "#gan-drag-canvas img", 20, 15)  # ... and its target
-    pair = "/^\\d+,\\d+ -> \\d+,\\d+$/.test(document.querySelector('#gan-drag-points textarea').value)"
-    page.wait_for_function(pair, timeout=60_000)
-    (hx, hy), (tx, ty) = [tuple(map(int, p.split(","))) for p in points.input_value().split(" -> ")]
+    (hx, hy), (tx, ty) = click_points(page, "gan-drag", (15, 15), (20, 15))  # the handle, then its target
     assert abs(hx - 15) <= 1 and abs(hy - 15) <= 1 and (tx - hx, ty - hy) == (5, 0)
     page.locator("#gan-drag-iterations input[type=number]").fill("10")
     page.locator("#gan-drag-btn").click()

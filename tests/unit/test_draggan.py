@@ -102,3 +102,15 @@ def test_drag_tab_clamps_iterations_and_streams():
     assert out[-1][0].shape == (256, 256, 3) and "DragGAN" in out[-1][2]
     with pytest.raises(gr.Error, match="Unknown shape"):
         list(tab.gan_drag(1, "blob", "blue", 1.0, "15,15 -> 19,15", 10, True, True))
+
+
+def test_clicks_fill_the_points_box_and_stop_at_four_pairs():
+    text = P.add_click("", 3, 4)
+    assert text == "3,4 ->" and P.points_so_far(text) == ([[3.0, 4.0]], [])
+    text = P.add_click(text, 9, 4)
+    assert text == "3,4 -> 9,4"
+    for k in range(3):
+        text = P.add_click(P.add_click(text, k, k), k + 5, k)
+    with pytest.raises(gr.Error, match="At most 4 handle → target pairs"):
+        P.add_click(text, 1, 1)
+    assert P.canvas(np.zeros((32, 32, 3), np.uint8), text, 8).shape == (256, 256, 3)

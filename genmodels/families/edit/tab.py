@@ -104,20 +104,10 @@ def _diffae_choices(attribute):
 
 # ---- DragDiffusion --------------------------------------------------------------------------------------------
 
-def _points_of(text) -> tuple[list, list]:
-    """Handles and targets typed so far (a trailing handle without its target allowed); [] on anything odd."""
-    import re
-
-    vals = [float(v) for v in re.findall(r"-?\d+(?:\.\d+)?", str(text or ""))]
-    pts = [vals[i:i + 2] for i in range(0, len(vals) - len(vals) % 2, 2)]
-    return pts[0::2], pts[1::2]
-
-
 def _canvas(image: np.ndarray, text) -> np.ndarray:
-    from .drag import draw_points
+    from ...pointdrag import canvas
 
-    handles, targets = _points_of(text)
-    return draw_points(image, handles, targets, CANVAS)
+    return canvas(image, text, CANVAS)
 
 
 @user_errors
@@ -129,16 +119,10 @@ def show_canvas(start, index, upload, seed, prompt, points):
 @user_errors
 def add_point(points, start, index, upload, seed, prompt, evt: gr.SelectData):
     """A click on the canvas: the next handle, or the target of the last handle."""
+    from ...pointdrag import add_click
+
     x, y = (int(v) // CANVAS for v in evt.index[:2])
-    handles, targets = _points_of(points)
-    if len(handles) > len(targets):
-        targets.append([x, y])
-    else:
-        if len(handles) >= service.MAX_POINT_PAIRS:
-            raise gr.Error(f"At most {service.MAX_POINT_PAIRS} handle → target pairs: clear the points to start "
-                           "again.")
-        handles.append([x, y])
-    text = service.format_points(handles, targets)
+    text = add_click(points, x, y)
     item, _ = service.drag_source(start, index, upload, seed, prompt)
     return text, _canvas(item.image, text)
 

@@ -313,40 +313,20 @@ def _drag_source(seed, shape, colour, psi):
     return (G, *DG.source_image(G, parse_seed(seed), label, _psi(psi)))
 
 
-def _canvas(image: np.ndarray, text) -> np.ndarray:
-    from ...pointdrag import draw_points
-
-    return draw_points(image, *_points_of(text), CANVAS)
-
-
-def _points_of(text) -> tuple[list, list]:
-    """Handles and targets typed so far (a trailing handle without its target allowed); [] on anything odd."""
-    import re
-
-    vals = [float(v) for v in re.findall(r"-?\d+(?:\.\d+)?", str(text or ""))]
-    pts = [vals[i:i + 2] for i in range(0, len(vals) - len(vals) % 2, 2)]
-    return pts[0::2], pts[1::2]
-
-
 @user_errors
 def drag_canvas(seed, shape, colour, psi, points):
-    return _canvas(_drag_source(seed, shape, colour, psi)[2], points)
+    from ...pointdrag import canvas
+
+    return canvas(_drag_source(seed, shape, colour, psi)[2], points, CANVAS)
 
 
 @user_errors
 def drag_add_point(points, seed, shape, colour, psi, evt: gr.SelectData):
     """A click on the canvas: the next handle, or the target of the last handle."""
-    from ...pointdrag import MAX_POINT_PAIRS, format_points
+    from ...pointdrag import add_click
 
     x, y = (min(31, max(0, int(v) // CANVAS)) for v in evt.index[:2])
-    handles, targets = _points_of(points)
-    if len(handles) > len(targets):
-        targets.append([x, y])
-    else:
-        if len(handles) >= MAX_POINT_PAIRS:
-            raise gr.Error(f"At most {MAX_POINT_PAIRS} handle → target pairs: clear the points to start again.")
-        handles.append([x, y])
-    text = format_points(handles, targets)
+    text = add_click(points, x, y)
     return text, drag_canvas(seed, shape, colour, psi, text)
 
 
