@@ -122,6 +122,9 @@ TRAINERS = {
                                {"kind": "dcgan", "variant": "dcgan-projected-robust"}),
     "stylegan": ("genmodels.families.gan.train", "train_gan", {"kind": "stylegan"}),
     "biggan": ("genmodels.families.gan.train", "train_gan", {"kind": "biggan"}),
+    "stackgan": ("genmodels.families.gan.stackgan_train", "train_stackgan", {}),
+    # the Age-cGAN-style attribute edit's encoder (image -> BigGAN z), trained on the embedded BigGAN's samples
+    "gan-encoder": ("genmodels.families.gan.attribute_edit", "train_gan_encoder", {}),
     # a stage on top of the committed StyleGAN, its own recipe (fresh D, warmed up first)
     "stylegan-stage": ("genmodels.families.gan.train", "train_gan",
                        {"kind": "stylegan", "init": "embedded", "d_warmup": 500}),
@@ -169,7 +172,7 @@ TRAINERS = {
 # got on the CPU budget).
 TRAIN_ALL = (("shapes-classifier", 1), ("shapes-clip", 1), ("gan-guide", 1), ("gan-guide-robust", 1),
              ("dcgan", 2), ("cgan", 3),
-             ("stylegan", 4), ("biggan", 3), ("sd-ae", 2), ("sd-ae-decoder", 1), ("sd-text", 1), ("sd-unet", 8),
+             ("stylegan", 4), ("biggan", 3), ("stackgan", 2), ("gan-encoder", 1), ("sd-ae", 2), ("sd-ae-decoder", 1), ("sd-text", 1), ("sd-unet", 8),
              ("controlnet", 3), ("noisy-classifier", 1), ("noisy-clip", 1), ("pix2pix", 2), ("cyclegan", 3),
              ("pixelcnn", 1), ("gated-pixelcnn", 1), ("pixelcnnpp", 2),
              ("vqvae", 2), ("vq-prior", 1), ("vq-dalle", 2), ("vae", 1), ("cvae", 1), ("distill", 4), ("diffae", 1))

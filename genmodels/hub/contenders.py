@@ -6,7 +6,7 @@ everywhere. A ``Condition`` is a scene description of the shapes domain (shape, 
 
 - class-conditional models (CGAN, conditional StyleGAN, CVAE) get shape + colour; the code prior and the
   PixelCNN family get the shape (their only label);
-- caption models (the DALL-E-style prior, tiny Stable Diffusion and its distilled 4-step student) get the caption
+- caption models (StackGAN, the DALL-E-style prior, tiny Stable Diffusion and its distilled 4-step student) get the caption
   ``a red solid star on a light background``;
 - image-conditioned models get the domain's own rendering of the condition — a test-split scene with exactly
   these attributes (chosen by the seed): pix2pix its edge map plus colour / fill / background, ControlNet its edge
@@ -125,6 +125,19 @@ def _gan(kind: str):
 
         return service.load_generator(kind)
     return draw, warm
+
+
+def _stackgan(cond: Condition, seed: int, n: int) -> np.ndarray:
+    """StackGAN's stage-II images for the condition's caption (the size, not in the caption, drawn from the seed)."""
+    from ..families.gan import service, stackgan
+
+    return stackgan.text_to_image(service.load_generator("stackgan"), cond.caption, seed, n)["stage2"]
+
+
+def _stackgan_warm():
+    from ..families.gan import service
+
+    return service.load_generator("stackgan")
 
 
 def _vae(model: str):
@@ -255,6 +268,7 @@ def _all() -> list[Contender]:
         draw, warm = _gan(key)
         out.append(Contender(key, label, "gan", "shape + colour" if honours else "nothing (unconditional)",
                              honours, draw, warm))
+    out.append(Contender("stackgan", "StackGAN", "gan", "the caption", ALL, _stackgan, _stackgan_warm))
     out.append(Contender("pix2pix", "pix2pix", "img2img", "the scene's edge map + colour / fill / background", ALL,
                          _pix2pix, _img2img_warm("pix2pix"), per_scene=True))
     out.append(Contender("cyclegan", "CycleGAN", "img2img", "the scene with the other fill (solid ↔ striped)", ALL,

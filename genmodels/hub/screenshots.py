@@ -40,7 +40,8 @@ _READY = """() => {
 
 # Sub-tabs pictured on their own (``--tabs gan-drag``): picture key -> (tab key, sub-tab label). The command makes
 # them by default after the tabs' first views.
-SUB_TABS = {"gan-drag": ("gan", "Drag")}
+SUB_TABS = {"gan-drag": ("gan", "Drag"), "gan-text": ("gan", "Text → image (StackGAN)"),
+            "gan-edit": ("gan", "Edit an attribute")}
 MANIFEST = "manifest.json"
 STAMPED_BY = "python -m genmodels screenshots"
 

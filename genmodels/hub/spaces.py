@@ -37,9 +37,10 @@ FAMILY_REQUIREMENTS: dict[str, tuple[str, ...]] = {"diffusion": ("diffusers==0.4
                                                    "distill": ("diffusers==0.42.1", "peft==0.21.2"),
                                                    "edit": ("diffusers==0.42.1",)}
 # Weights a family loads beyond Family.models: the distilled students run with the tiny SD's VAE and text encoder
-# and beside their teacher (the VAE tab's vqvae is among its models; the GAN guide nets gan-guide /
-# gan-guide-robust are loaded only by the trainers).
-EXTRA_WEIGHTS: dict[str, tuple[str, ...]] = {"distill": ("tiny-sd",)}
+# and beside their teacher (the VAE tab's vqvae is among its models); the GAN tab's attribute edit reads scenes with
+# gan-guide (its identity-preserving optimisation's recognition network); gan-guide-robust is loaded only by the
+# trainers.
+EXTRA_WEIGHTS: dict[str, tuple[str, ...]] = {"distill": ("tiny-sd",), "gan": ("gan-guide",)}
 IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", ".DS_Store")
 
 
@@ -57,9 +58,9 @@ class SpaceMeta:
 META = {
     "data": SpaceMeta("🔷", "blue", "green", "The shapes domain behind every model and metric",
                       ("synthetic-data", "dataset", "evaluation", "metrics", "fid")),
-    "gan": SpaceMeta("🥊", "red", "yellow", "DCGAN, CGAN, StyleGAN and BigGAN, scored side by side",
-                     ("gan", "dcgan", "conditional-gan", "stylegan", "stylegan2", "biggan", "image-generation",
-                      "metrics")),
+    "gan": SpaceMeta("🥊", "red", "yellow", "DCGAN, CGAN, StyleGAN, BigGAN, StackGAN, edits and drags, scored",
+                     ("gan", "dcgan", "conditional-gan", "stylegan", "stylegan2", "biggan", "stackgan",
+                      "text-to-image", "draggan", "image-generation", "metrics")),
     "img2img": SpaceMeta("🔁", "green", "blue", "pix2pix, CycleGAN and Gatys style transfer, scored",
                          ("image-to-image", "pix2pix", "cyclegan", "style-transfer", "gan", "metrics")),
     "vae": SpaceMeta("🧩", "purple", "indigo", "VAE, CVAE and VQ-VAE with PixelCNN and DALL-E priors",

@@ -52,6 +52,8 @@ BASE = {
     "edit_diffae": {"steps": 4},
     "edit_drag_diffusion": {"steps": 4, "iterations": 2},
     "gan_drag": {"iterations": 2},
+    "gan_edit": {"iterations": 2},
+    "gan_text2image": {"count": 1},
 }
 # When a file goes into this parameter, the input-mode radio must say so for the handler to read it.
 MODE_FOR = {("img2img_pix2pix", "upload"): ("mode", "Upload"), ("img2img_pix2pix", "sketch"): ("mode", "Sketch"),

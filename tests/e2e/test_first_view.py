@@ -17,6 +17,8 @@ FIRST_VIEW = {
                 ("Pair", ["#metrics-pair-slider img", "#metrics-pair-out table"]),
                 ("CLIP", ["#metrics-clip-out table"])],
     "gan": [("Sample", ["#gan-gallery img"]),
+            ("Text → image (StackGAN)", ["#gan-text-stage1 img", "#gan-text-stage2 img", "#gan-text-readouts table"]),
+            ("Edit an attribute", ["#gan-edit-gallery img", "#gan-edit-readouts table"]),
             ("Style mixing", ["#gan-mix-grid img"]),
             ("Interpolation", ["#gan-z-strip img", "#gan-w-strip img", "#gan-interp-gif img",
                                "#gan-interp-table table"]),

@@ -142,3 +142,69 @@ def test_gan_bad_input_api(client, args, msg):
         client.predict(*args, api_name="/gan_sample")
     # the server keeps serving
     assert client.predict("DCGAN", "embedded", "any", "any", 1.0, 1, 0, api_name="/gan_sample")[0]
+
+
+def test_gan_text2image_in_chromium(app_url, page, artifacts):
+    _open(page, app_url, "Text → image (StackGAN)")
+    page.locator("#gan-text-readouts table").wait_for(timeout=120_000)  # the default caption, shown on open
+    page.locator("#gan-text-caption textarea").fill("a small green solid heart on a light background")
+    page.locator("#gan-text-btn").click()
+    page.locator("#gan-text-note").get_by_text("a small green solid heart on a light background").wait_for(
+        timeout=60_000)
+    page.wait_for_function("document.querySelectorAll('#gan-text-stage1 img').length === 8 && "
+                           "document.querySelectorAll('#gan-text-stage2 img').length === 8")
+    assert "stage II" in page.locator("#gan-text-readouts").inner_text()
+    page.screenshot(path=str(artifacts / "gan_text2image.png"), full_page=True)
+
+
+def test_gan_text2image_api(client):
+    one, two, note, table = client.predict("a red striped star, big please", 3, 4, api_name="/gan_text2image")
+    again = client.predict("a red striped star, big please", 3, 4, api_name="/gan_text2image")
+    assert len(one) == len(two) == 4 and [g["caption"] for g in two] == [f"seed {3 + i}" for i in range(4)]
+    assert "Ignored words the model does not know: big, please" in note and "drawn at random (seed 3)" in note
+    assert "stage I" in table and "stage II" in table
+    from PIL import Image
+
+    assert Image.open(one[0]["image"]).size == (16, 16) and Image.open(two[0]["image"]).size == (32, 32)
+    assert [Image.open(g["image"]).tobytes() for g in two] == [Image.open(g["image"]).tobytes() for g in again[1]]
+    from gradio_client.exceptions import AppError
+
+    for bad, msg in (("", "caption is empty"), ("hello world", "names no shape")):
+        with pytest.raises(AppError, match=msg):
+            client.predict(bad, 0, 2, api_name="/gan_text2image")
+
+
+def test_gan_edit_in_chromium(app_url, page, artifacts):
+    _open(page, app_url, "Edit an attribute")
+    page.locator("#gan-edit-readouts table").wait_for(timeout=180_000)  # the default edit, shown on open
+    page.locator("#gan-edit-attribute").get_by_text("shape", exact=True).click()
+    page.locator("#gan-edit-iterations input[type=number]").fill("20")
+    page.locator("#gan-edit-iterations input[type=number]").press("Enter")
+    page.locator("#gan-edit-btn").click()
+    page.locator("#gan-edit-note").get_by_text("set to circle").wait_for(timeout=120_000)
+    page.wait_for_function("document.querySelectorAll('#gan-edit-gallery img').length === 4")
+    assert "mask IoU, edited vs source" in page.locator("#gan-edit-readouts").inner_text()
+    page.screenshot(path=str(artifacts / "gan_edit.png"), full_page=True)
+
+
+def test_gan_edit_api_test_item_and_upload(client, tmp_path):
+    pics, note, table = client.predict(7, None, "shape", "heart", 10, api_name="/gan_edit")
+    again = client.predict(7, None, "shape", "heart", 10, api_name="/gan_edit")
+    assert len(pics) == 4 and "ground truth" in note and "new shape recognised (heart)" in table
+    from PIL import Image
+
+    assert [Image.open(g["image"]).tobytes() for g in pics] == [Image.open(g["image"]).tobytes() for g in again[0]]
+    # an upload of another size and mode: converted, said, the guide reads its attributes
+    from gradio_client import handle_file
+    from genmodels.data.dataset import test_split
+
+    up = tmp_path / "item.png"
+    Image.fromarray(test_split()["images"][3]).resize((64, 64)).convert("RGBA").save(up)
+    pics, note, _ = client.predict(0, handle_file(str(up)), "colour", "cyan", 10, api_name="/gan_edit")
+    assert "read by the guide network" in note and "resized from 64×64" in note
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="Unknown colour"):
+        client.predict(7, None, "colour", "purple", 10, api_name="/gan_edit")
+    with pytest.raises(AppError, match="Test item"):
+        client.predict(5000, None, "colour", "red", 10, api_name="/gan_edit")

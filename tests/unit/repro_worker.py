@@ -167,6 +167,27 @@ def gan_drag(seed: int) -> list:
     return [image, frames[-1]["image"]]
 
 
+@sampler("gan_text2image")
+def gan_text2image(seed: int) -> list:
+    """StackGAN: both stages of two samples of a caption (the Text → image sub-tab)."""
+    from genmodels.families.gan import service, stackgan
+
+    out = stackgan.text_to_image(service.load_generator("stackgan"), "a red striped star", seed, 2)
+    return [out["stage1"], out["stage2"]]
+
+
+@sampler("gan_edit")
+def gan_edit(seed: int) -> list:
+    """The Age-cGAN edit of the seed's test item (a few optimisation steps): reconstruction and edit."""
+    from genmodels.data.dataset import test_split
+    from genmodels.families.gan import attribute_edit
+
+    i = seed % 2000
+    labels = tuple(int(v) for v in test_split()["labels"][i][:2])
+    out = attribute_edit.edit_image(test_split()["images"][i], "colour", "cyan", labels, iterations=3)
+    return [out["reconstruction"], out["edited"]]
+
+
 @sampler("gan_truncation")
 def gan_truncation(seed: int) -> list:
     """The sampler behind the truncation sweep (the endpoint scores N of these per ψ, from a fixed seed)."""

@@ -112,13 +112,13 @@ def test_requirements_cover_what_the_space_imports(key):
 def test_runtime_weights_cover_the_names_the_tab_loads(key):
     names = {p.name for p in spaces.WEIGHTS.iterdir() if p.is_dir()}
     # trainers and their recipes (the weight names there are training inputs, never loaded by a tab)
-    runtime = [f for f in _family_files(key) if f.name not in ("train.py", "projected.py", "recipes.py")]
+    runtime = [f for f in _family_files(key) if not f.name.endswith("train.py")
+               and f.name not in ("projected.py", "recipes.py")]
     used = {m for f in runtime for m in re.findall(r'"([a-z0-9-]+)"', f.read_text()) if m in names}
     parts = {p.name for w in spaces.runtime_weights(key) for p in (spaces.WEIGHTS / w).iterdir() if p.is_dir()}
     used -= parts  # "vae" in the diffusion code is the pipeline's vae/ part, not the VAE tab's model
     assert used <= set(spaces.runtime_weights(key)), used - set(spaces.runtime_weights(key))
-    gan_runtime = "".join(f.read_text() for f in _family_files("gan") if f.name != "train.py")
-    assert "from .projected" not in gan_runtime  # the guide nets stay training-only
+    assert "gan-guide-robust" not in spaces.runtime_weights("gan")  # the robust guide stays training-only
 
 
 def test_gan_export_holds_only_what_it_needs(gan_space):
@@ -127,7 +127,8 @@ def test_gan_export_holds_only_what_it_needs(gan_space):
                  "genmodels/registry.py", "genmodels/hub/build.py", "genmodels/families/diffusion/service.py"):
         assert (out / name).is_file(), name
     weights = sorted(p.name for p in (out / "genmodels" / "weights").iterdir())
-    need = sorted(["dcgan", "cgan", "stylegan", "biggan", "shapes-classifier", "shapes-clip"])  # no gan-guide*, tiny-sd
+    need = sorted(["dcgan", "cgan", "stylegan", "biggan", "stackgan", "gan-encoder", "gan-guide", "shapes-classifier",
+                   "shapes-clip"])  # gan-guide: the attribute edit's recognition net; no gan-guide-robust, tiny-sd
     assert weights == need == sorted(res["weights"])
     assert (out / "genmodels/weights/stylegan/model.safetensors").is_file()
     assert (out / "genmodels/weights/shapes-clip/tokenizer.json").is_file()

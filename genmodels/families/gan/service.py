@@ -25,6 +25,7 @@ from ...loading import LOAD_LOCK
 
 WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
 KINDS = ("dcgan", "cgan", "stylegan", "biggan")
+LOADABLE = KINDS + ("stackgan",)  # StackGAN (text -> image) loads the same way; it samples through stackgan.py
 # BigGAN's truncation trick on the tab's ψ scale: ψ = 1 draws plain N(0, I); otherwise z components beyond ±3ψ are
 # redrawn (Brock et al. 2018, §3.1), so ψ → 0 approaches z = 0 as StyleGAN's ψ → 0 approaches the mean w.
 BIGGAN_TRUNCATION_SCALE = 3.0
@@ -34,17 +35,18 @@ LAYER_RANGES = {"coarse (4–8 px)": (0, 3), "middle (16 px)": (3, 5), "fine (32
 def _classes(kind: str):
     from .biggan import BigGANGenerator
     from .dcgan import DCGANGenerator
+    from .stackgan import StackGANGenerator
     from .stylegan import Generator
 
-    return {"stylegan": Generator, "biggan": BigGANGenerator}.get(kind, DCGANGenerator)
+    return {"stylegan": Generator, "biggan": BigGANGenerator, "stackgan": StackGANGenerator}.get(kind, DCGANGenerator)
 
 
 @lru_cache(maxsize=8)
 def load_generator(kind: str, source: str = "embedded"):
     """A generator in eval mode: the embedded default, a local folder / Hub id (``from_pretrained``), or for
     StyleGAN a rosinality ``g_ema`` checkpoint file (.pt / .pth / .safetensors, tensors only)."""
-    if kind not in KINDS:
-        raise ValueError(f"unknown GAN {kind!r}; choose one of {', '.join(KINDS)}")
+    if kind not in LOADABLE:
+        raise ValueError(f"unknown GAN {kind!r}; choose one of {', '.join(LOADABLE)}")
     cls = _classes(kind)
     with LOAD_LOCK:  # every model build in the process holds it (loading.py)
         if source == "embedded":

@@ -75,10 +75,9 @@ def g_forward(kind: str, G, z, c, mix_prob: float = 0.0, gen: torch.Generator | 
 
 
 @torch.no_grad()
-def standing_stats(kind: str, G, n_batches: int = 32, batch: int = 64, seed: int = 0) -> None:
-    """Recompute G's batch-norm statistics from its own forward passes (BigGAN's "standing statistics", Brock et al.
-    2018, arXiv:1809.11096). The EMA generator's averaged weights do not match the running statistics copied from
-    the raw G; without this the EMA CGAN drew uniform noise at step 1,000 while the raw G drew coloured shapes."""
+def recompute_bn(G, forward, n_batches: int) -> None:
+    """Reset G's batch-norm running statistics and recompute them as the cumulative average over ``forward(i)`` for
+    i < n_batches in train mode; G ends in eval mode."""
     bns = [m for m in G.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     if not bns:
         return
@@ -87,14 +86,26 @@ def standing_stats(kind: str, G, n_batches: int = 32, batch: int = 64, seed: int
         m.reset_running_stats()
         m.momentum = None  # cumulative average over the passes below
     G.train()
-    gen = torch.Generator().manual_seed(seed)
     for i in range(n_batches):
-        z = torch.randn(batch, z_dim(G), generator=gen)
-        c = labels_for(kind, balanced_labels(batch, seed + i)) if is_conditional(G) else None
-        G(z, c)
+        forward(i)
     for m, mom in zip(bns, momenta):
         m.momentum = mom
     G.eval()
+
+
+@torch.no_grad()
+def standing_stats(kind: str, G, n_batches: int = 32, batch: int = 64, seed: int = 0) -> None:
+    """Recompute G's batch-norm statistics from its own forward passes (BigGAN's "standing statistics", Brock et al.
+    2018, arXiv:1809.11096). The EMA generator's averaged weights do not match the running statistics copied from
+    the raw G; without this the EMA CGAN drew uniform noise at step 1,000 while the raw G drew coloured shapes."""
+    gen = torch.Generator().manual_seed(seed)
+
+    def one(i):
+        z = torch.randn(batch, z_dim(G), generator=gen)
+        c = labels_for(kind, balanced_labels(batch, seed + i)) if is_conditional(G) else None
+        G(z, c)
+
+    recompute_bn(G, one, n_batches)
 
 
 def mode_seeking_loss(a: torch.Tensor, b: torch.Tensor, za: torch.Tensor, zb: torch.Tensor,
@@ -274,6 +285,10 @@ def train_gan(kind: str, steps: int = 20_000, n_train: int = 100_000, seed: int 
     while step < steps and not out_of_time():
         t0 = time.perf_counter()
         warming = step == first and warm_d > 0
+        factor = next((f for start, f in reversed(recipe.lr_stages) if step >= start), 1.0)
+        for o, base in ((opt_g, recipe.lr), (opt_d, recipe.lr_d or recipe.lr)):
+            for group in o.param_groups:
+                group["lr"] = base * factor
         x, y = (t.to(acc.device) for t in get(step + (warm_d if warming else 0)))
         c = cond(y)
         z = torch.randn(len(x), z_dim(G_ema), generator=gen).to(acc.device)

@@ -14,7 +14,6 @@
 """
 from __future__ import annotations
 
-import re
 
 import torch
 
@@ -23,73 +22,9 @@ from ...limits import check_deadline
 from ...threads import THREADED_BATCH, OneThread
 from ..autoregressive.pixelcnn import GatedPixelCNN
 
-# ------------------------------------------------------------------------------------------------ caption tokenizer
-PAD = 0
-WORDS = ("a", "on", "background") + shapes.SIZES + shapes.COLOUR_NAMES + shapes.FILLS + shapes.SHAPES + \
-    shapes.BACKGROUNDS
-TEXT_LEN = 10  # "a large blue striped heart on a dark background" is 9 words
-MAX_CAPTION_CHARS = 200
-SYNONYMS = {"an": "a", "big": "large", "tiny": "small", "little": "small", "striping": "striped", "stripy": "striped", "stripes": "striped", "plain": "solid",
-            "circles": "circle", "squares": "square", "triangles": "triangle", "stars": "star",
-            "crosses": "cross", "hearts": "heart", "backdrop": "background"}
-
-
-def vocab_size() -> int:
-    return len(WORDS) + 1
-
-
-def tokenize(caption: str) -> tuple[list[int], list[str], bool]:
-    """Caption -> (token ids, unknown words that were ignored, whether it was truncated to TEXT_LEN words).
-    Raises ValueError for an empty caption or one with no known word."""
-    if caption is None or not str(caption).strip():
-        raise ValueError("The caption is empty; try e.g. 'a large blue striped heart on a dark background'.")
-    text = str(caption)[:MAX_CAPTION_CHARS].lower()
-    words = [SYNONYMS.get(w, w) for w in re.findall(r"[a-z]+", text)]
-    known = [w for w in words if w in WORDS]
-    unknown = sorted({w for w in words if w not in WORDS})
-    if not [w for w in known if w not in ("a", "on", "background")]:
-        raise ValueError("The caption names no shape, colour, fill, size or background this model knows "
-                         f"(ignored: {', '.join(unknown) or 'everything'}); known words: "
-                         f"{', '.join(WORDS[3:])}.")
-    truncated = len(known) > TEXT_LEN or len(str(caption)) > MAX_CAPTION_CHARS
-    return [WORDS.index(w) + 1 for w in known[:TEXT_LEN]], unknown, truncated
-
-
-def pad_tokens(ids: list[int]) -> list[int]:
-    return ids + [PAD] * (TEXT_LEN - len(ids))
-
-
-def caption_of(labels, keep: dict | None = None) -> str:
-    """The domain's caption grammar from a label row (shape, colour, fill, background, size); ``keep`` may switch
-    off the optional attributes (size / fill / background) for caption dropout."""
-    keep = keep or {}
-    s, c, f, b, z = (int(v) for v in labels[:5])
-    parts = ["a"]
-    if keep.get("size", True):
-        parts.append(shapes.SIZES[z])
-    parts.append(shapes.COLOUR_NAMES[c])
-    if keep.get("fill", True):
-        parts.append(shapes.FILLS[f])
-    parts.append(shapes.SHAPES[s])
-    if keep.get("background", True):
-        parts += ["on", "a", shapes.BACKGROUNDS[b], "background"]
-    return " ".join(parts)
-
-
-def caption_tokens(labels: torch.Tensor, drop: float = 0.0, generator: torch.Generator | None = None,
-                   null: float = 0.0) -> torch.Tensor:
-    """(N, >=5) label rows -> (N, TEXT_LEN) padded caption tokens, each optional attribute dropped with prob ``drop``
-    and the whole caption replaced by NULL_CAPTION with prob ``null`` (classifier-free guidance training)."""
-    out = []
-    for row in labels.tolist():
-        if null and bool(torch.rand((), generator=generator) < null):
-            out.append(list(NULL_CAPTION))
-            continue
-        keep = {k: bool(torch.rand((), generator=generator) >= drop) for k in ("size", "fill", "background")} \
-            if drop else None
-        out.append(pad_tokens(tokenize(caption_of(row, keep))[0]))
-    return torch.tensor(out, dtype=torch.long)
-
+# The caption tokenizer lives in genmodels/data/captions.py (shared with the GAN family's StackGAN); re-exported here.
+from ...data.captions import (MAX_CAPTION_CHARS, NULL_CAPTION, PAD, SYNONYMS, TEXT_LEN, WORDS,  # noqa: E402,F401
+                              caption_of, caption_tokens, pad_tokens, tokenize, vocab_size)
 
 # ------------------------------------------------------------------------------------------------ guidance
 # Classifier-free guidance (Ho & Salimans 2022, arXiv:2207.12598), as Make-A-Scene used it for a transformer over
@@ -100,7 +35,6 @@ def caption_tokens(labels: torch.Tensor, drop: float = 0.0, generator: torch.Gen
 NULL_CLASS = len(shapes.SHAPES)  # the code prior's "no class" label
 DEFAULT_GUIDANCE = {"vq-prior": 3.0, "vq-dalle": 3.0}  # the tab's and the cards' default scales
 COND_DROP = 0.1  # share of training examples whose condition is dropped
-NULL_CAPTION = [WORDS.index("a") + 1] + [PAD] * (TEXT_LEN - 1)  # not all padding: a fully masked row gives NaNs
 
 
 def guided_logits(logits: torch.Tensor, scale: float) -> torch.Tensor:
