@@ -36,7 +36,7 @@ FAST_LANE, SLOW_LANE = "genmodels-fast", "genmodels-slow"
 # Families whose events run iterative samplers (seconds each, more at high settings), or run those families' models.
 SLOW_FAMILIES = frozenset({"compare", "autoregressive", "diffusion", "distill", "edit"})
 # Long jobs in otherwise fast families: FID / PPL over hundreds of samples, metric sets, L-BFGS style transfer.
-SLOW_EVENTS = frozenset({"gan_truncation", "gan_readouts", "gan_drag", "metrics_sets", "img2img_style"})
+SLOW_EVENTS = frozenset({"gan_truncation", "gan_readouts", "gan_drag", "gan_edit", "metrics_sets", "img2img_style"})
 # Short events in slow families: a table read from disk; the readouts follow-up of a txt2img (12-25 ms per
 # docs/benchmarks.md), which should not wait behind other visitors' samples.
 FAST_EVENTS = frozenset({"arena_leaderboard", "diffusion_txt2img_readouts"})

@@ -58,7 +58,7 @@ class SpaceMeta:
 META = {
     "data": SpaceMeta("🔷", "blue", "green", "The shapes domain behind every model and metric",
                       ("synthetic-data", "dataset", "evaluation", "metrics", "fid")),
-    "gan": SpaceMeta("🥊", "red", "yellow", "DCGAN, CGAN, StyleGAN, BigGAN, StackGAN, edits and drags, scored",
+    "gan": SpaceMeta("🥊", "red", "yellow", "DCGAN to BigGAN, StackGAN, edits and drags, scored",
                      ("gan", "dcgan", "conditional-gan", "stylegan", "stylegan2", "biggan", "stackgan",
                       "text-to-image", "draggan", "image-generation", "metrics")),
     "img2img": SpaceMeta("🔁", "green", "blue", "pix2pix, CycleGAN and Gatys style transfer, scored",

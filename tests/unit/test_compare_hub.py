@@ -8,7 +8,7 @@ import pytest
 from genmodels.data import shapes
 from genmodels.hub import arena, compare_tab, contenders as C, leaderboard as L
 
-FAST = ("dcgan", "cgan", "stylegan", "pix2pix", "cyclegan", "vae", "cvae", "vq-dalle", "distill")
+FAST = ("dcgan", "cgan", "stylegan", "stackgan", "pix2pix", "cyclegan", "vae", "cvae", "vq-dalle", "distill")
 
 
 @pytest.fixture()

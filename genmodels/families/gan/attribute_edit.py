@@ -38,7 +38,7 @@ from .recipes import N_COLOURS, N_SHAPES
 
 WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
 ATTRIBUTES = ("colour", "shape")
-ITERATIONS = 150  # IP-LO steps (the tab's default; at most MAX_ITERATIONS)
+ITERATIONS = 300  # IP-LO steps (the tab's default; at most MAX_ITERATIONS)
 MAX_ITERATIONS = 500
 LR = 0.05
 PIXEL_WEIGHT = 1.0  # weight of the pixel L1 beside the guide-feature distance
@@ -75,7 +75,7 @@ def recon_loss(guide, x: torch.Tensor, target: torch.Tensor, target_feats=None) 
     return d + PIXEL_WEIGHT * (x - target).abs().flatten(1).mean(1)
 
 
-def train_gan_encoder(steps: int = 2000, batch: int = 64, seed: int = 0, out: str | None = None,
+def train_gan_encoder(steps: int = 1500, batch: int = 64, seed: int = 0, out: str | None = None,
                       run_dir: str | None = None, recon: float = 1.0, lr: float = 1e-3, tiny: bool = False) -> dict:
     """``python -m genmodels train gan-encoder``: E on the embedded BigGAN's samples (frozen G); resumable."""
     from tqdm.auto import tqdm

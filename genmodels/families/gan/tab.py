@@ -236,8 +236,9 @@ def build_tab(ctx) -> None:
                                         image_mode=None, height=160, elem_id="gan-edit-upload")
                     e_attr = gr.Radio(["colour", "shape"], value=EDIT_DEFAULT["attribute"], label="Change",
                                       elem_id="gan-edit-attribute")
+                    # the choices follow "Change"; any value reaches the handler, which names the valid ones
                     e_value = gr.Dropdown(list(shapes.COLOUR_NAMES), value=EDIT_DEFAULT["value"], label="To",
-                                          elem_id="gan-edit-value")
+                                          allow_custom_value=True, elem_id="gan-edit-value")
                     e_iters = gr.Slider(0, 500, value=EDIT_DEFAULT["iterations"], step=10,
                                         label="Identity-preserving optimisation steps (0: the encoder's z only)",
                                         elem_id="gan-edit-iterations")
@@ -372,7 +373,7 @@ def gan_text2image(caption, seed, count):
 
 # ---- Edit an attribute (Age-cGAN-style, on the BigGAN) --------------------------------------------------------
 
-EDIT_DEFAULT = {"index": 4, "attribute": "colour", "value": "green", "iterations": 150}
+EDIT_DEFAULT = {"index": 4, "attribute": "colour", "value": "magenta", "iterations": 300}
 
 
 def _edit_values(attribute):
