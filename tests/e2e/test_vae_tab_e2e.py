@@ -28,8 +28,12 @@ def test_reconstruct_and_sample_in_chromium(app_url, page, artifacts):
     page.locator("#vae-reconstruct-btn").click()
     page.wait_for_function("document.querySelectorAll('#vae-r-gallery img').length === 3", timeout=120_000)
     page.locator("#vae-r-codes img").wait_for()
-    page.locator("#vae-r-readouts").get_by_text("PSNR").first.wait_for(timeout=60_000)  # streamed after the pictures
-    text = page.locator("#vae-r-readouts").inner_text()
+    # streamed after the pictures: a complete readout table (the click's, or for a moment the first-open default's —
+    # the same rows), read in the same tick as the check: the click's "Reading the images …" placeholder can replace a
+    # table between a wait and a later read (seen once in CI)
+    text = page.wait_for_function("(() => { const t = document.querySelector('#vae-r-readouts').innerText; "
+                                  "return t.includes('PSNR') && !t.includes('Reading the images') && t; })()",
+                                  timeout=60_000).json_value()
     assert "PSNR" in text and "VQ-VAE" in text and "CVAE" in text and "ELBO bits/dim" in text
     assert "code perplexity" in text
     page.screenshot(path=str(artifacts / "vae_reconstruct.png"), full_page=True)

@@ -251,7 +251,7 @@ def build_tab(ctx) -> None:
             e_attr.change(_edit_values, e_attr, e_value, api_visibility="private", queue=False)
             e_inputs = [e_index, e_upload, e_attr, e_value, e_iters]
             e_go.click(gan_edit, e_inputs, [e_gallery, e_note, e_panel], api_name="gan_edit")
-            on_open(gan_edit, [e_gallery, e_note, e_panel], e_inputs, cancel_on=[e_go])
+            on_open(gan_edit, [e_gallery, e_note, e_panel], e_inputs, cancel_on=[e_go], slow=True)  # seconds of IP-LO
         with gr.Tab("Style mixing", id="gan-mix"):
             with gr.Row():
                 rows = gr.Textbox("1,2,3", label="Row seeds")
