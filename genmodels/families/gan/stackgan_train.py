@@ -62,16 +62,11 @@ def train_caption_encoder(enc: CaptionEncoder, steps: int = 300, batch: int = 25
 
 
 def mismatched_attrs(y: torch.Tensor, gen: torch.Generator | None = None) -> torch.Tensor:
-    """Rows where shape, colour and / or fill differ from ``y`` (each with probability 1/2, the shape when none was
-    drawn): the matching-aware D's wrong captions."""
-    y = y.clone()
-    n = len(y)
-    flip = torch.rand(n, 3, generator=gen) < 0.5
-    flip[:, 0] |= ~flip.any(1)
-    for col in range(3):
-        shift = torch.randint(1, N_ATTR[col], (n,), generator=gen)
-        y[:, col] = torch.where(flip[:, col], (y[:, col] + shift) % N_ATTR[col], y[:, col])
-    return y
+    """Rows where shape, colour and / or fill differ from ``y``: the matching-aware D's wrong captions
+    (``train.mismatched`` over the first three attributes)."""
+    from .train import mismatched
+
+    return mismatched(y, gen, N_ATTR[:3])
 
 
 def guide_attrs_objective(logits: dict[str, torch.Tensor], y: torch.Tensor) -> torch.Tensor:

@@ -117,14 +117,15 @@ def mode_seeking_loss(a: torch.Tensor, b: torch.Tensor, za: torch.Tensor, zb: to
     return 1.0 / (ratio + eps)
 
 
-def mismatched(y: torch.Tensor, gen: torch.Generator | None = None) -> torch.Tensor:
-    """(N, 5) labels where shape and / or colour are replaced by a different value (each with probability 1/2,
-    the shape when neither was drawn), for the matching-aware discriminator."""
+def mismatched(y: torch.Tensor, gen: torch.Generator | None = None,
+               classes: tuple[int, ...] = (N_SHAPES, N_COLOURS)) -> torch.Tensor:
+    """(N, >=2) labels where the first ``len(classes)`` columns (shape, colour by default) are each replaced by a
+    different value with probability 1/2 (the first when none was drawn), for the matching-aware discriminator."""
     dev, y = y.device, y.cpu().clone()
     n = len(y)
-    flip = torch.rand(n, 2, generator=gen) < 0.5
+    flip = torch.rand(n, len(classes), generator=gen) < 0.5
     flip[:, 0] |= ~flip.any(1)
-    for col, k in ((0, N_SHAPES), (1, N_COLOURS)):
+    for col, k in enumerate(classes):
         shift = torch.randint(1, k, (n,), generator=gen)
         y[:, col] = torch.where(flip[:, col], (y[:, col] + shift) % k, y[:, col])
     return y.to(dev)
