@@ -75,6 +75,18 @@ def cvae_class_accuracy(model, n: int = 300, seed: int = 0) -> dict:
 
 
 @torch.no_grad()
+def label_swap_rate(model, x_levels: torch.Tensor, labels: torch.Tensor) -> float:
+    """Share of test reconstructions whose shape label was replaced (shape + 1..5) that the scoring classifier reads
+    as the new shape: whether the decoder takes the shape from the label."""
+    from .recipes import to_images
+
+    new = (labels[:, 0] + 1 + torch.arange(len(labels)) % 5) % 6
+    mu, _ = model.encode(x_levels, labels[:, 0], labels[:, 1])
+    imgs = to_images(model.decode_latents(mu, new, labels[:, 1]))
+    return float((_predict(imgs)["shape"] == new.numpy()).mean())
+
+
+@torch.no_grad()
 def vae_metrics(model, n: int = 2000, batch: int = 250) -> dict:
     from ...scoring.pixel import psnr, ssim
     from .recipes import labels_tensor, levels, to_images
@@ -101,6 +113,7 @@ def vae_metrics(model, n: int = 2000, batch: int = 250) -> dict:
         m[f"requested shape recognised (N = {n})"] = round(float((p["shape"] == s.numpy()).mean()), 4)
         m.update(_outline(images, s, f" (N = {n})"))
         m[f"requested colour recognised (N = {n})"] = round(float((p["colour"] == c.numpy()).mean()), 4)
+        m[f"label swap: a reconstruction's new shape recognised (N = {n})"] = round(label_swap_rate(model, x, lab), 4)
     else:
         images = to_images(model.sample(n, generator=torch.Generator().manual_seed(12345)))
         m.update(_outline(images, None, f" (N = {n})"))
@@ -200,7 +213,10 @@ def dalle_attribute_accuracy(model, vq, n: int = 120, seed: int = 0, start: int 
 
 # ------------------------------------------------------------------------------------------------ cards
 PAPERS = {"vae": "VAE (Kingma & Welling 2013, arXiv:1312.6114) with a discretized-logistic decoder",
-          "cvae": "CVAE (Sohn, Lee, Yan 2015) conditioned on shape and colour, discretized-logistic decoder",
+          "cvae": "CVAE (Sohn, Lee, Yan 2015) conditioned on shape and colour, trained as a CVAE-GAN (Bao et al. 2017, "
+                  "arXiv:1703.10155): a conditional DCGAN generator as the decoder (the likelihood's mean, one "
+                  "calibrated discretized-logistic scale per colour channel), a discriminator and a classifier beside "
+                  "the ELBO",
           "vqvae": "VQ-VAE (van den Oord, Vinyals, Kavukcuoglu 2017, arXiv:1711.00937), EMA codebook, "
                    "dead-code restarts",
           "vq-prior": "Class-conditional Gated PixelCNN prior over the vqvae codes (van den Oord et al. 2016 / 2017)",
@@ -254,7 +270,7 @@ def card_metrics(name: str, model, eval_n: int = 2000, vq=None) -> dict:
 
 
 def write_card(name: str, model, dest: Path, recipe, steps: int, wall_s: float, data: str | None,
-               eval_n: int = 2000, vq=None, stage: str | None = None) -> dict:
+               eval_n: int = 2000, vq=None, stage: str | None = None, recipe_ref: str | None = None) -> dict:
     metrics = card_metrics(name, model, eval_n, vq) if data is None else {}
     params = sum(p.numel() for p in model.parameters())
     size = sum(f.stat().st_size for f in dest.glob("*.safetensors")) / 2 ** 20
@@ -282,7 +298,7 @@ tags: [genmodels, vae, shapes]
 
 - **Reproduce:** `python -m genmodels train {name}`{after} (resumable; checkpoints in `runs/{name}/`)
 - **Data:** {f'user folder {data}' if data else f'{recipe.n_train:,} rendered items of the shapes train split (32x32)'}
-- **Recipe:** `{json.dumps(asdict(recipe))}` (`RECIPES["{name}"]` in `genmodels/families/vae/recipes.py`){stage_line}
+- **Recipe:** `{json.dumps(asdict(recipe))}` ({recipe_ref or f'`RECIPES["{name}"]` in `genmodels/families/vae/recipes.py`'}){stage_line}
 - **Wall time:** {wall_s / 60:.1f} min of training loop, {steps} steps, {torch.get_num_threads()} threads, the only
   training job on the machine
 - **Trained:** {time.strftime('%Y-%m-%d')}

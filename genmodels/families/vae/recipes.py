@@ -20,15 +20,13 @@ class VAERecipe:
     ema: float | None = None
     warmup: int = 100
     beta: float = 1.0  # weight of the KL term while training (1: the ELBO); the cards report the true ELBO
-    adversary: float = 0.0  # CVAE: weight of the latent critic (ConvVAE(adversary=True))
 
 
 # Sized for ≤ 45 min of a 2-core CPU each and ≤ 8 MB of weights (float32).
 RECIPES = {
     "vae": VAERecipe(steps=4000, batch=64, lr=1e-3, ema=0.995, config=dict(latent=64, width=48)),
-    # Tried on 2026-12-01 and stopped (docs/experiments/README.md): prior_net (Sohn et al.'s prior network p(z|c)),
-    # alone to 750 steps and with sharp_head (likelihood head at log-scale -5, the PixelCNN++ finding) to 1,000: the
-    # requested shape stayed at chance while reconstructions were still blobs on grey. The shipped CVAE is N(0, I).
+    # The CVAE trains as a CVAE-GAN (cvae_gan.py, ``CVAE_GAN``); this is the pixel-likelihood-only recipe it replaced
+    # (requested shape at chance after seven variants, docs/experiments), kept as the base of ``build("cvae")``.
     "cvae": VAERecipe(steps=4000, batch=64, lr=1e-3, ema=0.995, config=dict(latent=64, width=48, n_shapes=6,
                                                                               n_colours=6)),
     "vqvae": VAERecipe(steps=6000, batch=64, lr=1e-3, config=dict(codes=256, dim=32, width=96, downs=2,

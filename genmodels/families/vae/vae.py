@@ -9,6 +9,11 @@
   (the paper's "baseline CVAE" form). With N(0, I) the encoder kept the shape in z and the decoder ignored the
   shape label: samples from N(0, I) showed the requested shape at chance (18 %, docs/models.md); a prior per
   condition lets every class keep its own region of z, and sampling that region draws that class.
+- ``decoder="gan"``: the CVAE-GAN of Bao, Chen, Wen, Li, Hua 2017 ("CVAE-GAN: Fine-Grained Image Generation through
+  Asymmetric Training", arXiv:1703.10155) — the decoder is a class-conditional DCGAN generator (the GAN family's CGAN
+  architecture, conditional batch norm) whose image is the mean of the likelihood, with one calibrated scale per
+  colour channel (sigma-VAE); it is trained (``cvae_gan.py``) on the ELBO plus a discriminator and a classifier, as the
+  paper does, because seven pixel-likelihood-only recipes here never drew the requested shape (docs/experiments).
 - Likelihood: a discretized logistic per pixel with PixelCNN++'s linear dependencies between R, G and B
   (Salimans et al. 2017, arXiv:1701.05517; as in the VAE decoder of Kingma et al. 2016, arXiv:1606.04934) — the same
   ``mixture_log_prob`` the autoregressive family uses, with one component, so the bits/dim of the two families are
@@ -86,8 +91,13 @@ class ConvVAE(nn.Module, PyTorchModelHubMixin):
 
     def __init__(self, latent: int = 64, width: int = 64, size: int = 32, n_shapes: int = 0, n_colours: int = 0,
                  cond_dim: int = 32, prior_net: bool = False, sharp_head: bool = False, shared_scale: bool = False,
-                 film: bool = False, broadcast: bool = False, adversary: bool = False):
+                 film: bool = False, broadcast: bool = False, adversary: bool = False, decoder: str = "conv",
+                 g_width: int = 128):
         super().__init__()
+        if decoder not in ("conv", "gan"):
+            raise ValueError(f"decoder must be 'conv' or 'gan', got {decoder!r}")
+        if decoder == "gan" and not (n_shapes and n_colours):
+            raise ValueError("the GAN decoder is class-conditional: give n_shapes and n_colours")
         self.latent, self.size, self.n_shapes, self.n_colours = latent, size, n_shapes, n_colours
         self.conditional = n_shapes > 0
         c = cond_dim if self.conditional else 0
@@ -108,6 +118,14 @@ class ConvVAE(nn.Module, PyTorchModelHubMixin):
         self.broadcast = BroadcastDecoder(latent + c, w, size) if broadcast else None
         if broadcast:  # the broadcast decoder replaces the upsampling one
             self.from_z = self.dec = None
+        self.generator = None
+        if decoder == "gan":  # CVAE-GAN: a conditional DCGAN generator draws the likelihood's mean from (z, c)
+            from ..gan.dcgan import DCGANGenerator
+
+            self.generator = DCGANGenerator(z_dim=latent, width=g_width, n_classes=(n_shapes, n_colours),
+                                            conditional_bn=True)
+            self.from_z = self.dec = None
+            shared_scale = True
         # A latent critic that tries to read the shape from the posterior mean; through a reversed gradient the encoder
         # learns to hide it, so the decoder has to take the shape from its label (Fader Networks, Lample et al. 2017,
         # arXiv:1706.00409). Training only: sampling and the ELBO never use it.
@@ -165,6 +183,9 @@ class ConvVAE(nn.Module, PyTorchModelHubMixin):
 
     def decode_params(self, z: torch.Tensor, shape=None, colour=None) -> torch.Tensor:
         """p(x|z[, c]) as discretized-logistic parameters (N, 10, H, W) (``mixture_log_prob`` layout, one component)."""
+        if self.generator is not None:
+            self.cond(shape, colour)  # the same refusal as the other decoders when a label is missing
+            return self.gan_params(self.generator(z, torch.stack([shape, colour], 1)))
         e = self.cond(shape, colour)
         if self.broadcast is not None:
             h = self.broadcast(z if e is None else torch.cat([z, e], 1))
@@ -181,6 +202,14 @@ class ConvVAE(nn.Module, PyTorchModelHubMixin):
         if self.shared_scale:
             h = self._with_shared_scale(h)
         return h
+
+    def gan_params(self, mean: torch.Tensor) -> torch.Tensor:
+        """Likelihood parameters around an image ``mean`` (N, 3, H, W) in [-1, 1]: one component, the shared log-scale
+        per colour channel, no R -> G -> B coefficients (so the mode is the mean)."""
+        n, _, hh, ww = mean.shape
+        scale = self.log_scale.view(1, 3, 1, 1).expand(n, 3, hh, ww)
+        rest = torch.stack([mean, scale, torch.zeros_like(mean)], 2).reshape(n, 9, hh, ww)
+        return torch.cat([torch.zeros_like(mean[:, :1]), rest], 1)
 
     def _with_shared_scale(self, params: torch.Tensor) -> torch.Tensor:
         n, _, hh, ww = params.shape
