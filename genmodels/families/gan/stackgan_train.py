@@ -87,7 +87,7 @@ def _monitor(G_ema, run: Path, step: int, wall: float, n: int = 300) -> dict:
     return rec
 
 
-def train_stackgan(steps: int = 5000, n_train: int = 100_000, seed: int = 0, out: str | None = None,
+def train_stackgan(steps: int = 6400, n_train: int = 100_000, seed: int = 0, out: str | None = None,
                    run_dir: str | None = None, eval_n: int = 2000, tiny: bool = False) -> dict:
     """``python -m genmodels train stackgan``: caption encoder, then both stages together; resumable from
     ``run_dir/ckpt.pt`` (tensors only)."""
