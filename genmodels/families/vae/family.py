@@ -8,7 +8,10 @@ FAMILY = register(Family(
     summary=("Autoencoders with a constrained latent. **VAE**: the encoder gives a Gaussian q(z|x), the decoder a "
              "per-pixel discretized logistic p(x|z) (the PixelCNN++ likelihood with one component), trained on the "
              "ELBO — reported in bits/dim as an upper bound on the negative log-likelihood, beside the PNG size of the "
-             "same image. **CVAE**: shape and colour are given to encoder and decoder, so samples can be asked for. "
+             "same image. **CVAE**: shape and colour are given to encoder and decoder, so samples can be asked for; it "
+             "trains as a CVAE-GAN — its decoder is a conditional GAN generator whose image is the likelihood's mean, "
+             "and beside the ELBO a discriminator and a classifier judge its prior samples and its reconstructions "
+             "redrawn under another label. "
              "**VQ-VAE**: the encoder's 8×8 grid of vectors snaps to the nearest of 256 learned codebook entries "
              "(straight-through gradients, commitment loss, codebook by moving averages, unused entries restarted), "
              "and the decoder paints the image from the codes. New images come from a prior over code maps: a "
@@ -18,6 +21,10 @@ FAMILY = register(Family(
     papers=("Kingma & Welling 2013 — Auto-Encoding Variational Bayes, arXiv:1312.6114",
             "Sohn, Lee, Yan 2015 — Learning Structured Output Representation using Deep Conditional Generative "
             "Models (NeurIPS)",
+            "Bao, Chen, Wen, Li, Hua 2017 — CVAE-GAN: Fine-Grained Image Generation through Asymmetric Training, "
+            "arXiv:1703.10155",
+            "He, Zuo, Kan, Shan, Chen 2019 — AttGAN: Facial Attribute Editing by Only Changing What You Want, "
+            "arXiv:1711.10678",
             "van den Oord, Vinyals, Kavukcuoglu 2017 — Neural Discrete Representation Learning, arXiv:1711.00937",
             "van den Oord et al. 2016 — Conditional Image Generation with PixelCNN Decoders, arXiv:1606.05328",
             "Ramesh et al. 2021 — Zero-Shot Text-to-Image Generation, arXiv:2102.12092"),

@@ -25,7 +25,7 @@ class VAERecipe:
 # Sized for ≤ 45 min of a 2-core CPU each and ≤ 8 MB of weights (float32).
 RECIPES = {
     "vae": VAERecipe(steps=4000, batch=64, lr=1e-3, ema=0.995, config=dict(latent=64, width=48)),
-    # The CVAE trains as a CVAE-GAN (cvae_gan.py, ``CVAE_GAN``); this is the pixel-likelihood-only recipe it replaced
+    # The CVAE trains as a CVAE-GAN (cvae_gan_train.py, ``CVAE_GAN``); this is the pixel-likelihood-only recipe it replaced
     # (requested shape at chance after seven variants, docs/experiments), kept as the base of ``build("cvae")``.
     "cvae": VAERecipe(steps=4000, batch=64, lr=1e-3, ema=0.995, config=dict(latent=64, width=48, n_shapes=6,
                                                                               n_colours=6)),

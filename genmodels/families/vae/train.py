@@ -1,6 +1,6 @@
 """Training of the VAE family's embedded models: ``python -m genmodels train vae | cvae | vqvae | vq-prior | vq-dalle``.
 
-The CVAE trains as a CVAE-GAN in its own loop (``cvae_gan.py``: a discriminator beside the ELBO). The others use the
+The CVAE trains as a CVAE-GAN in its own loop (``cvae_gan_train.py``: a discriminator beside the ELBO). The others use the
 shared loop (``genmodels.training``: accelerate, AdamW with warm-up + cosine decay, optional EMA,
 resumable ``runs/<model>/ckpt.pt``) and appends what it is for to ``runs/<model>/monitor.jsonl`` every
 ``monitor_every`` steps: test ELBO bits/dim (VAE), the requested class of samples read by the scoring
@@ -70,10 +70,10 @@ def train_vae_family(name: str, steps: int | None = None, data: str | None = Non
     if data and name in ("cvae", "vq-prior", "vq-dalle"):
         raise ValueError(f"{name} needs the shapes labels / captions; --data (unlabelled folders) works for vae and "
                          "vqvae only")
-    if name == "cvae":  # the CVAE-GAN has a discriminator and its own loop (cvae_gan.py)
+    if name == "cvae":  # the CVAE-GAN has a discriminator and its own loop (cvae_gan_train.py)
         if init:
             raise ValueError("the CVAE has no further stage; it resumes from runs/cvae/ckpt.pt")
-        from .cvae_gan import train_cvae_gan
+        from .cvae_gan_train import train_cvae_gan
 
         return train_cvae_gan(steps, out=out, run_dir=run_dir, seed=seed, eval_n=eval_n, **overrides)
     from dataclasses import replace

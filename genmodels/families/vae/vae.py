@@ -12,7 +12,7 @@
 - ``decoder="gan"``: the CVAE-GAN of Bao, Chen, Wen, Li, Hua 2017 ("CVAE-GAN: Fine-Grained Image Generation through
   Asymmetric Training", arXiv:1703.10155) — the decoder is a class-conditional DCGAN generator (the GAN family's CGAN
   architecture, conditional batch norm) whose image is the mean of the likelihood, with one calibrated scale per
-  colour channel (sigma-VAE); it is trained (``cvae_gan.py``) on the ELBO plus a discriminator and a classifier, as the
+  colour channel (sigma-VAE); it is trained (``cvae_gan_train.py``) on the ELBO plus a discriminator and a classifier, as the
   paper does, because seven pixel-likelihood-only recipes here never drew the requested shape (docs/experiments).
 - Likelihood: a discretized logistic per pixel with PixelCNN++'s linear dependencies between R, G and B
   (Salimans et al. 2017, arXiv:1701.05517; as in the VAE decoder of Kingma et al. 2016, arXiv:1606.04934) — the same
