@@ -51,6 +51,19 @@ def set_deadline(seconds_from_now: float | None) -> None:
     _DEADLINE = None if seconds_from_now is None else time.monotonic() + seconds_from_now
 
 
+@torch.no_grad()
+def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float, step: int | None = None) -> None:
+    """ema ← decay · ema + (1 − decay) · model for the parameters; buffers (batch-norm statistics) copied. With
+    ``step``, the decay ramps up as min(decay, (1 + step) / (10 + step)) so early averages are not dominated by the
+    initial weights (the GAN trainers' schedule)."""
+    if step is not None:
+        decay = min(decay, (1 + step) / (10 + step))
+    for pe, pm in zip(ema.parameters(), model.parameters()):
+        pe.lerp_(pm, 1 - decay)
+    for be, bm in zip(ema.buffers(), model.buffers()):
+        be.copy_(bm)
+
+
 def out_of_time() -> bool:
     return _DEADLINE is not None and time.monotonic() >= _DEADLINE
 
@@ -197,11 +210,7 @@ def train(model: torch.nn.Module, loss_fn: Callable[[torch.nn.Module, tuple, int
         opt.step()
         sched.step()
         if ema is not None:
-            with torch.no_grad():
-                for pe, pm in zip(ema.parameters(), acc.unwrap_model(model).parameters()):
-                    pe.lerp_(pm, 1 - cfg.ema)
-                for be, bm in zip(ema.buffers(), acc.unwrap_model(model).buffers()):
-                    be.copy_(bm)
+            ema_update(ema, acc.unwrap_model(model), cfg.ema)
         step += 1
         wall += time.perf_counter() - t0
         bar.update(1)

@@ -148,3 +148,23 @@ def test_guide_stages_set_the_weight_of_gs_guidance_term(tmp_path, tiny_models, 
     g_losses = losses[1::2]  # D, G, D, G, ...
     assert len(seen) == 4 and len(g_losses) == 4
     assert max(g_losses[:2]) < 100 < min(g_losses[2:])  # weight 1 at steps 0-1, 1000 from step 2
+
+
+def test_ema_update_is_the_ramped_exponential_average_and_copies_buffers():
+    """training.ema_update, the one EMA step every trainer uses: parameters move by (1 - d) towards the model with
+    d = min(decay, (1 + step) / (10 + step)); batch-norm statistics are copied."""
+    from genmodels.training import ema_update
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
+    ema = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
+    model[1].running_mean.fill_(0.7)
+    before = [p.clone() for p in ema.parameters()]
+    ema_update(ema, model, 0.999, step=0)  # d = 0.1 at step 0
+    for b, e, m in zip(before, ema.parameters(), model.parameters()):
+        assert torch.allclose(e, 0.1 * b + 0.9 * m)
+    assert torch.equal(ema[1].running_mean, model[1].running_mean)
+    before = [p.clone() for p in ema.parameters()]
+    ema_update(ema, model, 0.5)  # no ramp: d = decay
+    for b, e, m in zip(before, ema.parameters(), model.parameters()):
+        assert torch.allclose(e, 0.5 * b + 0.5 * m)

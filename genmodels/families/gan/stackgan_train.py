@@ -96,7 +96,7 @@ def train_stackgan(steps: int = 6400, n_train: int = 100_000, seed: int = 0, out
 
     from ...checkpoints import safe_load
     from ...data.dataset import shapes_arrays, to_tensor
-    from ...training import accelerator, infinite_batches, out_of_time
+    from ...training import accelerator, ema_update, infinite_batches, out_of_time
     from .projected import diff_augment, load_guide
     from .train import mode_seeking_loss, use_bf16
 
@@ -201,12 +201,7 @@ def train_stackgan(steps: int = 6400, n_train: int = 100_000, seed: int = 0, out
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
-        with torch.no_grad():
-            beta = min(r.ema, (1 + step) / (10 + step))
-            for pe, pm in zip(G_ema.parameters(), G.parameters()):
-                pe.lerp_(pm, 1 - beta)
-            for be, bm in zip(G_ema.buffers(), G.buffers()):
-                be.copy_(bm)
+        ema_update(G_ema, G, r.ema, step)
         step += 1
         wall += time.perf_counter() - t0
         bar.update(1)

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from ...checkpoints import safe_load
 from ...data.dataset import FolderDataset, shapes_arrays, to_tensor
-from ...training import infinite_batches
+from ...training import ema_update, infinite_batches
 from .recipes import (_PLAIN, BIGGAN_CHANNELS, CGAN_CONDITIONAL_BN, DCGAN_WIDTH, N_COLOURS, N_SHAPES, RECIPES,
                       STYLEGAN_CHANNELS, VARIANTS, balanced_labels, labels_for)
 from .service import is_conditional, z_dim
@@ -356,11 +356,7 @@ def train_gan(kind: str, steps: int = 20_000, n_train: int = 100_000, seed: int 
         opt_g.step()
         with torch.no_grad():
             g = acc.unwrap_model(G)
-            beta = min(recipe.ema, (1 + step) / (10 + step))  # ramp-up: early EMA is not dominated by the init
-            for pe, pm in zip(G_ema.parameters(), g.parameters()):
-                pe.lerp_(pm, 1 - beta)
-            for be, bm in zip(G_ema.buffers(), g.buffers()):
-                be.copy_(bm)
+            ema_update(G_ema, g, recipe.ema, step)
             if kind == "stylegan":
                 g.update_w_avg(g.mapping(z, c))
         step += 1

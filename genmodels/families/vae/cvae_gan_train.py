@@ -34,7 +34,7 @@ from tqdm import tqdm
 
 from ...checkpoints import safe_load
 from ...data.dataset import shapes_arrays
-from ...training import infinite_batches
+from ...training import ema_update, infinite_batches
 from .recipes import labels_tensor, levels, to_float
 
 WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
@@ -257,12 +257,7 @@ def train_cvae_gan(steps: int | None = None, out: str | None = None, run_dir: st
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
-        with torch.no_grad():
-            b = min(r.ema, (1 + step) / (10 + step))
-            for pe, pm in zip(model_ema.parameters(), model.parameters()):
-                pe.lerp_(pm, 1 - b)
-            for be, bm in zip(model_ema.buffers(), model.buffers()):
-                be.copy_(bm)
+        ema_update(model_ema, model, r.ema, step)
         step += 1
         wall += time.perf_counter() - t0
         bar.update(1)
