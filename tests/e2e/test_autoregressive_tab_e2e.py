@@ -61,14 +61,15 @@ def test_complete_and_likelihood_in_chromium(app_url, page, artifacts):
 
 
 def test_autoregressive_apis(client):
-    gallery, note, table = client.predict("PixelCNN++", "star", 2, "cached", 3, 256, api_name="/ar_sample")
+    gallery, note, table = client.predict("PixelCNN++", "star", 2, "cached", 3, 256, 3.0, api_name="/ar_sample")
     assert len(gallery) == 2 and "cached" in note and "requested shape recognised" in table
-    orig, occ, comps, note = client.predict("PixelCNN++", 4, None, 16, 2, 1, api_name="/ar_complete")
-    assert orig and occ and len(comps) == 2
+    assert "guidance w = 3" in note
+    orig, occ, comps, note = client.predict("PixelCNN++", 4, None, 16, 2, 1, 0.0, api_name="/ar_complete")
+    assert orig and occ and len(comps) == 2 and "No guidance" in note
     img, heat, table, note = client.predict("PixelCNN++", "Photo (scikit-image)", 0, None, "astronaut", "any",
                                             api_name="/ar_likelihood")
     assert img and heat and "bits/dim" in table
-    gallery, note, _ = client.predict("PixelCNN", "circle", 1, "naive", 0, 256, api_name="/ar_sample")
+    gallery, note, _ = client.predict("PixelCNN", "circle", 1, "naive", 0, 256, 0.0, api_name="/ar_sample")
     assert len(gallery) == 1
 
 
@@ -76,7 +77,9 @@ def test_autoregressive_api_refuses_bad_input(client):
     from gradio_client.exceptions import AppError
 
     with pytest.raises(AppError, match="Test item"):
-        client.predict("PixelCNN++", 99999, None, 16, 2, 1, api_name="/ar_complete")
+        client.predict("PixelCNN++", 99999, None, 16, 2, 1, 3.0, api_name="/ar_complete")
     with pytest.raises(AppError, match="Seed"):
-        client.predict("PixelCNN++", "star", 1, "cached", -4, 64, api_name="/ar_sample")
+        client.predict("PixelCNN++", "star", 1, "cached", -4, 64, 3.0, api_name="/ar_sample")
+    with pytest.raises(AppError, match="Guidance weight must be between 0 and"):
+        client.predict("PixelCNN++", "star", 1, "cached", 0, 64, 25.0, api_name="/ar_sample")
 

@@ -205,14 +205,23 @@ def test_train_command_runs_resumes_and_writes_a_card(tmp_path, monkeypatch, nam
     from genmodels.families.autoregressive import train as at
 
     tiny = {"pixelcnn": dict(hidden=6, blocks=1, out_hidden=12), "gated-pixelcnn": dict(hidden=6, layers=2,
-            kernel=3, out_hidden=12), "pixelcnnpp": dict(filters=4, resnets=1, mix=2, dropout=0.1)}[name]
+            kernel=3, out_hidden=12), "pixelcnnpp": dict(filters=4, resnets=1, mix=2, dropout=0.1, null_class=True)}[name]
     monkeypatch.setitem(at.RECIPES, name, dataclasses.replace(at.RECIPES[name], config=tiny, n_train=64, batch=4,
                                                               monitor_every=2))
-    monkeypatch.setattr(at, "class_accuracy", lambda model, n, seed=0: 0.5)  # sampling is tested above
+    monkeypatch.setattr(at, "class_accuracy", lambda model, n, seed=0, guidance=0.0: 0.5)  # sampled above
     out, run = tmp_path / "w", tmp_path / "run"
     m = at.train_ar(name, steps=2, out=str(out), run_dir=str(run), eval_n=8)
     assert m["test bits/dim"] > 0 and m["PNG bits/dim of the same images"] > 0
-    assert 0 <= m["requested shape recognised (N = 8)"] <= 1 and m["FID_domain"] > 0 and m["s per image, naive"] > 0
+    if name == "pixelcnnpp":  # trained with a null class (10 % of labels dropped; config differs from the
+        # committed weights', so from scratch): the card reads the guided draw beside the plain one
+        from genmodels.families.autoregressive.service import DEFAULT_GUIDANCE
+
+        assert 0 <= m[f"requested shape recognised, guidance w = {DEFAULT_GUIDANCE:g} (N = 8)"] <= 1
+        assert 0 <= m["requested shape recognised, no guidance (N = 8)"] <= 1
+        assert json.loads((out / "config.json").read_text())["null_class"] is True
+    else:
+        assert 0 <= m["requested shape recognised (N = 8)"] <= 1
+    assert m["FID_domain"] > 0 and m["s per image, naive"] > 0
     mon = [json.loads(line) for line in (run / "monitor.jsonl").read_text().splitlines()]
     assert mon[-1]["step"] == 2 and mon[-1]["test_bpd_256"] > 0
     at.train_ar(name, steps=3, out=str(out), run_dir=str(run), eval_n=8)  # resumes at step 2, not from 0
@@ -220,3 +229,37 @@ def test_train_command_runs_resumes_and_writes_a_card(tmp_path, monkeypatch, nam
     assert steps == [2]
     assert int(torch.load(run / "ckpt.pt", weights_only=True)["step"]) == 3
     assert (out / "config.json").exists() and (out / "model.safetensors").exists()
+
+
+def test_a_pixelcnnpp_stage_continues_the_committed_weights_with_a_null_class_and_their_curve(tmp_path, monkeypatch):
+    """``init_from_embedded``: the committed weights (trained without a null class) load into the null-class model
+    (their six class rows kept, a zero seventh), their monitor history is kept and the new lines continue its step
+    count; weights of another size are refused (training from scratch instead)."""
+    import dataclasses
+    import json
+
+    from safetensors.torch import load_file
+
+    from genmodels.families.autoregressive import train as at
+
+    tiny = dict(filters=4, resnets=1, mix=6, dropout=0.0, anchored=True)
+    weights = tmp_path / "weights"
+    torch.manual_seed(3)
+    PixelCNNpp(n_classes=6, **tiny).save_pretrained(weights / "pixelcnnpp")
+    (weights / "pixelcnnpp" / "monitor.jsonl").write_text('{"step": 10, "wall_min": 1.5, "test_bpd_256": 5.0}\n')
+    monkeypatch.setattr(at, "WEIGHTS", weights)
+    monkeypatch.setitem(at.RECIPES, "pixelcnnpp", dataclasses.replace(
+        at.RECIPES["pixelcnnpp"], config={**tiny, "null_class": True}, n_train=64, batch=4, monitor_every=2,
+        init_from_embedded=True, null_p=0.5))
+    monkeypatch.setattr(at, "class_accuracy", lambda model, n, seed=0, guidance=0.0: 0.5)
+    out, run = tmp_path / "out", tmp_path / "run"
+    m = at.train_ar("pixelcnnpp", steps=2, out=str(out), run_dir=str(run), eval_n=8)
+    assert m["test bits/dim"] > 0
+    steps = [json.loads(line)["step"] for line in (out / "monitor.jsonl").read_text().splitlines()]
+    assert steps == [10, 12]
+    old, new = load_file(str(weights / "pixelcnnpp" / "model.safetensors")), load_file(str(out / "model.safetensors"))
+    k = "up_u.0.embed.weight"
+    assert old[k].shape == (6, 8) and new[k].shape == (7, 8)
+    assert "continued from the committed weights (step 10" in (out / "README.md").read_text()
+    model = at.build("pixelcnnpp", filters=8)  # another size: not loaded
+    assert not at.init_from_embedded(model, weights / "pixelcnnpp")

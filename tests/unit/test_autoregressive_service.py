@@ -14,9 +14,11 @@ def folders(tmp_path_factory):
     root = tmp_path_factory.mktemp("ar")
     pp, gated, plain = root / "pixelcnnpp", root / "gated", root / "pixelcnn"
     PixelCNNpp(filters=4, resnets=1, mix=2, n_classes=6).save_pretrained(pp)
+    PixelCNNpp(filters=4, resnets=1, mix=2, n_classes=6, null_class=True).save_pretrained(root / "pixelcnnpp-cfg")
     GatedPixelCNN(hidden=6, layers=2, kernel=3, out_hidden=12, n_classes=6).save_pretrained(gated)
     PixelCNN(hidden=6, blocks=1, out_hidden=12, n_classes=6).save_pretrained(plain)
-    return {"pixelcnnpp": str(pp), "gated-pixelcnn": str(gated), "pixelcnn": str(plain)}
+    return {"pixelcnnpp": str(pp), "gated-pixelcnn": str(gated), "pixelcnn": str(plain),
+            "pixelcnnpp-cfg": str(root / "pixelcnnpp-cfg")}
 
 
 def _first(gen, k):
@@ -100,3 +102,22 @@ def test_bad_names_and_missing_weights_are_clear(tmp_path):
         service.model_key("PixelRNN")
     with pytest.raises(FileNotFoundError, match="train them"):
         service.load("pixelcnn", str(tmp_path))
+
+
+def test_guided_stream_is_the_default_and_draws_alike_cached_and_naive(folders):
+    f = folders["pixelcnnpp-cfg"]  # trained with a null class: guided by default
+    assert service.guidance_for(service.load("pixelcnnpp", f)) == service.DEFAULT_GUIDANCE
+    a = _first(service.stream("pixelcnnpp", 2, 7, "star", "cached", folder=f), 60)
+    b = _first(service.stream("pixelcnnpp", 2, 7, "star", "naive", folder=f, guidance=service.DEFAULT_GUIDANCE), 60)
+    c = _first(service.stream("pixelcnnpp", 2, 7, "star", "cached", folder=f, guidance=0.0), 60)
+    assert np.array_equal(a[-1][1], b[-1][1]) and not np.array_equal(a[-1][1], c[-1][1])
+
+
+def test_guidance_runs_only_where_a_null_class_was_trained(folders):
+    m = service.load("pixelcnn", folders["pixelcnn"])
+    assert service.guidance_for(m) == 0.0 and service.guidance_for(m, 1.5) == 1.5
+    with pytest.raises(ValueError, match=r"applies to PixelCNN\+\+"):
+        _first(service.stream("pixelcnn", 1, 0, "star", "cached", folder=folders["pixelcnn"], guidance=2.0), 1)
+    assert not service.load("pixelcnnpp", folders["pixelcnnpp"]).null_class  # trained without one: the reason
+    with pytest.raises(ValueError, match="null class"):
+        _first(service.stream("pixelcnnpp", 1, 0, "star", "cached", folder=folders["pixelcnnpp"], guidance=2.0), 1)

@@ -18,7 +18,7 @@ def tiny_weights(tmp_path_factory):
     torch.manual_seed(0)
     PixelCNN(hidden=6, blocks=1, out_hidden=12, n_classes=6).save_pretrained(root / "pixelcnn")
     GatedPixelCNN(hidden=6, layers=2, kernel=3, out_hidden=12, n_classes=6).save_pretrained(root / "gated-pixelcnn")
-    PixelCNNpp(filters=4, resnets=1, mix=2, n_classes=6).save_pretrained(root / "pixelcnnpp")
+    PixelCNNpp(filters=4, resnets=1, mix=2, n_classes=6, null_class=True).save_pretrained(root / "pixelcnnpp")
     old = service.WEIGHTS
     service.WEIGHTS = root
     service.load.cache_clear()
@@ -30,19 +30,30 @@ def tiny_weights(tmp_path_factory):
 
 
 def test_sample_streams_then_reports():
-    steps = list(tab.ar_sample("PixelCNN++", "star", 2, "cached", 3, 128, progress=NO_PROGRESS))
+    steps = list(tab.ar_sample("PixelCNN++", "star", 2, "cached", 3, 128, 0.0, progress=NO_PROGRESS))
     assert len(steps) == 8  # 7 partial pictures (every 128 pixels) + the final one with readouts
     partial = [s[0] for s in steps[:-1]]
     assert all(len(g) == 2 for g in partial) and not np.array_equal(partial[0][0], partial[-1][0])
     final_gallery, note, table = steps[-1]
     assert "cached sampler" in note and "requested shape recognised" in table
-    again = tab.sample_final("PixelCNN++", "star", 2, "naive", 3, 1024)
+    again = tab.sample_final("PixelCNN++", "star", 2, "naive", 3, 1024, 0.0)
     assert np.array_equal(np.stack(again[0]), np.stack(final_gallery))  # naive draws what cached drew
     for label in ("Gated PixelCNN", "PixelCNN"):  # every model streams through its cached sampler now
         gen = tab.ar_sample(label, "any", 1, "cached", 0, 1, progress=NO_PROGRESS)
         first = next(gen)  # the first streamed picture already says which sampler runs
         gen.close()
         assert "cached sampler" in first[1] and "no cached" not in first[1] and "Pixel 1 / 1024" in first[1]
+
+
+def test_guidance_is_the_default_for_pixelcnnpp_says_so_and_changes_the_draw():
+    guided = tab.sample_final("PixelCNN++", "star", 2, "cached", 3, 1024)
+    assert f"guidance w = {service.DEFAULT_GUIDANCE:g}" in guided[1]  # the default (naive = cached guided: below)
+    plain = tab.sample_final("PixelCNN++", "star", 2, "cached", 3, 1024, 0)
+    assert "No guidance" in plain[1] and not np.array_equal(np.stack(plain[0]), np.stack(guided[0]))
+    other = tab.sample_final("PixelCNN", "star", 1, "cached", 3, 1024, 4.0)  # no null class: said, not refused
+    assert "applies to PixelCNN++ only" in other[1]
+    done = list(tab.ar_complete("PixelCNN++", 3, None, 28, 1, 1, 2.0, progress=NO_PROGRESS))[-1]
+    assert "guidance w = 2" in done[3]
 
 
 def test_complete_keeps_the_top_and_streams_rows():
@@ -68,6 +79,10 @@ def test_likelihood_of_a_test_item_a_photo_and_an_upload():
     (lambda: list(tab.ar_sample("PixelCNN++", "hexagon", 1, "cached", 0, 32, progress=NO_PROGRESS)), "Unknown shape"),
     (lambda: list(tab.ar_sample("PixelCNN++", "any", 1, "fast", 0, 32, progress=NO_PROGRESS)), "Sampler"),
     (lambda: list(tab.ar_sample("PixelCNN++", "any", 1, "cached", "abc", 32, progress=NO_PROGRESS)), "eed"),
+    (lambda: list(tab.ar_sample("PixelCNN++", "any", 1, "cached", 0, 32, -1, progress=NO_PROGRESS)), "between 0"),
+    (lambda: list(tab.ar_sample("PixelCNN++", "any", 1, "cached", 0, 32, "nan", progress=NO_PROGRESS)), "between 0"),
+    (lambda: list(tab.ar_sample("PixelCNN++", "any", 1, "cached", 0, 32, "lots", progress=NO_PROGRESS)), "number"),
+    (lambda: list(tab.ar_complete("PixelCNN++", 3, None, 16, 1, 0, 11, progress=NO_PROGRESS)), "between 0"),
     (lambda: list(tab.ar_complete("PixelCNN++", 3, None, 0, 1, 0, progress=NO_PROGRESS)), "rows"),
     (lambda: list(tab.ar_complete("PixelCNN++", 3, None, 32, 1, 0, progress=NO_PROGRESS)), "rows"),
     (lambda: list(tab.ar_complete("PixelCNN++", 5000, None, 16, 1, 0, progress=NO_PROGRESS)), "Test item"),

@@ -44,7 +44,7 @@ import torch.nn.functional as F
 
 from ...limits import check_deadline
 from ...threads import THREADED_BATCH, OneThread as _OneThread
-from .pixelcnnpp import PixelCNNpp, pixel_anchors, sample_pixel
+from .pixelcnnpp import PixelCNNpp, check_guidance, guided_pixel, pixel_anchors, sample_pixel
 
 _elu_into = torch._C._nn.elu  # elu(x, out=slot): the concat_elu of a [v; -v] value, straight into a row cache
 _addmm, _glu = torch.addmm, F.glu
@@ -165,12 +165,13 @@ class CachedSampler:
     @torch.no_grad()
     def sample(self, n: int, y: torch.Tensor | None = None, generator: torch.Generator | None = None,
                x: torch.Tensor | None = None, start: int = 0, temperature: float = 1.0, on_pixel=None,
-               keep_outputs: bool = False) -> torch.Tensor:
+               keep_outputs: bool = False, guidance: float = 0.0) -> torch.Tensor:
         """Like ``sample_naive`` with the same draws for the same generator; ``x`` / ``start``: pixels before raster
         index ``start`` are taken from ``x`` (``start = H*W``: teacher forcing, ``keep_outputs`` records each
-        step's mixture parameters in ``self.params``)."""
+        step's mixture parameters in ``self.params``); ``guidance`` > 0: classifier-free guidance
+        (``pixelcnnpp.guided_pixel``; the conditional and the "no class" network run as one batch of 2n)."""
         out = None
-        for t, out in self.iterate(n, y, generator, x, start, temperature, keep_outputs):
+        for t, out in self.iterate(n, y, generator, x, start, temperature, keep_outputs, guidance):
             if on_pixel is not None and on_pixel(t, out):
                 break
         if out is None:  # nothing left to draw (start = H*W)
@@ -180,7 +181,7 @@ class CachedSampler:
 
     def iterate(self, n: int, y: torch.Tensor | None = None, generator: torch.Generator | None = None,
                 x: torch.Tensor | None = None, start: int = 0, temperature: float = 1.0,
-                keep_outputs: bool = False):
+                keep_outputs: bool = False, guidance: float = 0.0):
         """Generator form: yields (raster index, image so far) after each pixel it draws (from ``start`` on; the
         pixels before are read from ``x``). A closed generator stops the work."""
         m, size = self.model, self.size
@@ -191,6 +192,17 @@ class CachedSampler:
             raise ValueError(f"Temperature must be > 0, got {temperature}.")
         if x is not None and tuple(x.shape) != (n, 3, size, size):
             raise ValueError(f"x must be ({n}, 3, {size}, {size}) levels, got {tuple(x.shape)}.")
+        w = check_guidance(m, y, guidance)
+        if not w:
+            yield from self._loop(n, y, generator, x, start, temperature, keep_outputs)
+            return
+        # both networks in one batch: rows n.. carry "no class" and the same pixels; the first n are shown
+        y2, x2 = torch.cat([y, torch.full_like(y, m.n_classes)]), None if x is None else torch.cat([x, x])
+        for t, out in self._loop(2 * n, y2, generator, x2, start, temperature, keep_outputs, guided=w):
+            yield t, out[:n]
+
+    def _loop(self, n: int, y, generator, x, start: int, temperature: float, keep_outputs: bool, guided: float = 0):
+        m, size, hw = self.model, self.size, self.size * self.size
         dev = next(m.parameters()).device
         with torch.no_grad():
             out = torch.zeros(n, 3, size, size, dtype=torch.long, device=dev) if x is None else x.clone().to(dev)
@@ -208,8 +220,14 @@ class CachedSampler:
                 params = self._position(st, i, j, t >= start or keep_outputs)
                 if keep_outputs:
                     self.params.append(params.clone())
-                if t >= start:
+                if t >= start and guided:  # rows n/2.. are the "no class" twins of rows ..n/2
+                    h = n // 2
+                    anchor = self._anchor(st, out, i, j)
+                    levels = guided_pixel(params[:h], params[h:], m.mix, guided, generator, temperature,
+                                          None if anchor is None else anchor[:h]).repeat(2, 1)
+                elif t >= start:
                     levels = sample_pixel(params, m.mix, generator, temperature, self._anchor(st, out, i, j))
+                if t >= start:
                     if cpu:
                         canvas[:, :, i, j] = levels.numpy()
                     else:

@@ -98,14 +98,14 @@ class Dense:
 class _GatedResnet(nn.Module):
     """x + gate(conv(dropout(concat_elu(conv(concat_elu(x)) + nin(concat_elu(a)) [+ class]))))."""
 
-    def __init__(self, c: int, kind: str, skip_channels: int, n_classes: int):
+    def __init__(self, c: int, kind: str, skip_channels: int, n_classes: int, null_class: bool = False):
         super().__init__()
         kh, kw = (2, 3) if kind == DOWN else (2, 2)
         self.kind, self.pad = kind, shifted_pad(kind, kh, kw)
         self.conv_in = nn.Conv2d(2 * c, c, (kh, kw))
         self.nin_skip = nn.Conv2d(2 * skip_channels, c, 1) if skip_channels else None
         self.conv_out = nn.Conv2d(2 * c, 2 * c, (kh, kw))
-        self.embed = nn.Embedding(n_classes, 2 * c) if n_classes else None
+        self.embed = nn.Embedding(n_classes + int(null_class), 2 * c) if n_classes else None
 
     def forward(self, ops, x, a=None, y=None):
         h = ops.conv(ops.concat_elu(x), self.conv_in, self.pad)
@@ -121,24 +121,28 @@ class PixelCNNpp(nn.Module, PyTorchModelHubMixin):
     """PixelCNN++ for RGB images in 256 levels. ``forward(x_levels, y)`` -> mixture parameters (N, 10 * mix, H, W)."""
 
     def __init__(self, filters: int = 64, resnets: int = 2, mix: int = 5, levels_down: int = 3,
-                 dropout: float = 0.5, n_classes: int = 0, anchored: bool = False):
+                 dropout: float = 0.5, n_classes: int = 0, anchored: bool = False, null_class: bool = False):
         super().__init__()
         self.channels, self.levels, self.mix, self.n_classes = 3, 256, mix, n_classes
+        # classifier-free guidance (Ho & Salimans 2022, arXiv:2207.12598): one more class row, "no class", label
+        # ``n_classes``; trained by dropping the label (``train.ARRecipe.null_p``), used by ``guided_pixel``
+        self.null_class = bool(null_class and n_classes)
         self.anchored = anchored
         self.resnets, self.depth, self.dropout = resnets, levels_down, dropout
         f = filters
         cin = 4  # RGB in [-1, 1] + a ones channel (tells the zero padding apart from black)
+        cls = (n_classes, self.null_class)
         self.u_in = nn.Conv2d(cin, f, (2, 3))
         self.ul_in_v = nn.Conv2d(cin, f, (1, 3))
         self.ul_in_h = nn.Conv2d(cin, f, (2, 1))
-        self.up_u = nn.ModuleList([_GatedResnet(f, DOWN, 0, n_classes) for _ in range(resnets * levels_down)])
-        self.up_ul = nn.ModuleList([_GatedResnet(f, DOWNRIGHT, f, n_classes) for _ in range(resnets * levels_down)])
+        self.up_u = nn.ModuleList([_GatedResnet(f, DOWN, 0, *cls) for _ in range(resnets * levels_down)])
+        self.up_ul = nn.ModuleList([_GatedResnet(f, DOWNRIGHT, f, *cls) for _ in range(resnets * levels_down)])
         self.downsize_u = nn.ModuleList([nn.Conv2d(f, f, (2, 3)) for _ in range(levels_down - 1)])
         self.downsize_ul = nn.ModuleList([nn.Conv2d(f, f, (2, 2)) for _ in range(levels_down - 1)])
         n_down = [resnets] + [resnets + 1] * (levels_down - 1)
         self.n_down = n_down
-        self.down_u = nn.ModuleList([_GatedResnet(f, DOWN, f, n_classes) for _ in range(sum(n_down))])
-        self.down_ul = nn.ModuleList([_GatedResnet(f, DOWNRIGHT, 2 * f, n_classes) for _ in range(sum(n_down))])
+        self.down_u = nn.ModuleList([_GatedResnet(f, DOWN, f, *cls) for _ in range(sum(n_down))])
+        self.down_ul = nn.ModuleList([_GatedResnet(f, DOWNRIGHT, 2 * f, *cls) for _ in range(sum(n_down))])
         self.upsize_u = nn.ModuleList([nn.Conv2d(f, f, (2, 3)) for _ in range(levels_down - 1)])
         self.upsize_ul = nn.ModuleList([nn.Conv2d(f, f, (2, 2)) for _ in range(levels_down - 1)])
         self.out = nn.Conv2d(f, 10 * mix, 1)
@@ -328,27 +332,112 @@ def sample_pixel(params: torch.Tensor, mix: int, generator: torch.Generator | No
     return torch.from_numpy(levels).to(dev)
 
 
+_LEVELS = np.linspace(-1, 1, 256)  # the 256 bin centres in [-1, 1]
+_EDGES = _LEVELS[:-1] + 1 / 255  # the 255 inner bin edges (the outer bins are open to ±infinity)
+GUIDANCE_SUPPORT = 1e-4  # values the class model gives less than this share of its likeliest value's mass are left out
+
+
+def guided_pixel(params: torch.Tensor, params_null: torch.Tensor, mix: int, guidance: float,
+                 generator: torch.Generator | None = None, temperature: float = 1.0, anchor=None,
+                 return_log_prob: bool = False):
+    """One pixel per row under classifier-free guidance (Ho & Salimans 2022, arXiv:2207.12598) -> levels (N, 3).
+
+    The mixture couples the channels (one component for R, G and B; G's mean moves with R, B's with R and G), so the
+    pixel is drawn channel by channel from the exact per-sub-pixel conditionals of each model: p(r), p(g | r),
+    p(b | r, g), each a mixture over the components weighted by their posterior given the channels drawn so far, over
+    the 256 levels (a bin's mass is the mixture's CDF at its upper edge minus at its lower edge, float64). The two
+    models' conditionals are combined as (1 + w) log p(v | c) − w log p(v | no class), renormalised over the 256
+    values (the recipe issue 32 names; Gafni et al. 2022 do the same for token models), divided by ``temperature``
+    and drawn by Gumbel-max — one ``torch.rand(N, 256)`` per channel from ``generator``, the same calls in the naive
+    and the cached sampler.
+
+    One restriction: values to which the class model gives less than ``GUIDANCE_SUPPORT`` of its likeliest value's
+    mass are left out, and the unconditional mass is floored at the same share of its own maximum. Where the two models' logistics have different scales, p(v | c)^(1+w) / p(v | none)^w grows
+    without bound far in the tails (log-linear in the distance for w > 1), so unrestricted guidance draws values
+    neither model expects; restricting guided draws to what the conditional model finds plausible is what guided
+    language models do with top-k / top-p (Sanchez et al. 2023, arXiv:2306.17806); the floor keeps a value the
+    unconditional model rules out from winning every draw (a bounded ratio instead of an infinite one).
+
+    ``params`` / ``params_null``: (N, 10 * mix) with / without the class; ``anchor`` (N, 3, mix) as in
+    ``sample_pixel`` (the same for both: the same pixels came before). ``return_log_prob``: also each model's
+    log p(drawn pixel) in nats, (2, N), the sum of its three conditionals (``mixture_log_prob`` of the pixel: tested).
+    """
+    n, dev = params.shape[0], params.device
+    p = torch.stack([params.detach(), params_null.detach()]).cpu().double().numpy()  # (2, N, 10 * mix)
+    rest = p[:, :, mix:].reshape(2, n, 3, 3, mix)  # model, pixel, channel, [means, log-scales, coefficients], k
+    means = rest[:, :, :, 0] if anchor is None else rest[:, :, :, 0] + np.asarray(anchor, np.float64)
+    half_inv_s, coeffs = 0.5 * np.exp(-np.maximum(rest[:, :, :, 1], -7.0)), np.tanh(rest[:, :, :, 2])
+    logits = p[:, :, :mix]
+    post = logits - logits.max(2, keepdims=True)  # log component weights given the channels drawn so far (+ const)
+    x, levels, total, rows = np.zeros((n, 3)), np.zeros((n, 3), np.int64), np.zeros((2, n)), np.arange(n)
+    pad = np.zeros((2, n, mix, 1))
+    for c in range(3):
+        m = means[:, :, c]
+        if c == 1:
+            m = m + coeffs[:, :, 0] * x[None, :, :1]
+        elif c == 2:
+            m = m + coeffs[:, :, 1] * x[None, :, :1] + coeffs[:, :, 2] * x[None, :, 1:2]
+        cdf = np.concatenate([pad, 0.5 + 0.5 * np.tanh((_EDGES - m[..., None]) * half_inv_s[:, :, c, :, None]),
+                              pad + 1], 3)  # (2, N, mix, 257): each component's CDF at the bin edges
+        wts = np.exp(post - post.max(2, keepdims=True))
+        wts /= wts.sum(2, keepdims=True)
+        mass = np.maximum(np.diff((wts[:, :, None] @ cdf)[:, :, 0], axis=2), 0.0)  # (2, N, 256)
+        with np.errstate(divide="ignore"):
+            logp = np.log(mass)
+        floor = GUIDANCE_SUPPORT * mass.max(2, keepdims=True)
+        g = ((1 + guidance) * logp[0] - guidance * np.log(np.maximum(mass[1], floor[1]))) / temperature
+        g = np.where(mass[0] >= floor[0], g, -np.inf)
+        u = torch.rand(n, 256, generator=generator).clamp_(1e-10, 1 - 1e-10).double().numpy()
+        v = (g - np.log(-np.log(u))).argmax(1)
+        levels[:, c], x[:, c] = v, _LEVELS[v]
+        total += logp[:, rows, v]
+        bins = cdf[[[0], [1]], rows, :, v + 1] - cdf[[[0], [1]], rows, :, v]  # (2, N, mix): each component's mass
+        post = post + np.log(np.maximum(bins, 1e-300))  # floored: a value no component reaches in float64 stays finite
+    out = torch.from_numpy(levels).to(dev)
+    return (out, torch.from_numpy(total).float()) if return_log_prob else out
+
+
 def sample_naive(model: PixelCNNpp, n: int, size: int = 32, y: torch.Tensor | None = None,
                  generator: torch.Generator | None = None, x: torch.Tensor | None = None, start: int = 0,
-                 temperature: float = 1.0, on_pixel=None) -> torch.Tensor:
+                 temperature: float = 1.0, on_pixel=None, guidance: float = 0.0) -> torch.Tensor:
     """One full forward pass per pixel (what the cached sampler must match draw for draw)."""
     out = None
-    for t, out in iter_naive(model, n, size, y, generator, x, start, temperature):
+    for t, out in iter_naive(model, n, size, y, generator, x, start, temperature, guidance):
         if on_pixel is not None and on_pixel(t, out):
             break
     return out
 
 
+def check_guidance(model: PixelCNNpp, y: torch.Tensor | None, guidance: float) -> float:
+    """The guidance weight w (0: the plain draw), refused with a reason where it cannot apply."""
+    w = float(guidance)
+    if not (math.isfinite(w) and 0 <= w <= MAX_GUIDANCE):
+        raise ValueError(f"Guidance weight must be between 0 and {MAX_GUIDANCE:g}, got {guidance!r}.")
+    if w and (y is None or not model.null_class):
+        raise ValueError("Classifier-free guidance needs a class-conditional PixelCNN++ trained with a null class "
+                         "(config null_class) and a class to guide towards.")
+    return w
+
+
+MAX_GUIDANCE = 10.0
+
+
 def iter_naive(model: PixelCNNpp, n: int, size: int = 32, y: torch.Tensor | None = None,
                generator: torch.Generator | None = None, x: torch.Tensor | None = None, start: int = 0,
-               temperature: float = 1.0):
+               temperature: float = 1.0, guidance: float = 0.0):
+    w = check_guidance(model, y, guidance)
     dev = next(model.parameters()).device
     out = torch.zeros(n, 3, size, size, dtype=torch.long, device=dev) if x is None else x.clone().to(dev)
+    null = None if not w else torch.full_like(y, model.n_classes)
     for t in range(start, size * size):
         check_deadline("sampling")
         i, j = divmod(t, size)
         with torch.no_grad():
             params = model(out, y)[:, :, i, j]
-            out[:, :, i, j] = sample_pixel(params, model.mix, generator, temperature,
-                                           model.pixel_anchor(out, i, j))
+            anchor = model.pixel_anchor(out, i, j)
+            if w:
+                out[:, :, i, j] = guided_pixel(params, model(out, null)[:, :, i, j], model.mix, w, generator,
+                                               temperature, anchor)
+            else:
+                out[:, :, i, j] = sample_pixel(params, model.mix, generator, temperature, anchor)
         yield t, out

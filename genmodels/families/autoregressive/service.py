@@ -19,6 +19,9 @@ from ...loading import serial_load
 WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
 MODELS = {"PixelCNN": "pixelcnn", "Gated PixelCNN": "gated-pixelcnn", "PixelCNN++": "pixelcnnpp"}
 SIZE = 32
+# Classifier-free guidance weight w of models trained with a null class (PixelCNN++): the tab's default and what the
+# Compare tab, arena and leaderboard use (chosen on the monitor's sweep, see the model card).
+DEFAULT_GUIDANCE = 3.0
 
 
 def model_key(label: str) -> str:
@@ -77,24 +80,37 @@ def to_images(x: torch.Tensor) -> np.ndarray:
     return x.permute(0, 2, 3, 1).clamp(0, 255).byte().cpu().numpy()
 
 
+def guidance_for(model, guidance: float | None = None) -> float:
+    """The classifier-free guidance weight a request runs with: ``None`` -> the default for models trained with a
+    null class, 0 for the others (which cannot be guided: ``pixelcnnpp.check_guidance`` refuses them)."""
+    guided = bool(getattr(model, "null_class", False)) and model.n_classes > 0
+    return (DEFAULT_GUIDANCE if guided else 0.0) if guidance is None else float(guidance)
+
+
 def stream(name: str, n: int, seed: int, shape: str | None = None, sampler: str = "cached",
-           x: np.ndarray | None = None, start: int = 0, folder: str | None = None):
+           x: np.ndarray | None = None, start: int = 0, folder: str | None = None, guidance: float | None = None):
     """Yields (raster index, images (n, H, W, 3) uint8, seconds so far) after every pixel. ``sampler``: "cached"
     (every model: computes only what each new pixel needs) or "naive" (one full pass per pixel / sub-pixel). Same
-    seed, same images, either sampler. Closing the generator stops the work."""
+    seed, same images, either sampler. ``guidance``: classifier-free guidance weight (``guidance_for``: None is the
+    model's default). Closing the generator stops the work."""
     from .pixelcnn import iter_sample
     from .pixelcnnpp import PixelCNNpp, iter_naive
 
     model = load(name, folder)
     y = class_tensor(model, shape, n)
+    w = guidance_for(model, guidance)
     g = torch.Generator().manual_seed(int(seed))
     xt = None if x is None else torch.from_numpy(np.require(x, requirements=("C", "W"))).permute(0, 3, 1, 2).long()
     if sampler not in ("cached", "naive"):
         raise ValueError(f"Sampler must be 'cached' or 'naive', got {sampler!r}.")
+    if w and not isinstance(model, PixelCNNpp):
+        raise ValueError(f"Classifier-free guidance applies to PixelCNN++ (trained with a null class); {name} has "
+                         f"none: set the guidance weight to 0.")
     if sampler == "cached" and has_cache(model):
-        it = cached_sampler(name, folder).iterate(n, y, g, xt, start)
+        kw = {"guidance": w} if w else {}  # PixelCNN / Gated PixelCNN: no guidance (refused above)
+        it = cached_sampler(name, folder).iterate(n, y, g, xt, start, **kw)
     elif isinstance(model, PixelCNNpp):
-        it = iter_naive(model, n, SIZE, y, g, xt, start)
+        it = iter_naive(model, n, SIZE, y, g, xt, start, guidance=w)
     else:
         it = iter_sample(model, n, SIZE, y, g, xt, start)
     t0 = time.perf_counter()

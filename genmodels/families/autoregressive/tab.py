@@ -26,6 +26,21 @@ def _every(value) -> int:
     return min(max(v, 1), 1024)
 
 
+def _guidance(value, m) -> tuple[float, str]:
+    """The guidance weight to run with and a note: only models trained with a null class (PixelCNN++) are guided."""
+    from .pixelcnnpp import MAX_GUIDANCE
+
+    try:
+        w = float(value)
+    except (TypeError, ValueError):
+        raise gr.Error(f"Guidance weight must be a number, got {value!r}.") from None
+    if not (np.isfinite(w) and 0 <= w <= MAX_GUIDANCE):
+        raise gr.Error(f"Guidance weight must be between 0 and {MAX_GUIDANCE:g}, got {value!r}.")
+    if service.guidance_for(m) == 0:
+        return 0.0, " Classifier-free guidance applies to PixelCNN++ only: not used for this model." if w else ""
+    return w, f" Classifier-free guidance w = {w:g}." if w else " No guidance (w = 0)."
+
+
 def _class_rows(images: np.ndarray, asked: list[int] | None) -> list[dict]:
     from ...scoring.backbones import get_backbone
 
@@ -40,19 +55,21 @@ def _class_rows(images: np.ndarray, asked: list[int] | None) -> list[dict]:
 
 # ------------------------------------------------------------------------------------------------------ sample
 @user_errors
-def ar_sample(model: str, shape: str, count, sampler: str, seed, every, progress=gr.Progress()):
+def ar_sample(model: str, shape: str, count, sampler: str, seed, every, guidance=service.DEFAULT_GUIDANCE,
+              progress=gr.Progress()):
     """Stream class-conditional samples; yields (gallery, note, readouts)."""
     seed = parse_seed(seed)
     n, cap = clamp_count(count, 1, 8, "number of samples")
     every = _every(every)
     key = service.model_key(model)
     m = service.load(key)
+    w, w_note = _guidance(guidance, m)
     if sampler not in SAMPLERS:
         raise ValueError(f"Sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}.")
     used = sampler if service.has_cache(m) else "naive"
     why = "" if used == sampler else f" ({model} has no cached sampler here: naive, one pass per sub-pixel)"
     images, secs = None, 0.0
-    for t, images, secs in service.stream(key, n, seed, shape, used):
+    for t, images, secs in service.stream(key, n, seed, shape, used, guidance=w):
         if (t + 1) % every == 0 or t == 1023:
             progress((t + 1) / 1024, desc=f"pixel {t + 1} / 1024")
             if t < 1023:
@@ -62,7 +79,7 @@ def ar_sample(model: str, shape: str, count, sampler: str, seed, every, progress
     rows = [*_class_rows(images, asked), {"metric": f"wall time, {used} sampler (s)", "value": secs,
                                           "higher_is_better": False},
             {"metric": "seconds per image", "value": secs / n, "higher_is_better": False}]
-    note = f"{n} sample(s) in {secs:.1f} s with the {used} sampler{why}. {cap}".strip()
+    note = f"{n} sample(s) in {secs:.1f} s with the {used} sampler{why}.{w_note} {cap}".strip()
     yield list(images), note, readout_table({model: rows}, "Shapes read by the scoring classifier (never seen in "
                                                          "training); times on this server.")
 
@@ -76,7 +93,8 @@ def sample_final(*args):
 
 # ---------------------------------------------------------------------------------------------------- complete
 @user_errors
-def ar_complete(model: str, index, upload, keep_rows, count, seed, progress=gr.Progress()):
+def ar_complete(model: str, index, upload, keep_rows, count, seed, guidance=service.DEFAULT_GUIDANCE,
+                progress=gr.Progress()):
     """Keep the top rows of an image, generate the rest; yields (original, occluded, gallery, note)."""
     seed = parse_seed(seed)
     n, cap = clamp_count(count, 1, 8, "number of completions")
@@ -93,16 +111,17 @@ def ar_complete(model: str, index, upload, keep_rows, count, seed, progress=gr.P
         from ...data.dataset import test_split
 
         shape = shapes.SHAPES[int(test_split()["labels"][parse_test_index(index), 0])]
+    w, w_note = _guidance(guidance, m) if shape else (0.0, " No class to guide towards (an upload): w = 0.")
     x = np.repeat(occluded[None], n, 0)
     sampler = "cached" if service.has_cache(m) else "naive"
     out, secs = x, 0.0
-    for t, out, secs in service.stream(key, n, seed, shape or ANY, sampler, x=x, start=start):
+    for t, out, secs in service.stream(key, n, seed, shape or ANY, sampler, x=x, start=start, guidance=w):
         if (t + 1) % 32 == 0 and t < 1023:
             progress((t + 1 - start) / (1024 - start), desc=f"row {(t + 1) // 32} / 32")
             yield enlarge(img), enlarge(occluded), list(out), f"Row {(t + 1) // 32} / 32 · {secs:.1f} s"
     cond = f" conditioned on the item's class ({shape})" if shape else (" with classes in turn" if m.n_classes else "")
     msg = " ".join(s for s in (note, cap, f"{n} completion(s) of the bottom {32 - rows} rows{cond} in {secs:.1f} s "
-                               f"({sampler} sampler).") if s)
+                               f"({sampler} sampler).{w_note}") if s)
     yield enlarge(img), enlarge(occluded), list(out), msg
 
 
@@ -162,6 +181,14 @@ def _card_panel() -> str:
 
 
 # ------------------------------------------------------------------------------------------------------- layout
+def _guidance_slider(elem_id: str):
+    from .pixelcnnpp import MAX_GUIDANCE
+
+    return gr.Slider(0, MAX_GUIDANCE, value=service.DEFAULT_GUIDANCE, step=0.5, elem_id=elem_id,
+                     label="Classifier-free guidance w (PixelCNN++; 0 = off)",
+                     info="(1 + w) log p(v | class) − w log p(v | no class) over the 256 values of each sub-pixel")
+
+
 def build_tab(ctx) -> None:
     from .family import FAMILY
 
@@ -177,6 +204,7 @@ def build_tab(ctx) -> None:
                     sampler = gr.Radio(list(SAMPLERS), value="cached", label="Sampler (cached or naive: same draws)",
                                        elem_id="ar-sampler")
                     every = gr.Slider(1, 256, value=32, step=1, label="Update the picture every N pixels")
+                    guidance = _guidance_slider("ar-guidance")
                     seed = seed_row(0, elem_id="ar-seed")
                     go = gr.Button("Sample", variant="primary", elem_id="ar-sample-btn")
                 with gr.Column(scale=2):
@@ -184,11 +212,13 @@ def build_tab(ctx) -> None:
                     gallery = gr.Gallery(label="Samples (streamed)", columns=4, height="auto", format="png",
                                          elem_id="ar-gallery", elem_classes=["gm-pixelated"])
                     table = gr.HTML(elem_id="ar-sample-readouts")
-            inputs = [model, shape, count, sampler, seed, every]
+            inputs = [model, shape, count, sampler, seed, every, guidance]
             go.click(ar_sample, inputs, [gallery, note, table], api_name="ar_sample")
             on_open(sample_final, [gallery, note, table], inputs, cancel_on=[go])
-            gr.Examples([["PixelCNN++", "star", 4, "cached", 0, 32], ["PixelCNN++", ANY, 8, "cached", 7, 64],
-                         ["PixelCNN++", "heart", 2, "naive", 3, 128]], inputs)
+            w0 = service.DEFAULT_GUIDANCE
+            gr.Examples([["PixelCNN++", "star", 4, "cached", 0, 32, w0], ["PixelCNN++", ANY, 8, "cached", 7, 64, w0],
+                         ["PixelCNN++", "heart", 4, "cached", 3, 128, 0.0],
+                         ["PixelCNN++", "heart", 2, "naive", 3, 128, w0]], inputs)
         with gr.Tab("Complete", id="ar-complete"):
             with gr.Row():
                 with gr.Column(scale=1, min_width=300):
@@ -197,6 +227,7 @@ def build_tab(ctx) -> None:
                     c_upload = gr.Image(label="…or upload (resized to 32×32)", type="pil", elem_id="ar-c-upload")
                     c_rows = gr.Slider(1, 31, value=16, step=1, label="Rows kept from the top")
                     c_count = gr.Slider(1, 8, value=4, step=1, label="Completions")
+                    c_guidance = _guidance_slider("ar-c-guidance")
                     c_seed = seed_row(0)
                     c_go = gr.Button("Complete", variant="primary", elem_id="ar-complete-btn")
                 with gr.Column(scale=2):
@@ -206,7 +237,7 @@ def build_tab(ctx) -> None:
                         c_occ = gr.Image(label="Given to the model", format="png", elem_classes=["gm-pixelated"])
                     c_gallery = gr.Gallery(label="Completions (streamed)", columns=4, height="auto", format="png",
                                            elem_id="ar-c-gallery", elem_classes=["gm-pixelated"])
-            c_inputs = [c_model, c_index, c_upload, c_rows, c_count, c_seed]
+            c_inputs = [c_model, c_index, c_upload, c_rows, c_count, c_seed, c_guidance]
             c_go.click(ar_complete, c_inputs, [c_orig, c_occ, c_gallery, c_note], api_name="ar_complete")
             on_open(complete_final, [c_orig, c_occ, c_gallery, c_note], c_inputs, cancel_on=[c_go], slow=True)
         with gr.Tab("Likelihood", id="ar-likelihood"):
