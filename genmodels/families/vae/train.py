@@ -198,7 +198,9 @@ def train_vae_family(name: str, steps: int | None = None, data: str | None = Non
         (dest / "monitor.jsonl").write_text(log.read_text())
     from .evaluate import write_card
 
-    stage_note = None if src is None else (f"continued from the weights in `{offset['from']}` (step {offset['step']:,}"
+    shown = Path(offset.get("from", ""))
+    shown = shown.relative_to(WEIGHTS.parents[1]) if shown.is_relative_to(WEIGHTS.parents[1]) else shown
+    stage_note = None if src is None else (f"continued from the weights in `{shown}` (step {offset['step']:,}"
                                            f" of their monitor) for {res['steps']:,} more steps, fresh optimiser and "
                                            f"schedule (`init`; `python -m genmodels train {name}-stage --steps "
                                            f"{res['steps']}`)")
