@@ -108,6 +108,57 @@ def continue_from_card(src: str | Path, run: str | Path) -> tuple[int, float]:
     return int(last["step"]), float(last["wall_min"]) * 60
 
 
+NO_STAGE = {"step": 0, "wall_s": 0.0}
+
+
+def begin_stage(src: str | Path, run: str | Path) -> dict:
+    """Start a stage on the committed weights in ``src`` (its run checkpoint gone): the first time, copy their monitor
+    history into ``run`` (``continue_from_card``) and record where it ended in ``run/stage.json``, so a resumed stage
+    logs the same way. Returns that record: {"from", "step", "wall_s"}."""
+    import json
+
+    run = Path(run)
+    stage = run / "stage.json"
+    if not stage.exists():
+        run.mkdir(parents=True, exist_ok=True)
+        src = Path(src)
+        step0, wall0 = continue_from_card(src, run) if (src / "monitor.jsonl").exists() else (0, 0.0)
+        stage.write_text(json.dumps({"from": str(src), "step": step0, "wall_s": wall0}))
+    return json.loads(stage.read_text())
+
+
+def stage_offset(run: str | Path) -> dict:
+    """The record ``begin_stage`` wrote in ``run`` ({"step": 0, "wall_s": 0.0} for a run that is not a stage)."""
+    import json
+
+    stage = Path(run) / "stage.json"
+    return json.loads(stage.read_text()) if stage.exists() else dict(NO_STAGE)
+
+
+def offset_hook(hook: Callable | None, offset: dict) -> Callable | None:
+    """``hook(step, net, wall)`` called with the stage's step and wall clock continuing its history's."""
+    if hook is None or not (offset["step"] or offset["wall_s"]):
+        return hook
+
+    def shifted(step, net, wall):
+        return hook(step + offset["step"], net, wall + offset["wall_s"])
+
+    return shifted
+
+
+def stage_sentence(offset: dict, steps: int, command: str, root: Path | None = None) -> str | None:
+    """The model card's line for a stage (None when the run was not one): where it started and how to repeat it;
+    ``root``: the folder the weights path is shown relative to (the repository)."""
+    if not offset["step"] and "from" not in offset:
+        return None
+    shown = Path(offset.get("from", ""))
+    if root is not None and shown.is_relative_to(root):
+        shown = shown.relative_to(root)
+    return (f"continued from the weights in `{shown}` (step {offset['step']:,} of their monitor, "
+            f"{offset['wall_s'] / 60:.1f} min) for {steps:,} more steps, fresh optimiser and schedule "
+            f"(`{command}`); `monitor.jsonl` holds both stages")
+
+
 def infinite_batches(tensors: tuple[torch.Tensor, ...], batch: int, seed: int) -> Callable[[int], tuple]:
     """``get(step)`` -> a batch of rows; the order is a pure function of (seed, step), so resuming is exact."""
     n = len(tensors[0])

@@ -260,6 +260,7 @@ def test_a_pixelcnnpp_stage_continues_the_committed_weights_with_a_null_class_an
     old, new = load_file(str(weights / "pixelcnnpp" / "model.safetensors")), load_file(str(out / "model.safetensors"))
     k = "up_u.0.embed.weight"
     assert old[k].shape == (6, 8) and new[k].shape == (7, 8)
-    assert "continued from the committed weights (step 10" in (out / "README.md").read_text()
+    card = (out / "README.md").read_text()
+    assert "continued from the weights in" in card and "(step 10 of their monitor, 1.5 min)" in card
     model = at.build("pixelcnnpp", filters=8)  # another size: not loaded
     assert not at.init_from_embedded(model, weights / "pixelcnnpp")

@@ -408,11 +408,20 @@ def sample_naive(model: PixelCNNpp, n: int, size: int = 32, y: torch.Tensor | No
     return out
 
 
+def guidance_weight(value) -> float:
+    """A guidance weight parsed and range-checked (0 <= w <= MAX_GUIDANCE), refused with a sentence otherwise."""
+    try:
+        w = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"Guidance weight must be a number, got {value!r}.") from None
+    if not (math.isfinite(w) and 0 <= w <= MAX_GUIDANCE):
+        raise ValueError(f"Guidance weight must be between 0 and {MAX_GUIDANCE:g}, got {value!r}.")
+    return w
+
+
 def check_guidance(model: PixelCNNpp, y: torch.Tensor | None, guidance: float) -> float:
     """The guidance weight w (0: the plain draw), refused with a reason where it cannot apply."""
-    w = float(guidance)
-    if not (math.isfinite(w) and 0 <= w <= MAX_GUIDANCE):
-        raise ValueError(f"Guidance weight must be between 0 and {MAX_GUIDANCE:g}, got {guidance!r}.")
+    w = guidance_weight(guidance)
     if w and (y is None or not model.null_class):
         raise ValueError("Classifier-free guidance needs a class-conditional PixelCNN++ trained with a null class "
                          "(config null_class) and a class to guide towards.")
@@ -433,11 +442,12 @@ def iter_naive(model: PixelCNNpp, n: int, size: int = 32, y: torch.Tensor | None
         check_deadline("sampling")
         i, j = divmod(t, size)
         with torch.no_grad():
-            params = model(out, y)[:, :, i, j]
             anchor = model.pixel_anchor(out, i, j)
-            if w:
-                out[:, :, i, j] = guided_pixel(params, model(out, null)[:, :, i, j], model.mix, w, generator,
-                                               temperature, anchor)
+            if w:  # the class and the no-class rows as one batch of 2n (as the cached sampler runs them)
+                both = model(torch.cat([out, out]), torch.cat([y, null]))[:, :, i, j]
+                k = len(out)
+                out[:, :, i, j] = guided_pixel(both[:k], both[k:], model.mix, w, generator, temperature, anchor)
             else:
+                params = model(out, y)[:, :, i, j]
                 out[:, :, i, j] = sample_pixel(params, model.mix, generator, temperature, anchor)
         yield t, out

@@ -28,14 +28,12 @@ def _every(value) -> int:
 
 def _guidance(value, m) -> tuple[float, str]:
     """The guidance weight to run with and a note: only models trained with a null class (PixelCNN++) are guided."""
-    from .pixelcnnpp import MAX_GUIDANCE
+    from .pixelcnnpp import guidance_weight
 
     try:
-        w = float(value)
-    except (TypeError, ValueError):
-        raise gr.Error(f"Guidance weight must be a number, got {value!r}.") from None
-    if not (np.isfinite(w) and 0 <= w <= MAX_GUIDANCE):
-        raise gr.Error(f"Guidance weight must be between 0 and {MAX_GUIDANCE:g}, got {value!r}.")
+        w = guidance_weight(value)
+    except ValueError as e:
+        raise gr.Error(str(e)) from None
     if service.guidance_for(m) == 0:
         return 0.0, " Classifier-free guidance applies to PixelCNN++ only: not used for this model." if w else ""
     return w, f" Classifier-free guidance w = {w:g}." if w else " No guidance (w = 0)."

@@ -19,8 +19,10 @@ import torch
 
 from ...data import shapes
 from ...data.dataset import shapes_arrays
-from ...training import TrainConfig, infinite_batches, is_main_process, train
+from ...training import (TrainConfig, begin_stage, infinite_batches, is_main_process, offset_hook, stage_offset,
+                         stage_sentence, train)
 from .pixelcnn import png_bits_per_dim
+from .service import guidance_for
 
 WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
 N_CLASSES = len(shapes.SHAPES)
@@ -113,13 +115,6 @@ def balanced_samples(model, n: int, seed: int = 0, batch: int = 100,
     return x.permute(0, 2, 3, 1).byte().numpy(), y.numpy()
 
 
-def default_guidance(model) -> float:
-    """The guidance weight the hub samples this model with (0 where it has no null class)."""
-    from .service import guidance_for
-
-    return guidance_for(model)
-
-
 def class_accuracy(model, n: int, seed: int = 0, guidance: float = 0.0) -> float:
     """Share of n class-conditional samples (classes in turn) whose shape the scoring classifier reads as asked."""
     from ...scoring.backbones import get_backbone
@@ -188,32 +183,26 @@ def train_ar(name: str, steps: int | None = None, data: str | None = None, out: 
     def hook(step, net, wall):
         net = copy.deepcopy(net).cpu().eval()
         with torch.no_grad():
-            rec = {"step": step + offset["step"], "wall_min": round((wall + offset["wall_s"]) / 60, 2),
+            rec = {"step": step, "wall_min": round(wall / 60, 2),
                    "test_bpd_256": round(float(bits_per_dim(net, tx, ty if conditional else None).mean()), 4)}
         if conditional:  # naive samplers: one sample per class (3,072 full passes each)
             n = recipe.monitor_n or N_CLASSES
             rec[f"class_acc_{n}"] = class_accuracy(net, n, seed=step)
-            w = default_guidance(net)
+            w = guidance_for(net)
             if w:
                 rec[f"class_acc_{n}_w{w:g}"] = class_accuracy(net, n, seed=step, guidance=w)
         with open(log, "a") as f:
             f.write(json.dumps(rec) + "\n")
         print("monitor", rec, flush=True)
 
-    stage = run / "stage.json"  # where a stage on the committed weights started (kept so a resumed stage logs alike)
-    if recipe.init_from_embedded and conditional and not (run / "ckpt.pt").exists() and not stage.exists():
-        src = WEIGHTS / name
-        if init_from_embedded(model, src):  # the new card keeps the whole curve: history copied, steps continued
-            from ...training import continue_from_card
-
-            run.mkdir(parents=True, exist_ok=True)
-            step0, wall0 = continue_from_card(src, run) if (src / "monitor.jsonl").exists() else (0, 0.0)
-            stage.write_text(json.dumps({"from": str(src), "step": step0, "wall_s": wall0}))
-    offset = json.loads(stage.read_text()) if stage.exists() else {"step": 0, "wall_s": 0.0}
+    if (recipe.init_from_embedded and conditional and not (run / "ckpt.pt").exists()
+            and not (run / "stage.json").exists() and init_from_embedded(model, WEIGHTS / name)):
+        begin_stage(WEIGHTS / name, run)  # the new card keeps the whole curve: history copied, steps continued
+    offset = stage_offset(run)
     cfg = TrainConfig(steps=steps, lr=recipe.lr, weight_decay=0.0, warmup=100, ckpt_every=100, seed=seed,
                       ema=recipe.ema, grad_clip=1.0)
     res = train(model, loss_fn, infinite_batches((x, y), recipe.batch, seed), cfg, run, desc=name,
-                hook=hook, hook_every=recipe.monitor_every)
+                hook=offset_hook(hook, offset), hook_every=recipe.monitor_every)
     if not is_main_process():  # accelerate launch: rank 0 alone evaluates and writes the weights and card
         return {}
     model.load_state_dict(res["state_dict"])
@@ -222,10 +211,8 @@ def train_ar(name: str, steps: int | None = None, data: str | None = None, out: 
     model.save_pretrained(dest)
     if log.exists():
         (dest / "monitor.jsonl").write_text(log.read_text())
-    note = None if not offset["step"] else (
-        f"continued from the committed weights (step {offset['step']:,} of their monitor, "
-        f"{offset['wall_s'] / 60:.1f} min) for {res['steps']:,} more steps, fresh optimiser and schedule; "
-        f"`monitor.jsonl` holds both stages")
+    note = stage_sentence(offset, res["steps"], f"python -m genmodels train {name} --steps {res['steps']}",
+                          WEIGHTS.parents[1])
     return write_card(name, model, dest, recipe, res["steps"], res["wall_s"], data, eval_n, stage=note)
 
 
@@ -245,7 +232,7 @@ def card_metrics(model, eval_n: int = 2000, n_samples: int | None = None, seed: 
     m: dict = {"test bits/dim": round(test_bits_per_dim(model, eval_n), 4),
                "PNG bits/dim of the same images": round(png_bits_per_dim(shapes_arrays("test", eval_n)["images"]), 4)}
     m["bits/dim / PNG"] = round(m["test bits/dim"] / m["PNG bits/dim of the same images"], 4)
-    w = default_guidance(model)
+    w = guidance_for(model)
     if w:  # the unguided draw beside the hub's default (guided) one, which the FID below is of
         images, y = balanced_samples(model, n_guided, seed)
         pred = get_backbone("shapes").attribute_predictions(images)

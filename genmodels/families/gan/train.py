@@ -137,6 +137,9 @@ def _monitor(kind: str, G_ema, run: Path, step: int, wall: float, n: int = 300) 
     import numpy as np
 
     from ...scoring.backbones import get_backbone
+    from ...scoring.precision_recall import precision_recall_from_features
+    from ...scoring.readout import read_shapes
+    from ...scoring.reference import reference_stats
     from .evaluate import sample
 
     standing_stats(kind, G_ema)
@@ -150,16 +153,12 @@ def _monitor(kind: str, G_ema, run: Path, step: int, wall: float, n: int = 300) 
         rec["colour"] = float((pred["colour"] == labels[:, 1].numpy()).mean())
         hit = pred["shape"] == labels[:, 0].numpy()  # per requested shape: one failing class hides in the mean
         rec["shape_per_class"] = [round(float(hit[labels[:, 0].numpy() == k].mean()), 3) for k in range(N_SHAPES)]
-        if kind == "biggan":  # the outline and the spread beside the classifier (what the guide reward can cost)
-            from ...scoring.precision_recall import precision_recall_from_features
-            from ...scoring.readout import read_shapes
-            from ...scoring.reference import reference_stats
-
-            reading = read_shapes(images, labels[:, 0]).summary()
-            rec["shape_outline"], rec["pieces"] = round(reading["outline"], 4), round(reading["pieces"], 4)
-            prec, recall = precision_recall_from_features(reference_stats(backbone)["features"][:n],
-                                                          backbone.features(images))
-            rec[f"precision_{n}"], rec[f"recall_{n}"] = round(prec, 4), round(recall, 4)
+        # the outline and the spread beside the classifier (what the guide reward can cost; issue: one pose a class)
+        reading = read_shapes(images, labels[:, 0]).summary()
+        rec["shape_outline"], rec["pieces"] = round(reading["outline"], 4), round(reading["pieces"], 4)
+        prec, recall = precision_recall_from_features(reference_stats(backbone)["features"][:n],
+                                                      backbone.features(images))
+        rec[f"precision_{n}"], rec[f"recall_{n}"] = round(prec, 4), round(recall, 4)
     else:
         probs = backbone.class_probs(sample(kind, G_ema, n, seed=7))
         rec["confident_0.9"] = float((probs.max(1) >= 0.9).mean())

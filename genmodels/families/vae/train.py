@@ -17,7 +17,8 @@ from pathlib import Path
 import torch
 
 from ...data.dataset import shapes_arrays
-from ...training import TrainConfig, infinite_batches, is_main_process, train
+from ...training import (NO_STAGE, TrainConfig, begin_stage, infinite_batches, is_main_process, offset_hook,
+                         stage_sentence, train)
 from .recipes import CAPTION_DROP, RECIPES, encode_codes, labels_tensor, levels, to_float, to_images
 
 WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
@@ -84,16 +85,11 @@ def train_vae_family(name: str, steps: int | None = None, data: str | None = Non
     run = Path(run_dir or f"runs/{name}{'-stage' if init else ''}")
     log = run / "monitor.jsonl"
     src = Path(WEIGHTS / name if init == "embedded" else init) if init else None
-    stage = run / "stage.json"  # the step / wall offset of a stage, kept so a resumed stage logs the same way
-    if src is not None and not stage.exists():
-        if not (src / "model.safetensors").exists():
+    offset = NO_STAGE
+    if src is not None:
+        if not (src / "model.safetensors").exists() and not (run / "stage.json").exists():
             raise FileNotFoundError(f"no {name} weights in {src} to continue from")
-        from ...training import continue_from_card
-
-        run.mkdir(parents=True, exist_ok=True)
-        step0, wall0 = continue_from_card(src, run) if (src / "monitor.jsonl").exists() else (0, 0.0)
-        stage.write_text(json.dumps({"from": str(src), "step": step0, "wall_s": wall0}))
-    offset = json.loads(stage.read_text()) if src is not None else {"step": 0, "wall_s": 0.0}
+        offset = begin_stage(src, run)
     if data:
         from ...data.dataset import FolderDataset
 
@@ -179,11 +175,7 @@ def train_vae_family(name: str, steps: int | None = None, data: str | None = Non
         tensors = (codes, lab)
     if src is not None and not (run / "ckpt.pt").exists():
         model.load_state_dict(type(model).from_pretrained(str(src)).state_dict())
-    if offset["step"]:
-        inner = hook
-
-        def hook(step, net, wall):  # noqa: F811 — the stage's lines continue the history's step and wall clock
-            inner(step + offset["step"], net, wall + offset["wall_s"])
+    hook = offset_hook(hook, offset)
     cfg = TrainConfig(steps=steps, lr=recipe.lr, weight_decay=0.0, warmup=recipe.warmup, ckpt_every=100, seed=seed,
                       ema=recipe.ema, grad_clip=1.0)
     res = train(model, loss_fn, infinite_batches(tensors, recipe.batch, seed), cfg, run, desc=name, hook=hook,
@@ -198,10 +190,6 @@ def train_vae_family(name: str, steps: int | None = None, data: str | None = Non
         (dest / "monitor.jsonl").write_text(log.read_text())
     from .evaluate import write_card
 
-    shown = Path(offset.get("from", ""))
-    shown = shown.relative_to(WEIGHTS.parents[1]) if shown.is_relative_to(WEIGHTS.parents[1]) else shown
-    stage_note = None if src is None else (f"continued from the weights in `{shown}` (step {offset['step']:,}"
-                                           f" of their monitor) for {res['steps']:,} more steps, fresh optimiser and "
-                                           f"schedule (`init`; `python -m genmodels train {name}-stage --steps "
-                                           f"{res['steps']}`)")
+    stage_note = None if src is None else stage_sentence(
+        offset, res["steps"], f"python -m genmodels train {name}-stage --steps {res['steps']}", WEIGHTS.parents[1])
     return write_card(name, model, dest, recipe, res["steps"], res["wall_s"], data, eval_n, vq=vq, stage=stage_note)
