@@ -112,6 +112,8 @@ def cmd_score(args) -> None:
 TRAINERS = {
     "shapes-classifier": ("genmodels.scoring.train", "train_classifier", {}),
     "shapes-clip": ("genmodels.scoring.train", "train_clip", {}),
+    # the generators' CLIP: reranks the DALL-E-style prior's samples (not the scoring module's CLIP)
+    "gen-clip": ("genmodels.scoring.train", "train_gen_clip", {}),
     "gan-guide": ("genmodels.families.gan.projected", "train_guide", {}),
     "gan-guide-robust": ("genmodels.families.gan.projected", "train_robust_guide", {}),
     "dcgan": ("genmodels.families.gan.train", "train_gan", {"kind": "dcgan"}),
@@ -125,6 +127,9 @@ TRAINERS = {
     "stackgan": ("genmodels.families.gan.stackgan_train", "train_stackgan", {}),
     # the Age-cGAN-style attribute edit's encoder (image -> BigGAN z), trained on the embedded BigGAN's samples
     "gan-encoder": ("genmodels.families.gan.attribute_edit", "train_gan_encoder", {}),
+    # experiment (issue 35): the committed CGAN with a lighter guide reward and the mode-seeking term (VARIANTS)
+    "cgan-diverse": ("genmodels.families.gan.train", "train_gan",
+                     {"kind": "cgan", "variant": "cgan-diverse", "init": "embedded", "d_warmup": 300}),
     # a stage on top of the committed StyleGAN, its own recipe (fresh D, warmed up first)
     "stylegan-stage": ("genmodels.families.gan.train", "train_gan",
                        {"kind": "stylegan", "init": "embedded", "d_warmup": 500}),
@@ -170,7 +175,8 @@ TRAINERS = {
 # UNet needs sd-ae + sd-text, ControlNet and the guidance nets need the pipeline, the code priors need vqvae, the
 # distilled students need the whole pipeline), with each model's share of --budget-minutes (proportional to what it
 # got on the CPU budget).
-TRAIN_ALL = (("shapes-classifier", 1), ("shapes-clip", 1), ("gan-guide", 1), ("gan-guide-robust", 1),
+TRAIN_ALL = (("shapes-classifier", 1), ("shapes-clip", 1), ("gen-clip", 1), ("gan-guide", 1),
+             ("gan-guide-robust", 1),
              ("dcgan", 2), ("cgan", 3),
              ("stylegan", 4), ("biggan", 3), ("stackgan", 2), ("gan-encoder", 1), ("sd-ae", 2), ("sd-ae-decoder", 1), ("sd-text", 1), ("sd-unet", 8),
              ("controlnet", 3), ("noisy-classifier", 1), ("noisy-clip", 1), ("pix2pix", 2), ("cyclegan", 3),

@@ -66,11 +66,18 @@ def _load_shapes(folder: str) -> ClipEncoder:
 
     path = Path(folder)
     if not (path / "model.safetensors").exists():
-        raise BackboneUnavailable(f"the shapes CLIP is not at {path} (train it: python -m genmodels train shapes-clip)")
+        raise BackboneUnavailable(f"the {path.name} CLIP is not at {path} (train it: python -m genmodels train "
+                                  f"{path.name})")
     model = CLIPModel.from_pretrained(str(path)).eval()
     tok = CLIPTokenizer.from_pretrained(str(path))
-    return ClipEncoder("shapes", f"shapes-clip@{file_hash([path / 'model.safetensors'])}", model, tok,
+    return ClipEncoder("shapes", f"{path.name}@{file_hash([path / 'model.safetensors'])}", model, tok,
                        image_size=model.config.vision_config.image_size)
+
+
+def load_tiny_clip(folder: str | Path) -> ClipEncoder:
+    """A tiny shapes CLIP saved by ``train.train_clip`` in ``folder`` (e.g. the generators' gen-clip)."""
+    with LOAD_LOCK:
+        return _load_shapes(str(folder))
 
 
 @lru_cache(maxsize=2)

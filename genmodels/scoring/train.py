@@ -103,15 +103,24 @@ def clip_retrieval_top1(model, tokenizer, images: torch.Tensor, captions: list[s
     return correct / len(images)
 
 
+SCORING_CLIP_NOTE = "It serves the CLIP score of the scoring module; no generator is trained against it."
+GEN_CLIP_NOTE = ("The generators' CLIP: it reranks the DALL-E-style prior's samples (Ramesh et al. 2021, "
+                 "arXiv:2102.12092, §2.5). Trained apart from the scoring module's shapes-clip (its own seed and train "
+                 "items), which grades what it picks.")
+
+
 def train_clip(out: Path | None = None, steps: int = 4000, batch: int = 256, n_train: int = 100_000, seed: int = 0,
-               run_dir: str = "runs/shapes-clip") -> dict:
-    out = Path(out or WEIGHTS / "shapes-clip")
+               run_dir: str | None = None, start: int = 0, name: str = "shapes-clip",
+               note: str = SCORING_CLIP_NOTE) -> dict:
+    """A tiny CLIP on train items ``start .. start + n_train``; ``name`` / ``note``: its folder and card."""
+    out = Path(out or WEIGHTS / name)
+    run_dir = run_dir or f"runs/{name}"
     torch.manual_seed(seed)
     write_tokenizer(out)
     tokenizer = load_tokenizer(out)
-    arr = shapes_arrays("train", n_train)
+    arr = shapes_arrays("train", n_train, start=start)
     images = to_tensor(arr["images"])
-    caps = _captions("train", 0, n_train)
+    caps = _captions("train", start, n_train)
     uniq = sorted(set(caps))
     cap_ids = torch.tensor([uniq.index(c) for c in caps])
     all_tokens = tokenizer(uniq, padding="max_length", max_length=16, return_tensors="pt")["input_ids"]
@@ -136,15 +145,21 @@ def train_clip(out: Path | None = None, steps: int = 4000, batch: int = 256, n_t
     test = shapes_arrays("test", shapes.TEST_SPLIT_SIZE)
     top1 = clip_retrieval_top1(model, tokenizer, to_tensor(test["images"]), _captions("test", 0, 2000))
     model.save_pretrained(out)
-    _model_card(out, "shapes-clip", (
+    _model_card(out, name, (
         f"A tiny CLIP pair (transformers CLIPModel: ViT 32x32/patch 8, 4 layers; text transformer 2 layers; "
         f"{sum(p.numel() for p in model.parameters()):,} parameters) trained contrastively on shapes captions. "
-        "It serves the CLIP score of the scoring module; no generator is trained against it."),
-        f"python -m genmodels train shapes-clip --steps {steps}",
-        f"{n_train:,} rendered items of the train split with their captions; batch {batch}, {steps} AdamW steps, "
-        "lr 1e-3 cosine; targets = all pairs with equal captions", res["wall_s"],
-        {"test image→caption top-1 among 100 candidates": top1})
+        f"{note}"),
+        f"python -m genmodels train {name} --steps {steps}",
+        f"{n_train:,} rendered items of the train split (items {start:,}–{start + n_train - 1:,}) with their "
+        f"captions; batch {batch}, {steps} AdamW steps, lr 1e-3 cosine, seed {seed}; targets = all pairs with equal "
+        "captions", res["wall_s"], {"test image→caption top-1 among 100 candidates": top1})
     return {"top1@100": top1}
+
+
+def train_gen_clip(steps: int = 2000, **kw) -> dict:
+    """``python -m genmodels train gen-clip``: the generators' CLIP (DALL-E reranking), apart from the scoring one."""
+    kw = {"seed": 1, "start": 100_000, "name": "gen-clip", "note": GEN_CLIP_NOTE, **kw}
+    return train_clip(steps=steps, **kw)
 
 
 def _model_card(folder: Path, name: str, what: str, command: str, data: str, wall_s: float, metrics: dict) -> None:

@@ -82,8 +82,8 @@ def test_vae_apis(client):
                                           api_name="/vae_sample")
     assert len(gallery) == 2 and "requested shape recognised" in table
     gallery, note, table = client.predict("a small green striped triangle on a gradient background", 2, 1.0, 16, 2.0,
-                                          1, api_name="/vae_text2image")
-    assert len(gallery) == 2 and "triangle" in table
+                                          1, 4, api_name="/vae_text2image")
+    assert len(gallery) == 2 and "triangle" in table and "best of 4 candidates" in note
     gallery, note = client.predict(1, 2, 4, "linear", api_name="/vae_walk")
     assert len(gallery) == 6 and "linear" in note
 
@@ -95,6 +95,8 @@ def test_vae_api_refuses_bad_input(client):
         client.predict("   ", 1, 1.0, 0, 3.0, 0, api_name="/vae_text2image")
     with pytest.raises(AppError, match="names no shape"):
         client.predict("hello world", 1, 1.0, 0, 3.0, 0, api_name="/vae_text2image")
+    with pytest.raises(AppError, match="greater than maximum|Reranking"):  # best of k: the slider's range first
+        client.predict("a red star", 1, 1.0, 0, 3.0, 0, 99, api_name="/vae_text2image")
     with pytest.raises(AppError, match="less than minimum"):  # the slider's own range check
         client.predict("a red star", 1, 0, 0, 3.0, 0, api_name="/vae_text2image")
     with pytest.raises(AppError, match="greater than maximum|op-k"):

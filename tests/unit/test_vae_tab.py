@@ -80,6 +80,39 @@ def test_text_to_image_skips_partial_frames_of_a_fast_sample(monkeypatch):
     assert np.array_equal(steps[-1][0][0], streamed[0][0])
 
 
+def test_text_to_image_reranks_by_the_generators_clip(monkeypatch):
+    """Best of k (DALL-E §2.5): each final image is one of its caption's k candidates, the one gen-clip scores
+    highest; same seed, same images; k = 1 is the plain draw."""
+    from genmodels.families.vae import rerank
+
+    seen = {}
+    real = rerank.best_of
+
+    def spy(images, captions, k, clip=None):
+        out = real(images, captions, k, clip)
+        seen.update(images=images, k=k, pick=out[1])
+        return out
+
+    monkeypatch.setattr(rerank, "best_of", spy)
+    gallery, note, _ = tab.text2image_final("a red star", 2, 1.0, 0, 3.0, 5, 4)
+    assert seen["k"] == 4 and len(seen["images"]) == 8 and "best of 4 candidates" in note
+    for i in range(2):
+        assert np.array_equal(gallery[i], seen["images"][4 * i + seen["pick"][i]])
+    again, _, _ = tab.text2image_final("a red star", 2, 1.0, 0, 3.0, 5, 4)
+    assert all(np.array_equal(a, b) for a, b in zip(gallery, again))
+    seen.clear()
+    plain, note1, _ = tab.text2image_final("a red star", 2, 1.0, 0, 3.0, 5, 1)
+    assert not seen and "best of" not in note1 and len(plain) == 2
+    _, note_default, _ = tab.text2image_final("a red star", 1, 1.0, 0, 3.0, 5)
+    assert f"best of {rerank.DEFAULT_RERANK} candidates" in note_default
+
+
+@pytest.mark.parametrize("k", [0, 33, 2.5, "many"])
+def test_text_to_image_refuses_a_bad_reranking_count(k):
+    with pytest.raises(gr.Error, match="Reranking"):
+        tab.text2image_final(CAPTION, 1, 1.0, 0, 3.0, 0, k)
+
+
 def test_walk_ends_on_the_two_items():
     gallery, note = tab.vae_walk(0, 5, 4, "linear")
     assert len(gallery) == 6 and gallery[0][1] == "item 0" and gallery[-1][1] == "item 5" and "linear" in note

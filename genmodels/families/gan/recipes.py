@@ -100,6 +100,10 @@ VARIANTS = {"dcgan-projected": GANRecipe(lr=2e-4, betas=(0.0, 0.99), loss="hinge
 # the same, plus CatGAN's objective (confident and balanced shapes) read by the robust guide, which answers only to
 # shapes a person would name (the CGAN square fix); resumed from the run above
 VARIANTS["dcgan-projected-robust"] = replace(VARIANTS["dcgan-projected"], guide_weight=0.3, reward="gan-guide-robust")
+# Issue 35 (one pose a class: CGAN recall 0.026 at N = 2,000): a stage on the committed CGAN measuring what the guide
+# reward costs in spread — its weight 1 -> 0.3 once the class is learned, plus BigGAN's mode-seeking term (Mao et al.
+# 2019, arXiv:1903.05628) on same-label pairs; outline, pieces, precision and recall logged beside the classifier.
+VARIANTS["cgan-diverse"] = replace(RECIPES["cgan"], guide_weight=0.3, mode_seeking=1.0)
 # Width of the DCGAN / CGAN generator's first feature map (halved at each upsampling).
 DCGAN_WIDTH = 128
 # Condition G's batch norms on the labels (BigGAN-style) on top of the input concatenation. With the old logistic /

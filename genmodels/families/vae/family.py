@@ -17,7 +17,8 @@ FAMILY = register(Family(
              "and the decoder paints the image from the codes. New images come from a prior over code maps: a "
              "class-conditional **Gated PixelCNN** (the PixelCNN tab's implementation, over codes) or a small "
              "**DALL-E-style** transformer that reads a caption and then writes the 64 codes one by one (temperature "
-             "and top-k sampling)."),
+             "and top-k sampling, classifier-free guidance) and, as in DALL-E, draws several candidates a caption "
+             "and keeps the one a CLIP scores best — the generators' own CLIP, never the scoring module's."),
     papers=("Kingma & Welling 2013 — Auto-Encoding Variational Bayes, arXiv:1312.6114",
             "Sohn, Lee, Yan 2015 — Learning Structured Output Representation using Deep Conditional Generative "
             "Models (NeurIPS)",
@@ -27,7 +28,9 @@ FAMILY = register(Family(
             "arXiv:1711.10678",
             "van den Oord, Vinyals, Kavukcuoglu 2017 — Neural Discrete Representation Learning, arXiv:1711.00937",
             "van den Oord et al. 2016 — Conditional Image Generation with PixelCNN Decoders, arXiv:1606.05328",
-            "Ramesh et al. 2021 — Zero-Shot Text-to-Image Generation, arXiv:2102.12092"),
+            "Ramesh et al. 2021 — Zero-Shot Text-to-Image Generation, arXiv:2102.12092",
+            "Radford et al. 2021 — Learning Transferable Visual Models From Natural Language Supervision (CLIP), "
+            "arXiv:2103.00020"),
     build_tab=lazy_tab("genmodels.families.vae.tab"),
     models=("vae", "cvae", "vqvae", "vq-prior", "vq-dalle"),
     order=22,

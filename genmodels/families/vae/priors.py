@@ -33,7 +33,10 @@ from ...data.captions import (MAX_CAPTION_CHARS, NULL_CAPTION, PAD, SYNONYMS, TE
 # logits_uncond + s · (logits_cond - logits_uncond). Without it the code prior's samples were colour blobs (shape
 # recognised 26-36 % after 3,000 steps, docs/models.md).
 NULL_CLASS = len(shapes.SHAPES)  # the code prior's "no class" label
-DEFAULT_GUIDANCE = {"vq-prior": 3.0, "vq-dalle": 3.0}  # the tab's and the cards' default scales
+# The tab's and the cards' default scales. vq-dalle: 2.5 with best of 8 (rerank.py), chosen on 500 *train* captions
+# (all three attributes 74.4 / 75.8 / 71.8 % plain and 80.8 / 78.8 / 83.4 % best of 8 at 1.5 / 2 / 2.5;
+# docs/experiments/vq-dalle-rerank-sweep-train.json); 3 after the 10,000-step stage read below 1 and 2.
+DEFAULT_GUIDANCE = {"vq-prior": 3.0, "vq-dalle": 2.5}
 COND_DROP = 0.1  # share of training examples whose condition is dropped
 
 

@@ -186,13 +186,17 @@ def sample(model: str, n: int, seed: int, shape: str | None = ANY, colour: str |
 
 # ------------------------------------------------------------------------------------------------ text -> image
 def text2image_stream(caption: str, n: int, seed: int, temperature: float = 1.0, top_k: int = 0, every: int = 16,
-                      guidance: float | None = None):
+                      guidance: float | None = None, rerank: int | None = None):
     """Yields (tokens done, total, images (n, 32, 32, 3), info) every ``every`` tokens and at the end. Positions not
-    generated yet are drawn grey. ``info``: ignored words, truncation, the tokens used. ``guidance``: classifier-free
-    guidance scale (default: ``priors.DEFAULT_GUIDANCE``)."""
+    generated yet are drawn grey. ``info``: ignored words, truncation, the tokens used, the reranking. ``guidance``:
+    classifier-free guidance scale (default: ``priors.DEFAULT_GUIDANCE``). ``rerank``: k candidates a caption, the
+    generators' CLIP keeps the best (``rerank.py``; default ``DEFAULT_RERANK``, 1 = off); while the codes are drawn the
+    first candidate of each is shown."""
     from .priors import DEFAULT_GUIDANCE, WORDS, dalle_iter, pad_tokens, tokenize
+    from .rerank import DEFAULT_RERANK, best_of, check_rerank
 
     scale = DEFAULT_GUIDANCE["vq-dalle"] if guidance is None else _guidance(guidance)
+    k = DEFAULT_RERANK if rerank is None else check_rerank(rerank)
 
     if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0):
         raise ValueError(f"Temperature must be a number > 0, got {temperature!r}.")
@@ -200,8 +204,9 @@ def text2image_stream(caption: str, n: int, seed: int, temperature: float = 1.0,
     model, vq = load("vq-dalle"), load("vqvae")
     if not 0 <= int(top_k) <= vq.codes:
         raise ValueError(f"top-k must be between 0 (off) and {vq.codes}, got {top_k}.")
-    text = torch.tensor([pad_tokens(ids)] * n)
-    info = {"words used": " ".join(WORDS[i - 1] for i in ids), "ignored": unknown, "truncated": truncated}
+    text = torch.tensor([pad_tokens(ids)] * (n * k))
+    words = " ".join(WORDS[i - 1] for i in ids)
+    info = {"words used": words, "ignored": unknown, "truncated": truncated, "rerank": k}
     g = torch.Generator().manual_seed(int(seed))
     total = vq.grid ** 2
     grey = vq.quantizer.embed.mean(0)
@@ -209,11 +214,15 @@ def text2image_stream(caption: str, n: int, seed: int, temperature: float = 1.0,
         if t % every and t < total:
             continue
         with torch.no_grad():
-            z = vq.quantizer.lookup(codes.view(n, vq.grid, vq.grid))
+            shown = codes if t == total else codes.view(n, k, -1)[:, 0]  # the first candidate while drawing
+            z = vq.quantizer.lookup(shown.reshape(-1, vq.grid, vq.grid))
             if t < total:  # not yet generated: the codebook's mean vector
                 pending = torch.arange(total).view(vq.grid, vq.grid) >= t
                 z[:, :, pending] = grey[None, :, None]
             x = vq.decoder(z).clamp(-1, 1).add(1).mul(127.5).round().byte().permute(0, 2, 3, 1).numpy()
+        if t == total and k > 1:
+            x, pick, scores = best_of(x, [words] * n, k)
+            info["rerank_scores"] = scores[np.arange(n), pick].round(3).tolist()
         yield t, total, x, info
 
 

@@ -17,6 +17,7 @@ from ...hub.widgets import (clamp_count, enlarge, how_it_works, image_32, on_ope
                             parse_whole, readout_table, seed_row, user_errors)
 from . import service
 from .priors import DEFAULT_GUIDANCE
+from .rerank import DEFAULT_RERANK, MAX_RERANK
 
 ANY = service.ANY
 
@@ -148,16 +149,23 @@ def vae_sample(model: str, shape: str, colour: str, count, temperature, guidance
 
 # ------------------------------------------------------------------------------------------------ text -> image
 @user_errors
-def vae_text2image(caption: str, count, temperature, top_k, guidance, seed, progress=gr.Progress()):
-    """Streams (gallery, note, readouts) while the codes are generated."""
+def vae_text2image(caption: str, count, temperature, top_k, guidance, seed, rerank=None, progress=gr.Progress()):
+    """Streams (gallery, note, readouts) while the codes are generated. ``rerank``: best of k by the generators'
+    CLIP (None: the default, ``rerank.DEFAULT_RERANK``; 1: off)."""
+    from .rerank import check_rerank
+
     seed = parse_seed(seed)
     n, cap = clamp_count(count, 1, 8, "number of samples")
     t = _number(temperature, "Temperature", 0, 5)
     k = parse_whole(top_k, 0, 4096, "top-k")
     w = _guidance(guidance)
+    try:
+        best = DEFAULT_RERANK if rerank is None else check_rerank(rerank)
+    except ValueError as e:
+        raise gr.Error(str(e)) from None
     images, info = None, {}
     shown = time.perf_counter()
-    for done, total, images, info in service.text2image_stream(caption, n, seed, t, k, guidance=w):
+    for done, total, images, info in service.text2image_stream(caption, n, seed, t, k, guidance=w, rerank=best):
         progress(done / total, desc=f"code {done} / {total}")
         # partial code maps only when the wait is long enough to watch (a busy server): each streamed frame costs the
         # queue a round trip, several times the 0.15 s the whole 1-image sample takes on an idle CPU
@@ -172,6 +180,9 @@ def vae_text2image(caption: str, count, temperature, top_k, guidance, seed, prog
     if info["truncated"]:
         notes.append("The caption was truncated to its first 10 known words.")
     notes.append(f"Words used: “{info['words used']}”.")
+    if info.get("rerank", 1) > 1:
+        notes.append(f"Each sample is the best of {info['rerank']} candidates by the generators' CLIP (DALL-E's "
+                     f"reranking; CLIP similarity {', '.join(f'{v:.2f}' for v in info['rerank_scores'])}).")
     note = " ".join(x for x in notes if x)
     yield list(images), note, PENDING
     pred = _read(images)
@@ -296,6 +307,11 @@ def build_tab(ctx) -> None:
                     t_guide = gr.Slider(0, 10, value=DEFAULT_GUIDANCE["vq-dalle"], step=0.5,
                                         label="Classifier-free guidance scale (1 = none)")
                     t_seed = seed_row(0, elem_id="vae-t-seed")
+                    t_rerank = gr.Slider(1, MAX_RERANK, value=DEFAULT_RERANK, step=1, elem_id="vae-t-rerank",
+                                         label="CLIP reranking: best of k candidates (1 = off)",
+                                         info="DALL-E (Ramesh et al. 2021, §2.5): k samples per caption, the "
+                                              "generators' CLIP keeps the best; the scoring module's CLIP and "
+                                              "classifier take no part")
                     t_go = gr.Button("Generate", variant="primary", elem_id="vae-text-btn")
                 with gr.Column(scale=2):
                     t_note = gr.Markdown(elem_id="vae-t-note")
@@ -303,7 +319,7 @@ def build_tab(ctx) -> None:
                                            height="auto", format="png", elem_id="vae-t-gallery",
                                            elem_classes=["gm-pixelated"])
                     t_table = gr.HTML(elem_id="vae-t-readouts")
-            t_inputs = [caption, t_count, t_temp, t_topk, t_guide, t_seed]
+            t_inputs = [caption, t_count, t_temp, t_topk, t_guide, t_seed, t_rerank]
             t_go.click(vae_text2image, t_inputs, [t_gallery, t_note, t_table], api_name="vae_text2image")
             on_open(text2image_final, [t_gallery, t_note, t_table], t_inputs, cancel_on=[t_go])
         with gr.Tab("Latent walk", id="vae-walk"):
