@@ -156,7 +156,7 @@ def train_clip(out: Path | None = None, steps: int = 4000, batch: int = 256, n_t
     return {"top1@100": top1}
 
 
-def train_gen_clip(steps: int = 2000, **kw) -> dict:
+def train_gen_clip(steps: int = 3000, **kw) -> dict:  # the shipped gen-clip's 3,000 steps
     """``python -m genmodels train gen-clip``: the generators' CLIP (DALL-E reranking), apart from the scoring one."""
     kw = {"seed": 1, "start": 100_000, "name": "gen-clip", "note": GEN_CLIP_NOTE, **kw}
     return train_clip(steps=steps, **kw)

@@ -151,21 +151,15 @@ def vae_sample(model: str, shape: str, colour: str, count, temperature, guidance
 @user_errors
 def vae_text2image(caption: str, count, temperature, top_k, guidance, seed, rerank=None, progress=gr.Progress()):
     """Streams (gallery, note, readouts) while the codes are generated. ``rerank``: best of k by the generators'
-    CLIP (None: the default, ``rerank.DEFAULT_RERANK``; 1: off)."""
-    from .rerank import check_rerank
-
+    CLIP (None: the default, ``rerank.DEFAULT_RERANK``; 1: off; the service refuses other values)."""
     seed = parse_seed(seed)
     n, cap = clamp_count(count, 1, 8, "number of samples")
     t = _number(temperature, "Temperature", 0, 5)
     k = parse_whole(top_k, 0, 4096, "top-k")
     w = _guidance(guidance)
-    try:
-        best = DEFAULT_RERANK if rerank is None else check_rerank(rerank)
-    except ValueError as e:
-        raise gr.Error(str(e)) from None
     images, info = None, {}
     shown = time.perf_counter()
-    for done, total, images, info in service.text2image_stream(caption, n, seed, t, k, guidance=w, rerank=best):
+    for done, total, images, info in service.text2image_stream(caption, n, seed, t, k, guidance=w, rerank=rerank):
         progress(done / total, desc=f"code {done} / {total}")
         # partial code maps only when the wait is long enough to watch (a busy server): each streamed frame costs the
         # queue a round trip, several times the 0.15 s the whole 1-image sample takes on an idle CPU
