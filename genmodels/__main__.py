@@ -160,6 +160,11 @@ TRAINERS = {
     "vae": ("genmodels.families.vae.train", "train_vae_family", {"name": "vae"}),
     "cvae": ("genmodels.families.vae.train", "train_vae_family", {"name": "cvae"}),
     "vqvae": ("genmodels.families.vae.train", "train_vae_family", {"name": "vqvae"}),
+    # Issue 32's lever for the code priors: a 16 x 16 code map (one stride-2 stage) instead of 8 x 8 — the 8 x 8
+    # VQ-VAE reconstructs small shapes the scoring classifier names 87.7 % of the time (ceiling of both priors)
+    "vqvae-16": ("genmodels.families.vae.train", "train_vae_family",
+                 {"name": "vqvae", "run_dir": "runs/vqvae-16", "out": "runs/vqvae-16/weights",  # not the shipped one
+                  "config": dict(codes=256, dim=32, width=96, downs=1, res_blocks=2)}),
     "vq-prior": ("genmodels.families.vae.train", "train_vae_family", {"name": "vq-prior"}),
     "vq-dalle": ("genmodels.families.vae.train", "train_vae_family", {"name": "vq-dalle"}),
     # A stage on top of the committed DALL-E-style prior: 200,000 training maps (the VQ prior over-fitted 60,000),
@@ -203,7 +208,7 @@ def _run_trainer(model: str, kwargs: dict):
 
     mod, fn, fixed = TRAINERS[model]
     try:
-        return getattr(importlib.import_module(mod), fn)(**fixed, **kwargs)
+        return getattr(importlib.import_module(mod), fn)(**{**fixed, **kwargs})  # the command line wins
     except FileNotFoundError as e:
         raise CliError(f"{model}: {e}") from None
     except ValueError as e:

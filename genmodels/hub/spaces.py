@@ -39,8 +39,9 @@ FAMILY_REQUIREMENTS: dict[str, tuple[str, ...]] = {"diffusion": ("diffusers==0.4
 # Weights a family loads beyond Family.models: the distilled students run with the tiny SD's VAE and text encoder
 # and beside their teacher (the VAE tab's vqvae is among its models); the GAN tab's attribute edit reads scenes with
 # gan-guide (its identity-preserving optimisation's recognition network); the VAE tab's DALL-E-style prior reranks with
-# gen-clip; gan-guide-robust is loaded only by the trainers.
-EXTRA_WEIGHTS: dict[str, tuple[str, ...]] = {"distill": ("tiny-sd",), "gan": ("gan-guide",), "vae": ("gen-clip",)}
+# gen-clip, and its CVAE / VQ prior reject candidates with gan-guide-robust (reject.py).
+EXTRA_WEIGHTS: dict[str, tuple[str, ...]] = {"distill": ("tiny-sd",), "gan": ("gan-guide",),
+                                             "vae": ("gen-clip", "gan-guide-robust")}
 IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", ".DS_Store")
 
 

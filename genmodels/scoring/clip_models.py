@@ -48,11 +48,22 @@ class ClipEncoder:
                                 align_corners=False) if x.shape[-1] != self.image_size else x
         return _as_tensor(self.model.get_image_features(pixel_values=pix))
 
-    def score(self, images, texts: list[str]) -> np.ndarray:
-        """Per-pair CLIP score (N,) = 100 · max(cos, 0)."""
+    @torch.no_grad()
+    def pair_embeddings(self, images, texts: list[str], batch: int = 500) -> tuple[torch.Tensor, torch.Tensor]:
+        """(image embeddings (N, D), the embedding of each image's text (N, D)) for N image / text pairs: each distinct
+        text is embedded once, the images ``batch`` at a time."""
         if len(texts) != len(images):
             raise ValueError(f"{len(images)} images but {len(texts)} texts")
-        return clip_score_from_embeddings(self.embed_images(images), self.embed_texts(texts)).numpy()
+        uniq = sorted(set(texts))
+        where = {t: i for i, t in enumerate(uniq)}
+        row = torch.tensor([where[t] for t in texts]) if len(uniq) < len(texts) else None
+        text = self.embed_texts(uniq if row is not None else list(texts))
+        img = torch.cat([self.embed_images(images[i:i + batch]) for i in range(0, len(images), batch)])
+        return img, (text[row] if row is not None else text)
+
+    def score(self, images, texts: list[str]) -> np.ndarray:
+        """Per-pair CLIP score (N,) = 100 · max(cos, 0)."""
+        return clip_score_from_embeddings(*self.pair_embeddings(images, texts)).numpy()
 
 
 def _as_tensor(out) -> torch.Tensor:

@@ -81,6 +81,9 @@ def test_vae_apis(client):
     gallery, table, note = client.predict("VQ-VAE + PixelCNN prior", "star", "any", 2, 1.0, 3.0, 2,
                                           api_name="/vae_sample")
     assert len(gallery) == 2 and "requested shape recognised" in table
+    gallery, table, note = client.predict("VQ-VAE + PixelCNN prior", "heart", "any", 2, 1.0, 3.0, 2, 3,
+                                          api_name="/vae_sample")  # rejection sampling: best of 3
+    assert len(gallery) == 2 and "best of 3 candidates" in note and "gan-guide-robust" in note
     gallery, note, table = client.predict("a small green striped triangle on a gradient background", 2, 1.0, 16, 2.0,
                                           1, 4, api_name="/vae_text2image")
     assert len(gallery) == 2 and "triangle" in table and "best of 4 candidates" in note
@@ -105,5 +108,7 @@ def test_vae_api_refuses_bad_input(client):
         client.predict(1, 99999, 4, "linear", api_name="/vae_walk")
     with pytest.raises(AppError, match="Seed"):
         client.predict("CVAE", "star", "red", 1, 1.0, 3.0, -1, api_name="/vae_sample")
+    with pytest.raises(AppError, match="greater than maximum|best of k"):  # the slider's range first
+        client.predict("CVAE", "star", "red", 1, 1.0, 3.0, 0, 99, api_name="/vae_sample")
     with pytest.raises(AppError, match="greater than maximum|Guidance"):
         client.predict("a red star", 1, 1.0, 0, 50, 0, api_name="/vae_text2image")

@@ -174,6 +174,23 @@ def prior_samples(prior, vq, n: int, seed: int = 0, batch: int = 200, temperatur
     return decode_codes(vq, codes), y.numpy(), codes
 
 
+def rejection_readings(prior, vq, n: int, k: int, guidance: float, seed: int = 12345) -> dict:
+    """The VQ prior's samples at ``guidance``, each the best of ``k`` candidates by the rejection network
+    (``reject.py``, VQ-VAE-2 §3.3): requested shape by the scoring classifier and by outline, FID_domain. ``n`` is
+    rounded down to a multiple of the six shapes, so every request's k candidates share its label."""
+    from .reject import best_of
+
+    n = n - n % len(shapes.SHAPES)
+    pool, y, _ = prior_samples(prior, vq, n * k, seed=seed, guidance=guidance)  # row j·n + i: request i's j-th try
+    pool = pool.reshape(k, n, *pool.shape[1:]).swapaxes(0, 1).reshape(n * k, *pool.shape[1:])
+    images = best_of(pool, y[:n], None, k)[0]
+    tag = f"guidance {guidance:g}, best of {k} by gan-guide-robust (N = {n})"
+    m = {f"requested shape recognised, {tag}": round(float((_predict(images)["shape"] == y[:n]).mean()), 4)}
+    m.update(_outline(images, y[:n], f", {tag}"))
+    m[f"FID_domain, {tag}"] = _fid_with_floor(images)["FID_domain"]
+    return m
+
+
 MONITOR_GUIDANCE = (1.0, 3.0)  # the monitors read samples without and with classifier-free guidance
 
 
@@ -219,6 +236,19 @@ def dalle_attribute_accuracy(model, vq, n: int = 120, seed: int = 0, start: int 
     return out
 
 
+def caption_readings(images: np.ndarray, lab: torch.Tensor, tag: str) -> dict:
+    """Samples for the captions of label rows ``lab``: each attribute the scoring classifier reads, shape by outline,
+    and all of shape, colour and fill, keys tagged with the settings ``tag``."""
+    n = len(lab)
+    p = _predict(images)
+    hits = {a: p[a] == lab[:, c].numpy() for c, a in enumerate(ATTRS)}
+    m = {f"{a} recognised, {tag} (N = {n} test captions)": round(float(v.mean()), 4) for a, v in hits.items()}
+    m.update(_outline(images, lab[:, 0], f", {tag} (N = {n} test captions)"))
+    m[f"shape, colour and fill all recognised, {tag}"] = \
+        round(float((hits["shape"] & hits["colour"] & hits["fill"]).mean()), 4)
+    return m
+
+
 # ------------------------------------------------------------------------------------------------ cards
 PAPERS = {"vae": "VAE (Kingma & Welling 2013, arXiv:1312.6114) with a discretized-logistic decoder",
           "cvae": "CVAE (Sohn, Lee, Yan 2015) conditioned on shape and colour, trained as a CVAE-GAN (Bao et al. 2017, "
@@ -255,6 +285,11 @@ def card_metrics(name: str, model, eval_n: int = 2000, vq=None) -> dict:
                 round(float((_predict(images)["shape"] == y).mean()), 4)
             m.update(_outline(images, y, f", guidance {s:g} (N = {eval_n})"))
         m.update(_fid_with_floor(images))  # at the default guidance (the larger scale)
+        from .reject import DEFAULT_BEST_OF
+
+        k = DEFAULT_BEST_OF["VQ-VAE + PixelCNN prior"]
+        if k > 1:  # the hub's default: rejection sampling (N ≤ 1,002: k candidates each)
+            m.update(rejection_readings(model, vq, min(eval_n, 1002), k, DEFAULT_GUIDANCE["vq-prior"]))
     else:
         n = min(eval_n, 1000)
         from .recipes import labels_tensor
@@ -265,27 +300,15 @@ def card_metrics(name: str, model, eval_n: int = 2000, vq=None) -> dict:
         m = {}
         for s in sorted({1.0, DEFAULT_GUIDANCE["vq-dalle"]}):
             images = dalle_samples(model, vq, lab, seed=12345, guidance=s)
-            p = _predict(images)
-            hits = {k: p[k] == lab[:, c].numpy() for c, k in enumerate(ATTRS)}
-            m.update({f"{k} recognised, guidance {s:g} (N = {n} test captions)": round(float(v.mean()), 4)
-                      for k, v in hits.items()})
-            m.update(_outline(images, lab[:, 0], f", guidance {s:g} (N = {n} test captions)"))
-            m[f"shape, colour and fill all recognised, guidance {s:g}"] = \
-                round(float((hits["shape"] & hits["colour"] & hits["fill"]).mean()), 4)
+            m.update(caption_readings(images, lab, f"guidance {s:g}"))
         m.update(_fid_with_floor(images))  # at the default guidance, no reranking
         from .rerank import DEFAULT_RERANK, RERANK_CLIP
 
         if (RERANK_CLIP / "model.safetensors").exists():  # the hub's default: best of k by the generators' CLIP
             s, k = DEFAULT_GUIDANCE["vq-dalle"], DEFAULT_RERANK
             images = dalle_samples(model, vq, lab, seed=12345, guidance=s, rerank=k)
-            p = _predict(images)
-            hits = {a: p[a] == lab[:, c].numpy() for c, a in enumerate(ATTRS)}
             tag = f"guidance {s:g}, best of {k} by gen-clip"
-            m.update({f"{a} recognised, {tag} (N = {n} test captions)": round(float(v.mean()), 4)
-                      for a, v in hits.items()})
-            m.update(_outline(images, lab[:, 0], f", {tag} (N = {n} test captions)"))
-            m[f"shape, colour and fill all recognised, {tag}"] = \
-                round(float((hits["shape"] & hits["colour"] & hits["fill"]).mean()), 4)
+            m.update(caption_readings(images, lab, tag))
             m[f"FID_domain, {tag}"] = _fid_with_floor(images)["FID_domain"]
     m["eval seconds"] = round(time.perf_counter() - t0, 1)
     return m

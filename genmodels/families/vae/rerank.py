@@ -17,21 +17,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .reject import MAX_BEST_OF, check_best_of
+
 WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
 RERANK_CLIP = WEIGHTS / "gen-clip"
 DEFAULT_RERANK = 8  # candidates a caption at the hub's default settings
-MAX_RERANK = 32
+MAX_RERANK = MAX_BEST_OF
 
 
 def check_rerank(k) -> int:
     """The number of candidates a caption (1 = no reranking), refused with a sentence outside 1 … MAX_RERANK."""
-    try:
-        v = float(k)
-    except (TypeError, ValueError):
-        raise ValueError(f"Reranking (best of k) must be a whole number, got {k!r}.") from None
-    if not (np.isfinite(v) and v == int(v) and 1 <= v <= MAX_RERANK):
-        raise ValueError(f"Reranking (best of k) must be a whole number from 1 (off) to {MAX_RERANK}, got {k!r}.")
-    return int(v)
+    return check_best_of(k, "Reranking (best of k)")
 
 
 def reranker(folder: str | Path | None = None):
@@ -42,19 +38,12 @@ def reranker(folder: str | Path | None = None):
 
 
 @torch.no_grad()
-def clip_scores(images: np.ndarray, captions: list[str], clip=None, batch: int = 500) -> np.ndarray:
+def clip_scores(images: np.ndarray, captions: list[str], clip=None) -> np.ndarray:
     """(N,) cosine similarity of each image's and its caption's embeddings (N images, N captions)."""
     import torch.nn.functional as F
 
-    clip = clip or reranker()
-    if len(images) != len(captions):
-        raise ValueError(f"{len(images)} images but {len(captions)} captions")
-    uniq = sorted(set(captions))
-    text = F.normalize(clip.embed_texts(uniq), dim=-1)
-    row = torch.tensor([uniq.index(c) for c in captions])
-    img = torch.cat([F.normalize(clip.embed_images(images[i:i + batch]), dim=-1)
-                     for i in range(0, len(images), batch)])
-    return (img * text[row]).sum(1).numpy()
+    img, text = (clip or reranker()).pair_embeddings(images, captions)
+    return (F.normalize(img, dim=-1) * F.normalize(text, dim=-1)).sum(1).numpy()
 
 
 def best_of(images: np.ndarray, captions: list[str], k: int, clip=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -151,14 +151,23 @@ def label_index(value: str | None, names: tuple[str, ...], what: str) -> int | N
 
 @torch.no_grad()
 def sample(model: str, n: int, seed: int, shape: str | None = ANY, colour: str | None = ANY,
-           temperature: float = 1.0, on_step=None, guidance: float | None = None) -> tuple[np.ndarray, list[int] | None, list[int] | None, float]:
+           temperature: float = 1.0, on_step=None, guidance: float | None = None,
+           best_of: int | None = None) -> tuple[np.ndarray, list[int] | None, list[int] | None, float]:
     """n samples of ``model`` (a label of SAMPLERS); same seed, same images. Returns (images, shapes asked, colours
     asked, seconds). 'any' draws the classes in turn (shapes) or at random (colours, seeded). ``guidance``: the code
-    prior's classifier-free guidance scale (default: ``priors.DEFAULT_GUIDANCE``)."""
+    prior's classifier-free guidance scale (default: ``priors.DEFAULT_GUIDANCE``). ``best_of``: k candidates a label,
+    the one the rejection network reads as the requested label kept (``reject.py``, VQ-VAE-2 §3.3; default
+    ``reject.DEFAULT_BEST_OF``, 1 = off; conditional samplers only)."""
+    from .reject import DEFAULT_BEST_OF, check_best_of
+
     if model not in SAMPLERS:
         raise ValueError(f"Model must be one of {', '.join(SAMPLERS)}, got {model!r}.")
     if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and 0 < temperature <= 2):
         raise ValueError(f"Temperature must be in (0, 2], got {temperature!r}.")
+    k = DEFAULT_BEST_OF[model] if best_of is None else check_best_of(best_of)
+    key = MODELS[model]
+    if key == "vae":
+        k = 1  # unconditional: no label to ask the rejection network about
     g = torch.Generator().manual_seed(int(seed))
     s_idx = label_index(shape, shapes.SHAPES, "shape")
     c_idx = label_index(colour, shapes.COLOUR_NAMES, "colour")
@@ -166,22 +175,29 @@ def sample(model: str, n: int, seed: int, shape: str | None = ANY, colour: str |
     c = torch.full((n,), c_idx) if c_idx is not None else \
         torch.randint(0, len(shapes.COLOUR_NAMES), (n,), generator=torch.Generator().manual_seed(int(seed) + 1))
     t0 = time.perf_counter()
-    key = MODELS[model]
     if key == "vae":
         x = _images(load("vae").sample(n, generator=g, temperature=temperature))
         return x, None, None, time.perf_counter() - t0
+    sk, ck = s.repeat_interleave(k), c.repeat_interleave(k)  # label i's candidates: rows i·k … i·k + k − 1
     if key == "cvae":
-        x = _images(load("cvae").sample(n, s, c, generator=g, temperature=temperature))
-        return x, s.tolist(), c.tolist(), time.perf_counter() - t0
-    from .priors import DEFAULT_GUIDANCE, iter_prior
+        x = _images(load("cvae").sample(n * k, sk, ck, generator=g, temperature=temperature))
+        asked_colour = c.tolist()
+    else:
+        from .priors import DEFAULT_GUIDANCE, iter_prior
 
-    prior, vq = load("vq-prior"), load("vqvae")
-    scale = DEFAULT_GUIDANCE["vq-prior"] if guidance is None else _guidance(guidance)
-    codes = None
-    for t, codes in iter_prior(prior, n, vq.grid, s, g, temperature, scale):
-        if on_step is not None:
-            on_step(t + 1, vq.grid ** 2)
-    return _vq_images(vq, codes[:, 0]), s.tolist(), None, time.perf_counter() - t0
+        prior, vq = load("vq-prior"), load("vqvae")
+        scale = DEFAULT_GUIDANCE["vq-prior"] if guidance is None else _guidance(guidance)
+        codes = None
+        for t, codes in iter_prior(prior, n * k, vq.grid, sk, g, temperature, scale):
+            if on_step is not None:
+                on_step(t + 1, vq.grid ** 2)
+        x = _vq_images(vq, codes[:, 0])
+        asked_colour = None
+    if k > 1:
+        from .reject import best_of as keep_best
+
+        x = keep_best(x, s.numpy(), None if asked_colour is None else c.numpy(), k)[0]
+    return x, s.tolist(), asked_colour, time.perf_counter() - t0
 
 
 # ------------------------------------------------------------------------------------------------ text -> image

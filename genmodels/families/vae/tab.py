@@ -17,6 +17,7 @@ from ...hub.widgets import (clamp_count, enlarge, how_it_works, image_32, on_ope
                             parse_whole, readout_table, seed_row, user_errors)
 from . import service
 from .priors import DEFAULT_GUIDANCE
+from .reject import DEFAULT_BEST_OF, MAX_BEST_OF
 from .rerank import DEFAULT_RERANK, MAX_RERANK
 
 ANY = service.ANY
@@ -110,8 +111,11 @@ def vae_reconstruct(index, upload):
 
 # ------------------------------------------------------------------------------------------------ sample
 @user_errors
-def vae_sample(model: str, shape: str, colour: str, count, temperature, guidance, seed, progress=gr.Progress()):
-    """Streams (gallery, readouts, note): the samples as soon as they are drawn, then with the readouts."""
+def vae_sample(model: str, shape: str, colour: str, count, temperature, guidance, seed, best_of=None,
+               progress=gr.Progress()):
+    """Streams (gallery, readouts, note): the samples as soon as they are drawn, then with the readouts. ``best_of``:
+    classifier rejection sampling, k candidates a label (None: the model's default, ``reject.DEFAULT_BEST_OF``; 1: off;
+    the service refuses other values)."""
     seed = parse_seed(seed)
     n, cap = clamp_count(count, 1, 16, "number of samples")
     t = _number(temperature, "Temperature", 0, 2)
@@ -120,8 +124,15 @@ def vae_sample(model: str, shape: str, colour: str, count, temperature, guidance
     def on_step(done, total):
         progress(done / total, desc=f"code {done} / {total}")
 
-    images, s, c, secs = service.sample(model, n, seed, shape, colour, t, on_step, w)
+    images, s, c, secs = service.sample(model, n, seed, shape, colour, t, on_step, w, best_of)
+    k = DEFAULT_BEST_OF.get(model, 1) if best_of is None else int(float(best_of))
     notes = [cap]
+    if model == "VAE" and k > 1:
+        notes.append("Rejection sampling needs a requested label: it applies to the CVAE and the VQ prior, not the "
+                     "unconditional VAE.")
+    elif k > 1:
+        notes.append(f"Each sample is the best of {k} candidates by a separately trained classifier "
+                     "(gan-guide-robust, never the scoring one): VQ-VAE-2's classifier-based rejection sampling.")
     if model == "VAE" and (shape != ANY or colour != ANY):
         notes.append("The VAE is unconditional: shape and colour are ignored (pick CVAE to choose them).")
     if model.startswith("VQ") and colour != ANY:
@@ -281,13 +292,18 @@ def build_tab(ctx) -> None:
                     s_guide = gr.Slider(0, 10, value=DEFAULT_GUIDANCE["vq-prior"], step=0.5,
                                         label="Guidance scale (VQ prior; 1 = none)")
                     s_seed = seed_row(0, elem_id="vae-s-seed")
+                    s_best = gr.Slider(1, MAX_BEST_OF, value=DEFAULT_BEST_OF["VQ-VAE + PixelCNN prior"], step=1,
+                                       elem_id="vae-s-best-of",
+                                       label="Rejection sampling: best of k candidates (CVAE, VQ prior; 1 = off)",
+                                       info="VQ-VAE-2 (Razavi et al. 2019, §3.3): k samples a label, the one a "
+                                            "separately trained classifier reads as the asked label is kept")
                     s_go = gr.Button("Sample", variant="primary", elem_id="vae-sample-btn")
                 with gr.Column(scale=2):
                     s_note = gr.Markdown(elem_id="vae-s-note")
                     s_gallery = gr.Gallery(label="Samples", columns=4, height="auto", format="png",
                                            elem_id="vae-s-gallery", elem_classes=["gm-pixelated"])
                     s_table = gr.HTML(elem_id="vae-s-readouts")
-            s_inputs = [s_model, s_shape, s_colour, s_count, s_temp, s_guide, s_seed]
+            s_inputs = [s_model, s_shape, s_colour, s_count, s_temp, s_guide, s_seed, s_best]
             s_go.click(vae_sample, s_inputs, [s_gallery, s_table, s_note], api_name="vae_sample")
             on_open(sample_final, [s_gallery, s_table, s_note], s_inputs, cancel_on=[s_go])
         with gr.Tab("Text → image", id="vae-text"):
