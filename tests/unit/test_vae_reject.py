@@ -58,6 +58,16 @@ def test_best_of_keeps_each_labels_highest_scoring_candidate(net):
         reject.best_of(images[:5], shape, colour, 2, net)
 
 
+def test_threshold_accepts_the_first_candidate_likely_enough_else_the_likeliest(net, monkeypatch):
+    """Rejection proper: candidates in order, the first with p ≥ threshold; where none reaches it, the most probable."""
+    p = np.array([[0.2, 0.96, 0.99, 0.5], [0.3, 0.1, 0.6, 0.4], [0.97, 0.2, 0.99, 0.1]])
+    monkeypatch.setattr(reject, "label_log_probs", lambda images, s, c, net: np.log(p).ravel())
+    images = np.arange(12)[:, None, None, None] * np.ones((1, 2, 2, 3), np.uint8)
+    kept, pick, _ = reject.best_of(images, np.zeros(3, int), None, 4, net, threshold=0.95)
+    assert pick.tolist() == [1, 2, 0] and [int(k[0, 0, 0]) for k in kept] == [1, 6, 8]
+    assert reject.best_of(images, np.zeros(3, int), None, 4, net)[1].tolist() == [2, 2, 2]  # no threshold: argmax
+
+
 def test_the_shipped_judge_reads_real_shapes_and_is_not_the_scoring_classifier():
     """On 300 real test items the asked (true) shape outscores every other shape for ≥ 95 % of them."""
     assert reject.REJECT_NET.name == "gan-guide-robust"
@@ -91,7 +101,8 @@ def test_service_keeps_the_best_of_its_own_candidates(tiny, model):
     plain, _, _, _ = service.sample(model, n * k, 9, "star", "red", best_of=1)
     kept, s, c, _ = service.sample(model, n, 9, "star", "red", best_of=k)
     star, red = shapes.SHAPES.index("star"), shapes.COLOUR_NAMES.index("red")
-    ref, _, _ = reject.best_of(plain, np.full(n, star), None if model.startswith("VQ") else np.full(n, red), k)
+    ref, _, _ = reject.best_of(plain, np.full(n, star), None if model.startswith("VQ") else np.full(n, red), k,
+                               threshold=reject.ACCEPT)
     assert np.array_equal(kept, ref) and s == [star] * n
     assert c == (None if model.startswith("VQ") else [red] * n)
     again = service.sample(model, n, 9, "star", "red", best_of=k)[0]
@@ -100,9 +111,9 @@ def test_service_keeps_the_best_of_its_own_candidates(tiny, model):
 
 def test_tab_notes_the_rejection_and_refuses_bad_counts(tiny):
     _, _, note = tab.sample_final("CVAE", "star", "red", 2, 1.0, 3.0, 0, 4)
-    assert "best of 4 candidates" in note and "gan-guide-robust" in note
+    assert "first of 4 candidates" in note and "gan-guide-robust" in note
     _, _, note = tab.sample_final("CVAE", "star", "red", 2, 1.0, 3.0, 0, 1)
-    assert "best of" not in note
+    assert "first of" not in note
     _, _, note = tab.sample_final("VAE", "any", "any", 2, 1.0, 3.0, 0, 4)
     assert "not the unconditional VAE" in note
     for k in (0, 33, 2.5, "many"):
@@ -120,19 +131,19 @@ def test_card_rows_keep_the_best_of_each_requests_candidates(tiny, monkeypatch, 
     seen = {}
     real = reject.best_of
 
-    def spy(images, shape, colour, k, net=None):
-        seen.update(images=images, shape=shape, k=k)
-        return real(images, shape, colour, k, net)
+    def spy(images, shape, colour, k, net=None, threshold=None):
+        seen.update(images=images, shape=shape, k=k, threshold=threshold)
+        return real(images, shape, colour, k, net, threshold)
 
     monkeypatch.setattr(reject, "best_of", spy)
     monkeypatch.setattr(evaluate, "_fid_with_floor", lambda images: {"FID_domain": float(len(images))})
     prior, vq = service.load("vq-prior"), service.load("vqvae")
     rows = evaluate.rejection_readings(prior, vq, 14, 3, 2.0)  # 14 -> 12 requests
-    assert seen["k"] == 3 and len(seen["images"]) == 36 and list(seen["shape"]) == [i % 6 for i in range(12)]
+    assert seen["k"] == 3 and seen["threshold"] == reject.ACCEPT and len(seen["images"]) == 36 and list(seen["shape"]) == [i % 6 for i in range(12)]
     pool, y, _ = evaluate.prior_samples(prior, vq, 36, seed=12345, guidance=2.0)
     assert all(np.array_equal(seen["images"][3 * i + j], pool[12 * j + i]) for i in range(12) for j in range(3))
     assert (y[:12] == y[12:24]).all()
-    tag = "guidance 2, best of 3 by gan-guide-robust (N = 12)"
+    tag = f"guidance 2, first of 3 with p ≥ {reject.ACCEPT:g} by gan-guide-robust (N = 12)"
     assert f"requested shape recognised, {tag}" in rows and rows[f"FID_domain, {tag}"] == 12.0
     (tmp_path / "README.md").write_text("| metric | value |\n|---|---|\n| a | 1 |\n| eval seconds | 3 |\n")
     (tmp_path / "metrics.json").write_text(json.dumps({"a": 1}))

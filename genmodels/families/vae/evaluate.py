@@ -175,16 +175,16 @@ def prior_samples(prior, vq, n: int, seed: int = 0, batch: int = 200, temperatur
 
 
 def rejection_readings(prior, vq, n: int, k: int, guidance: float, seed: int = 12345) -> dict:
-    """The VQ prior's samples at ``guidance``, each the best of ``k`` candidates by the rejection network
+    """The VQ prior's samples at ``guidance``, each the first of ``k`` candidates the rejection network accepts
     (``reject.py``, VQ-VAE-2 §3.3): requested shape by the scoring classifier and by outline, FID_domain. ``n`` is
     rounded down to a multiple of the six shapes, so every request's k candidates share its label."""
-    from .reject import best_of
+    from .reject import ACCEPT, best_of
 
     n = n - n % len(shapes.SHAPES)
     pool, y, _ = prior_samples(prior, vq, n * k, seed=seed, guidance=guidance)  # row j·n + i: request i's j-th try
     pool = pool.reshape(k, n, *pool.shape[1:]).swapaxes(0, 1).reshape(n * k, *pool.shape[1:])
-    images = best_of(pool, y[:n], None, k)[0]
-    tag = f"guidance {guidance:g}, best of {k} by gan-guide-robust (N = {n})"
+    images = best_of(pool, y[:n], None, k, threshold=ACCEPT)[0]
+    tag = f"guidance {guidance:g}, first of {k} with p ≥ {ACCEPT:g} by gan-guide-robust (N = {n})"
     m = {f"requested shape recognised, {tag}": round(float((_predict(images)["shape"] == y[:n]).mean()), 4)}
     m.update(_outline(images, y[:n], f", {tag}"))
     m[f"FID_domain, {tag}"] = _fid_with_floor(images)["FID_domain"]

@@ -18,7 +18,10 @@ FAMILY = register(Family(
              "class-conditional **Gated PixelCNN** (the PixelCNN tab's implementation, over codes) or a small "
              "**DALL-E-style** transformer that reads a caption and then writes the 64 codes one by one (temperature "
              "and top-k sampling, classifier-free guidance) and, as in DALL-E, draws several candidates a caption "
-             "and keeps the one a CLIP scores best — the generators' own CLIP, never the scoring module's."),
+             "and keeps the one a CLIP scores best — the generators' own CLIP, never the scoring module's. The CVAE "
+             "and the VQ prior likewise draw several candidates a label and keep the one a separately trained, "
+             "adversarially robust classifier reads as the asked shape (VQ-VAE-2's classifier-based rejection "
+             "sampling; slider \"best of k\", 1 = off)."),
     papers=("Kingma & Welling 2013 — Auto-Encoding Variational Bayes, arXiv:1312.6114",
             "Sohn, Lee, Yan 2015 — Learning Structured Output Representation using Deep Conditional Generative "
             "Models (NeurIPS)",
@@ -28,6 +31,8 @@ FAMILY = register(Family(
             "arXiv:1711.10678",
             "van den Oord, Vinyals, Kavukcuoglu 2017 — Neural Discrete Representation Learning, arXiv:1711.00937",
             "van den Oord et al. 2016 — Conditional Image Generation with PixelCNN Decoders, arXiv:1606.05328",
+            "Razavi, van den Oord, Vinyals 2019 — Generating Diverse High-Fidelity Images with VQ-VAE-2, "
+            "arXiv:1906.00446",
             "Ramesh et al. 2021 — Zero-Shot Text-to-Image Generation, arXiv:2102.12092",
             "Radford et al. 2021 — Learning Transferable Visual Models From Natural Language Supervision (CLIP), "
             "arXiv:2103.00020"),

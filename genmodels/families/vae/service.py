@@ -156,7 +156,7 @@ def sample(model: str, n: int, seed: int, shape: str | None = ANY, colour: str |
     """n samples of ``model`` (a label of SAMPLERS); same seed, same images. Returns (images, shapes asked, colours
     asked, seconds). 'any' draws the classes in turn (shapes) or at random (colours, seeded). ``guidance``: the code
     prior's classifier-free guidance scale (default: ``priors.DEFAULT_GUIDANCE``). ``best_of``: k candidates a label,
-    the one the rejection network reads as the requested label kept (``reject.py``, VQ-VAE-2 §3.3; default
+    the first the rejection network reads as the requested label (p ≥ ``reject.ACCEPT``) kept (``reject.py``, VQ-VAE-2 §3.3; default
     ``reject.DEFAULT_BEST_OF``, 1 = off; conditional samplers only)."""
     from .reject import DEFAULT_BEST_OF, check_best_of
 
@@ -194,9 +194,9 @@ def sample(model: str, n: int, seed: int, shape: str | None = ANY, colour: str |
         x = _vq_images(vq, codes[:, 0])
         asked_colour = None
     if k > 1:
-        from .reject import best_of as keep_best
+        from .reject import ACCEPT, best_of as keep_best
 
-        x = keep_best(x, s.numpy(), None if asked_colour is None else c.numpy(), k)[0]
+        x = keep_best(x, s.numpy(), None if asked_colour is None else c.numpy(), k, threshold=ACCEPT)[0]
     return x, s.tolist(), asked_colour, time.perf_counter() - t0
 
 

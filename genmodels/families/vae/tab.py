@@ -17,7 +17,7 @@ from ...hub.widgets import (clamp_count, enlarge, how_it_works, image_32, on_ope
                             parse_whole, readout_table, seed_row, user_errors)
 from . import service
 from .priors import DEFAULT_GUIDANCE
-from .reject import DEFAULT_BEST_OF, MAX_BEST_OF
+from .reject import ACCEPT, DEFAULT_BEST_OF, MAX_BEST_OF
 from .rerank import DEFAULT_RERANK, MAX_RERANK
 
 ANY = service.ANY
@@ -131,8 +131,9 @@ def vae_sample(model: str, shape: str, colour: str, count, temperature, guidance
         notes.append("Rejection sampling needs a requested label: it applies to the CVAE and the VQ prior, not the "
                      "unconditional VAE.")
     elif k > 1:
-        notes.append(f"Each sample is the best of {k} candidates by a separately trained classifier "
-                     "(gan-guide-robust, never the scoring one): VQ-VAE-2's classifier-based rejection sampling.")
+        notes.append(f"Each sample is the first of {k} candidates that a separately trained classifier "
+                     f"(gan-guide-robust, never the scoring one) reads as the asked label with p ≥ {ACCEPT:g} (the "
+                     "likeliest where none does): VQ-VAE-2's classifier-based rejection sampling.")
     if model == "VAE" and (shape != ANY or colour != ANY):
         notes.append("The VAE is unconditional: shape and colour are ignored (pick CVAE to choose them).")
     if model.startswith("VQ") and colour != ANY:
@@ -294,9 +295,9 @@ def build_tab(ctx) -> None:
                     s_seed = seed_row(0, elem_id="vae-s-seed")
                     s_best = gr.Slider(1, MAX_BEST_OF, value=DEFAULT_BEST_OF["VQ-VAE + PixelCNN prior"], step=1,
                                        elem_id="vae-s-best-of",
-                                       label="Rejection sampling: best of k candidates (CVAE, VQ prior; 1 = off)",
-                                       info="VQ-VAE-2 (Razavi et al. 2019, §3.3): k samples a label, the one a "
-                                            "separately trained classifier reads as the asked label is kept")
+                                       label="Rejection sampling: up to k candidates (CVAE, VQ prior; 1 = off)",
+                                       info="VQ-VAE-2 (Razavi et al. 2019, §3.3): the first of k samples a label "
+                                            "that a separately trained classifier reads as the asked label is kept")
                     s_go = gr.Button("Sample", variant="primary", elem_id="vae-sample-btn")
                 with gr.Column(scale=2):
                     s_note = gr.Markdown(elem_id="vae-s-note")
