@@ -111,8 +111,8 @@ def test_requirements_cover_what_the_space_imports(key):
 @pytest.mark.parametrize("key", spaces.space_keys())
 def test_runtime_weights_cover_the_names_the_tab_loads(key):
     names = {p.name for p in spaces.WEIGHTS.iterdir() if p.is_dir()}
-    # trainers and their recipes (the weight names there are training inputs, never loaded by a tab)
-    runtime = [f for f in _family_files(key) if not f.name.endswith("train.py")
+    # trainers, sweeps and recipes (the weight names there are training / experiment inputs, never loaded by a tab)
+    runtime = [f for f in _family_files(key) if not f.name.endswith(("train.py", "_sweep.py"))
                and f.name not in ("projected.py", "recipes.py")]
     used = {m for f in runtime for m in re.findall(r'"([a-z0-9-]+)"', f.read_text()) if m in names}
     parts = {p.name for w in spaces.runtime_weights(key) for p in (spaces.WEIGHTS / w).iterdir() if p.is_dir()}
