@@ -19,9 +19,9 @@ FAMILY = register(Family(
              "**DALL-E-style** transformer that reads a caption and then writes the 64 codes one by one (temperature "
              "and top-k sampling, classifier-free guidance) and, as in DALL-E, draws several candidates a caption "
              "and keeps the one a CLIP scores best — the generators' own CLIP, never the scoring module's. The CVAE "
-             "and the VQ prior likewise draw several candidates a label and keep the one a separately trained, "
-             "adversarially robust classifier reads as the asked shape (VQ-VAE-2's classifier-based rejection "
-             "sampling; slider \"best of k\", 1 = off)."),
+             "and the VQ prior likewise draw up to k candidates a label and keep the first that a separately trained, "
+             "adversarially robust classifier reads as the asked shape with p ≥ 0.95 (VQ-VAE-2's classifier-based "
+             "rejection sampling; slider \"up to k candidates\", 1 = off)."),
     papers=("Kingma & Welling 2013 — Auto-Encoding Variational Bayes, arXiv:1312.6114",
             "Sohn, Lee, Yan 2015 — Learning Structured Output Representation using Deep Conditional Generative "
             "Models (NeurIPS)",

@@ -3,11 +3,12 @@
 Razavi, van den Oord, Vinyals 2019, "Generating Diverse High-Fidelity Images with VQ-VAE-2", arXiv:1906.00446, §3.3:
 samples of the class-conditional code prior are passed through a pretrained classifier and those to which it gives a
 low probability of the requested class are rejected — trading diversity for quality, like truncation for GANs. Here:
-``k`` candidates a requested label, and the first that the *gan-guide-robust* network (``genmodels/families/gan/projected.py``:
-trained on its own seed and train items, then adversarially, so that it reads outlines rather than textures) gives
-a probability ≥ ``ACCEPT`` of the requested shape (times that of the requested colour, for the CVAE) is kept — the most
-probable where none reaches it. The scoring classifier, which grades the samples, takes no part; the outline reader (``scoring/outline.py``) is reported beside
-it, so a pick that only pleases CNNs shows.
+``k`` candidates a requested label, and the first that the *gan-guide-robust* network
+(``genmodels/families/gan/projected.py``: trained on its own seed and train items, then adversarially, so that it
+reads outlines rather than textures) gives a probability ≥ ``ACCEPT`` of the requested shape (times that of the
+requested colour, for the CVAE) is kept — the most probable where none reaches it. The scoring classifier, which
+grades the samples, takes no part; the outline reader (``scoring/outline.py``) is reported beside it, so a pick that
+only pleases CNNs shows.
 """
 from __future__ import annotations
 
