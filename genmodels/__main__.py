@@ -129,7 +129,11 @@ TRAINERS = {
     "gan-encoder": ("genmodels.families.gan.attribute_edit", "train_gan_encoder", {}),
     # experiment (issue 35): the committed CGAN with a lighter guide reward and the mode-seeking term (VARIANTS)
     "cgan-diverse": ("genmodels.families.gan.train", "train_gan",
-                     {"kind": "cgan", "variant": "cgan-diverse", "init": "embedded", "d_warmup": 300}),
+                     {"kind": "cgan", "variant": "cgan-diverse", "init": "cgan-onepass", "d_warmup": 300}),
+    # the one-pass CGAN (before the layered generator): the CVAE-GAN's decoder starts from its weights
+    "cgan-onepass": ("genmodels.families.gan.train", "train_gan",
+                     {"kind": "cgan", "variant": "cgan-onepass", "run_dir": "runs/cgan-onepass",
+                      "out": str(WEIGHTS / "cgan-onepass")}),
     # a stage on top of the committed StyleGAN, its own recipe (fresh D, warmed up first)
     "stylegan-stage": ("genmodels.families.gan.train", "train_gan",
                        {"kind": "stylegan", "init": "embedded", "d_warmup": 500}),
@@ -160,6 +164,11 @@ TRAINERS = {
     "vae": ("genmodels.families.vae.train", "train_vae_family", {"name": "vae"}),
     "cvae": ("genmodels.families.vae.train", "train_vae_family", {"name": "cvae"}),
     "vqvae": ("genmodels.families.vae.train", "train_vae_family", {"name": "vqvae"}),
+    # experiment (issues 32 / 35): the CVAE-GAN on the layered CGAN's generator (z's pose part places the object, the
+    # label draws it), starting from the embedded CGAN
+    "cvae-layered": ("genmodels.families.vae.train", "train_vae_family",
+                     {"name": "cvae", "run_dir": "runs/cvae-layered", "out": "runs/cvae-layered/weights",
+                      "init_from": "cgan", "config": {"decoder": "layered-gan"}}),
     # Issue 32's lever for the code priors: a 16 x 16 code map (one stride-2 stage) instead of 8 x 8 — the 8 x 8
     # VQ-VAE reconstructs small shapes the scoring classifier names 87.7 % of the time (ceiling of both priors)
     "vqvae-16": ("genmodels.families.vae.train", "train_vae_family",
@@ -182,7 +191,7 @@ TRAINERS = {
 # got on the CPU budget).
 TRAIN_ALL = (("shapes-classifier", 1), ("shapes-clip", 1), ("gen-clip", 1), ("gan-guide", 1),
              ("gan-guide-robust", 1),
-             ("dcgan", 2), ("cgan", 3),
+             ("dcgan", 2), ("cgan", 3), ("cgan-onepass", 3),
              ("stylegan", 4), ("biggan", 3), ("stackgan", 2), ("gan-encoder", 1), ("sd-ae", 2), ("sd-ae-decoder", 1), ("sd-text", 1), ("sd-unet", 8),
              ("controlnet", 3), ("noisy-classifier", 1), ("noisy-clip", 1), ("pix2pix", 2), ("cyclegan", 3),
              ("pixelcnn", 1), ("gated-pixelcnn", 1), ("pixelcnnpp", 2),

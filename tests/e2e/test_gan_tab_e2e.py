@@ -22,6 +22,26 @@ def test_gan_sample_in_chromium(app_url, page, artifacts):
     page.screenshot(path=str(artifacts / "gan_sample.png"), full_page=True)
 
 
+def test_gan_layers_in_chromium(app_url, page, artifacts):
+    """The embedded CGAN is layered: the Layers accordion shows background, mask, placed object and image of each of
+    the first samples, with their poses."""
+    _open(page, app_url)
+    page.get_by_text("Layers (CGAN", exact=False).first.click()
+    page.locator("#gan-layers-btn").click()
+    page.wait_for_function("document.querySelectorAll('#gan-layers img').length === 32", timeout=60_000)
+    page.locator("#gan-layers-note").get_by_text("rotation", exact=False).wait_for(timeout=60_000)
+    page.screenshot(path=str(artifacts / "gan_layers.png"), full_page=True)
+
+
+def test_gan_layers_api(client):
+    items, note = client.predict("CGAN", "embedded", "heart", "red", 2, 3, api_name="/gan_layers")
+    assert [g["caption"] for g in items] == [f"seed {3 + i}: {n}" for i in range(2)
+                                             for n in ("background", "mask", "placed object", "image")]
+    assert "| 3 |" in note and "| 4 |" in note
+    with pytest.raises(Exception, match="draws in one pass"):
+        client.predict("StyleGAN", "embedded", "heart", "red", 2, 3, api_name="/gan_layers")
+
+
 def test_gan_mix_in_chromium(app_url, page, artifacts):
     _open(page, app_url, "Style mixing")
     page.locator("#gan-mix-btn").click()

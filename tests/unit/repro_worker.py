@@ -132,6 +132,15 @@ for _kind in ("dcgan", "cgan", "stylegan", "biggan"):
     sampler(f"gan_sample/{_kind}")(_gan_sample(_kind))
 
 
+@sampler("gan_layers")
+def gan_layers(seed: int) -> list:
+    """The layered CGAN's composition of two samples (the Sample sub-tab's Layers view)."""
+    from genmodels.families.gan import service
+
+    G = service.load_generator("cgan")
+    return [service.layers("cgan", G, seed, 2, 2, 1)[0]]
+
+
 @sampler("gan_mix")
 def gan_mix(seed: int) -> list:
     from genmodels.families.gan import service

@@ -6,6 +6,7 @@ import torch
 
 from genmodels.families.gan import tab
 from genmodels.families.gan.dcgan import DCGANGenerator
+from genmodels.families.gan.layered import LayeredGenerator
 from genmodels.families.gan.stylegan import Generator
 from genmodels.hub.context import HubContext
 
@@ -15,8 +16,9 @@ def folders(tmp_path_factory):
     root = tmp_path_factory.mktemp("gan-weights")
     torch.manual_seed(0)
     DCGANGenerator(width=32, n_classes=(6, 6)).save_pretrained(root / "cgan")
+    LayeredGenerator(width=32, bg_width=16, pose_hidden=16).save_pretrained(root / "layered")
     Generator(size=32, style_dim=32, n_mlp=2, channels=[16, 16, 16, 16], n_classes=36).save_pretrained(root / "sg")
-    return {"cgan": str(root / "cgan"), "sg": str(root / "sg")}
+    return {"cgan": str(root / "cgan"), "sg": str(root / "sg"), "layered": str(root / "layered")}
 
 
 def test_sample_clamps_and_captions(folders):
@@ -28,6 +30,24 @@ def test_sample_clamps_and_captions(folders):
     assert np.abs(np.asarray(again[0][0], dtype=int) - first).max() <= 1  # batching's last bits only
     same, _ = tab.gan_sample("CGAN", folders["cgan"], "star", "red", 1.0, 500, 3, ctx_max=8)
     assert all(np.array_equal(a[0], b[0]) for a, b in zip(same, gallery))
+
+
+def test_layers_are_the_samples_composition(folders):
+    """Same seeds and labels as the Sample gallery: the last layer of each sample is its image; the mask's layer is
+    grey-level; the placed object is black where the mask is 0; one pose row per sample."""
+    gallery, _ = tab.gan_sample("CGAN", folders["layered"], "star", "red", 1.0, 3, 5)
+    items, note = tab.gan_layers("CGAN", folders["layered"], "star", "red", 3, 5)
+    assert len(items) == 12 and items[0][1] == "seed 5: background" and items[3][1] == "seed 5: image"
+    for i in range(3):
+        assert np.abs(items[4 * i + 3][0].astype(int) - gallery[i][0].astype(int)).max() <= 1
+        mask = items[4 * i + 1][0].astype(int)
+        assert (mask[..., 0] == mask[..., 1]).all() and (mask[..., 1] == mask[..., 2]).all()
+        assert (items[4 * i + 2][0][mask[..., 0] == 0] == 0).all()
+    assert note.count("\n| 5") + note.count("\n| 6") + note.count("\n| 7") == 3 and "rotation" in note
+    _, capped = tab.gan_layers("CGAN", folders["layered"], "any", "any", 50, 0)
+    assert "capped at 8" in capped
+    with pytest.raises(gr.Error, match="draws in one pass"):
+        tab.gan_layers("CGAN", folders["cgan"], "star", "red", 2, 0)
 
 
 def test_mix_and_interpolate(folders):

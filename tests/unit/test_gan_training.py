@@ -4,19 +4,22 @@ import json
 import pytest
 import torch
 
+from genmodels.families.gan import service
 from genmodels.families.gan import train as gan_train
 from genmodels.families.gan.dcgan import DCGANDiscriminator, DCGANGenerator
-from genmodels.families.gan.recipes import GANRecipe
+from genmodels.families.gan.layered import LayeredGenerator
+from genmodels.families.gan.recipes import RECIPES, GANRecipe
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture()
 def tiny_models(monkeypatch):
-    def build(kind, conditional=None):
+    def build(kind, conditional=None, generator="dcgan"):
         n = (6, 6) if kind == "cgan" else ()
-        return DCGANGenerator(width=32, n_classes=n), DCGANDiscriminator(width=8, n_classes=n,
-                                                                           aux_classifier=bool(n))
+        G = LayeredGenerator(width=32, bg_width=16, pose_hidden=16) if generator == "layered" else \
+            DCGANGenerator(width=32, n_classes=n)
+        return G, DCGANDiscriminator(width=8, n_classes=n, aux_classifier=bool(n))
     monkeypatch.setattr(gan_train, "build", build)
 
 
@@ -31,7 +34,18 @@ def test_train_resume_and_card(tmp_path, tiny_models, kind):
     assert json.loads((out / "metrics.json").read_text())["FID"] == pytest.approx(metrics["FID"])
     if kind == "cgan":
         assert 0 <= metrics["requested shape recognised"] <= 1
-    DCGANGenerator.from_pretrained(str(out))
+    G = service.load_generator(kind, str(out))
+    assert type(G).__name__ == ("LayeredGenerator" if RECIPES[kind].generator == "layered" else "DCGANGenerator")
+
+
+def test_the_cgan_is_layered_and_the_onepass_variant_is_not(tmp_path, tiny_models):
+    """RECIPES["cgan"] trains the layered generator (its card says so); VARIANTS["cgan-onepass"], the CGAN before it
+    (where the CVAE-GAN's decoder starts), the one-pass DCGAN generator."""
+    for variant, cls in ((None, LayeredGenerator), ("cgan-onepass", DCGANGenerator)):
+        out, run = tmp_path / f"w-{variant}", tmp_path / f"run-{variant}"
+        gan_train.train_gan("cgan", steps=2, n_train=256, out=str(out), run_dir=str(run), eval_n=40, variant=variant)
+        assert type(service.load_generator("cgan", str(out))) is cls
+        assert ("layered generator (LR-GAN" in (out / "README.md").read_text()) == (cls is LayeredGenerator)
 
 
 def test_standing_stats_are_the_mean_batch_statistics():

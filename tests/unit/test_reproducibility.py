@@ -33,7 +33,7 @@ SEED = 1234
 EXPECTED = [
     "gan_sample/dcgan", "gan_sample/cgan", "gan_sample/stylegan", "gan_sample/biggan", "gan_mix",
     "gan_interpolate/cgan", "gan_interpolate/stylegan", "gan_truncation", "gan_drag",
-    "gan_text2image", "gan_edit",
+    "gan_text2image", "gan_edit", "gan_layers",
     "img2img_pix2pix", "img2img_cyclegan", "img2img_style",
     "vae_sample/vae", "vae_sample/cvae", "vae_sample/vq-prior", "vae_text2image", "vae_walk",
     "ar_sample/pixelcnnpp-cached", "ar_complete/pixelcnnpp-cached", "ar_complete/pixelcnnpp-naive",

@@ -107,6 +107,10 @@ def write_model_card(kind: str, G, out: Path, steps: int, wall_s: float, n_train
             "biggan": "BigGAN-style (Brock et al. 2018, arXiv:1809.11096) on shape class and colour: shared embedding "
                       "into conditional batch norm, hierarchical z, projection D, hinge loss, orthogonal "
                       "regularisation"}[kind]
+    if type(G).__name__ == "LayeredGenerator":
+        what += (" with a layered generator (LR-GAN, Yang et al. 2017, arXiv:1703.01560; `layered.py`): a smooth "
+                 "background, then a foreground appearance and mask drawn in a canonical frame and placed by a "
+                 "learned pose (centre, scale, rotation) through a spatial transformer")
     curve = ""
     mon = Path(out) / "monitor.jsonl"
     if mon.exists():  # the conditioning monitor of the run (scoring classifier, N = 300, EMA G)

@@ -5,7 +5,10 @@ FAMILY = register(Family(
     key="gan",
     title="GAN",
     summary=("A prior z ~ N(0, I) mapped to images by a generator trained against a discriminator. **DCGAN**: "
-             "all-convolutional G and D. **CGAN**: shape and colour labels fed to both networks. **StyleGAN**: a "
+             "all-convolutional G and D. **CGAN**: shape and colour labels fed to both networks; its generator is layered "
+             "(LR-GAN): a background, then an object drawn with its mask in a canonical frame and placed by a "
+             "learned pose (centre, size, rotation) through a spatial transformer — the Layers view shows each part. "
+             "**StyleGAN**: a "
              "mapping network z → w, a learned constant input, modulated convolutions with weight demodulation "
              "(StyleGAN2), per-layer noise, style-mixing regularisation and the truncation trick toward the tracked "
              "mean w (ψ = 0: the mean image; ψ = 1: untruncated). **BigGAN-style**: a shared class embedding and chunks of a hierarchical z drive every conditional batch norm, a projection discriminator, hinge loss, orthogonal regularisation and the truncated-normal trick. **StackGAN**: a caption encoder with conditioning augmentation, a 16×16 stage I and a "
@@ -17,6 +20,8 @@ FAMILY = register(Family(
              "shapes test split."),
     papers=("Goodfellow et al. 2014 — GANs, arXiv:1406.2661", "Radford, Metz, Chintala 2015 — DCGAN, arXiv:1511.06434",
             "Mirza & Osindero 2014 — Conditional GANs, arXiv:1411.1784",
+            "Yang, Kannan, Batra, Parikh 2017 — LR-GAN, arXiv:1703.01560",
+            "Jaderberg et al. 2015 — Spatial transformer networks, arXiv:1506.02025",
             "Karras, Laine, Aila 2019 — StyleGAN, arXiv:1812.04948",
             "Karras et al. 2020 — StyleGAN2, arXiv:1912.04958",
             "Brock, Donahue, Simonyan 2018 — BigGAN, arXiv:1809.11096",

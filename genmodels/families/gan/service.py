@@ -32,12 +32,21 @@ BIGGAN_TRUNCATION_SCALE = 3.0
 LAYER_RANGES = {"coarse (4–8 px)": (0, 3), "middle (16 px)": (3, 5), "fine (32 px)": (5, 8)}
 
 
-def _classes(kind: str):
+def _classes(kind: str, folder: Path | None = None):
+    """The generator class of a kind; a CGAN folder whose config names the layered generator's pose network
+    (layered.py, LR-GAN) loads as that."""
     from .biggan import BigGANGenerator
     from .dcgan import DCGANGenerator
     from .stackgan import StackGANGenerator
     from .stylegan import Generator
 
+    if kind == "cgan" and folder is not None and (folder / "config.json").is_file():
+        import json
+
+        if "pose_hidden" in json.loads((folder / "config.json").read_text()):
+            from .layered import LayeredGenerator
+
+            return LayeredGenerator
     return {"stylegan": Generator, "biggan": BigGANGenerator, "stackgan": StackGANGenerator}.get(kind, DCGANGenerator)
 
 
@@ -53,8 +62,10 @@ def load_generator(kind: str, source: str = "embedded"):
             path = WEIGHTS / kind
             if not (path / "model.safetensors").exists():
                 raise FileNotFoundError(f"the embedded {kind} is not trained yet (python -m genmodels train {kind})")
-            return cls.from_pretrained(str(path)).eval()
+            return _classes(kind, path).from_pretrained(str(path)).eval()
         p = Path(source)
+        if p.is_dir():
+            cls = _classes(kind, p)
         if p.is_file():
             if kind != "stylegan":
                 raise ValueError("only StyleGAN loads a checkpoint file (a rosinality g_ema); "
@@ -114,6 +125,34 @@ def sample(kind: str, G, seed: int, n: int, shape: int | None = None, colour: in
     c = condition(kind, G, n, shape, colour)
     z = latents(G, seed, n, biggan_threshold(psi) if kind == "biggan" else None)
     return to_uint8(generate(kind, G, z, c, psi)), c
+
+
+LAYER_NAMES = ("background", "mask", "placed object", "image")
+
+
+def is_layered(G) -> bool:
+    return hasattr(G, "layers") and hasattr(G, "pose_params")
+
+
+@torch.no_grad()
+def layers(kind: str, G, seed: int, n: int, shape: int | None = None,
+           colour: int | None = None) -> tuple[np.ndarray, list[dict[str, float]]]:
+    """A layered generator's composition of the same n samples as ``sample``: uint8 (n, 4, 32, 32, 3) — background,
+    mask (white = object), placed foreground over black, image — and each sample's pose (centre in pixels, size as
+    the canonical frame's width in pixels, rotation in degrees)."""
+    if not is_layered(G):
+        raise ValueError("only a layered generator (the CGAN) draws in layers")
+    c = condition(kind, G, n, shape, colour)
+    z = latents(G, seed, n)
+    out = G.layers(z, c)
+    m = out["mask"]
+    stack = torch.stack([out["background"], m.expand(-1, 3, -1, -1) * 2 - 1, m * out["foreground"] + (m - 1),
+                         out["image"]], 1)
+    p = out["pose"]
+    poses = [{"x": round(float((p["cx"][i] + 1) * 16 - 0.5), 1), "y": round(float((p["cy"][i] + 1) * 16 - 0.5), 1),
+              "size": round(float(p["scale"][i] * 32), 1), "rotation": round(float(p["angle"][i]) * 180 / np.pi, 1)}
+             for i in range(n)]
+    return to_uint8(stack.flatten(0, 1)).reshape(n, 4, 32, 32, 3), poses
 
 
 @torch.no_grad()

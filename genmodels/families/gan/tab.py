@@ -95,6 +95,26 @@ def gan_sample(model: str, source: str, shape: str, colour: str, psi, count, see
     return list(zip(imgs, caps)), " ".join(notes) or f"{n} sample(s) from {model}."
 
 
+LAYERS_MAX = 8  # samples shown layer by layer
+
+
+@user_errors
+def gan_layers(model: str, source: str, shape: str, colour: str, count, seed):
+    """The layered generator's composition of the Sample sub-tab's first samples (same seeds and labels)."""
+    kind, seed = _kind(model), parse_seed(seed)
+    n, note = clamp_count(count, 1, LAYERS_MAX)
+    G = _load(kind, source)
+    if not service.is_layered(G):
+        raise gr.Error(f"{model} draws in one pass; only the CGAN (a layered generator, LR-GAN) has layers to show.")
+    s, c = _attr(shape, shapes.SHAPES, "shape"), _attr(colour, shapes.COLOUR_NAMES, "colour")
+    stacks, poses = service.layers(kind, G, seed, n, s, c)
+    items = [(img, f"seed {seed + i}: {name}") for i, stack in enumerate(stacks)
+             for img, name in zip(stack, service.LAYER_NAMES)]
+    rows = "\n".join(f"| {seed + i} | {p['x']}, {p['y']} | {p['size']} | {p['rotation']} |" for i, p in enumerate(poses))
+    table = ("| seed | centre (px) | canonical frame (px) | rotation (°) |\n|---|---|---|---|\n" + rows)
+    return items, ((note + "\n\n") if note else "") + table
+
+
 @user_errors
 def gan_mix(source: str, row_seeds: str, col_seeds: str, layers: str, shape: str, colour: str, psi):
     G = _load("stylegan", source)
@@ -206,6 +226,13 @@ def build_tab(ctx) -> None:
             on_open(sample_fn, [gallery, note], sample_inputs, cancel_on=[go])
             gr.Examples([["StyleGAN", "embedded", "star", "red", 1.0, 8, 0], ["CGAN", "embedded", "heart", ANY, 1.0, 8, 3],
                          ["DCGAN", "embedded", ANY, ANY, 1.0, 16, 7]], [model, source, shape, colour, psi, count, seed])
+            with gr.Accordion("Layers (CGAN: background, mask, placed object, image; LR-GAN)", open=False):
+                l_go = gr.Button("Show the layers of the first samples (up to 8)", elem_id="gan-layers-btn")
+                l_note = gr.Markdown(elem_id="gan-layers-note")
+                l_gallery = gr.Gallery(columns=4, height="auto", format="png", elem_id="gan-layers",
+                                       elem_classes=["gm-pixelated"])
+            l_go.click(gan_layers, [model, source, shape, colour, count, seed], [l_gallery, l_note],
+                       api_name="gan_layers")
         with gr.Tab("Text → image (StackGAN)", id="gan-text"):
             with gr.Row():
                 with gr.Column(scale=1, min_width=280):

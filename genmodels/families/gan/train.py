@@ -40,15 +40,24 @@ def use_bf16(setting: bool | str, device: str = "cpu") -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def build(kind: str, conditional: bool | None = None):
-    """(G, D) of a kind; ``conditional`` defaults to True for cgan and stylegan (class + colour)."""
+def build(kind: str, conditional: bool | None = None, generator: str = "dcgan"):
+    """(G, D) of a kind; ``conditional`` defaults to True for cgan and stylegan (class + colour); ``generator``:
+    CGAN's G, "dcgan" or "layered" (layered.py)."""
     from .dcgan import DCGANDiscriminator, DCGANGenerator
 
     if kind == "dcgan":
         return DCGANGenerator(width=DCGAN_WIDTH), DCGANDiscriminator()
     if kind == "cgan":
         n = (N_SHAPES, N_COLOURS)
-        return (DCGANGenerator(width=DCGAN_WIDTH, n_classes=n, conditional_bn=CGAN_CONDITIONAL_BN),
+        if generator not in ("dcgan", "layered"):
+            raise ValueError(f"unknown CGAN generator {generator!r}; choose dcgan or layered")
+        if generator == "layered":
+            from .layered import LayeredGenerator
+
+            G = LayeredGenerator(width=DCGAN_WIDTH, n_classes=n)
+        else:
+            G = DCGANGenerator(width=DCGAN_WIDTH, n_classes=n, conditional_bn=CGAN_CONDITIONAL_BN)
+        return (G,
                 DCGANDiscriminator(n_classes=n, aux_classifier=RECIPES["cgan"].aux_weight > 0))
     if kind == "stylegan":
         from .stylegan import Discriminator, Generator
@@ -184,8 +193,9 @@ def _init_from_embedded(kind: str, G, G_ema, run: Path) -> tuple[int, float]:
 def train_gan(kind: str, steps: int = 20_000, n_train: int = 100_000, seed: int = 0, out: str | None = None,
               run_dir: str | None = None, data: str | None = None, eval_n: int = 2000,
               variant: str | None = None, init: str | None = None, d_warmup: int = 0) -> dict:
-    """``variant``: a recipe of ``VARIANTS`` instead of ``RECIPES[kind]`` (experiments). ``init="embedded"`` with no
-    checkpoint in ``run_dir``: continue from the shipped generator (G and its EMA start from the committed EMA
+    """``variant``: a recipe of ``VARIANTS`` instead of ``RECIPES[kind]`` (experiments). ``init="embedded"`` (or the
+    name of another embedded weights folder, e.g. "cgan-onepass") with no checkpoint in ``run_dir``: continue from
+    that shipped generator (G and its EMA start from the committed EMA
     weights; step count, wall time and monitor history carry on from its card), with a fresh D trained alone for
     ``d_warmup`` steps against the frozen G first — the way on when a run's checkpoint was lost."""
     from accelerate.utils import set_seed
@@ -218,7 +228,7 @@ def train_gan(kind: str, steps: int = 20_000, n_train: int = 100_000, seed: int 
     else:
         arr = shapes_arrays("train", n_train)
         images, labels = to_tensor(arr["images"]), torch.from_numpy(arr["labels"])
-        G, D = build(kind)
+        G, D = build(kind, generator=recipe.generator)
         kind_c = kind
     conditional = kind_c in ("cgan", "stylegan", "biggan")
     cond = (lambda y: labels_for(kind, y)) if conditional else (lambda y: None)
@@ -258,14 +268,15 @@ def train_gan(kind: str, steps: int = 20_000, n_train: int = 100_000, seed: int 
             m.load_state_dict(st[k])
         step, wall = int(st["step"]), float(st["wall"])
         acc.print(f"resuming {kind} from step {step} ({wall / 60:.1f} min so far)")
-    elif init == "embedded":
-        step, wall = _init_from_embedded(kind, G, G_ema, run)
+    elif init is not None and (init == "embedded" or (WEIGHTS / init / "model.safetensors").exists()):
+        src = kind if init == "embedded" else init
+        step, wall = _init_from_embedded(src, G, G_ema, run)
         if step >= steps:
-            raise ValueError(f"the embedded {kind} is already at step {step}; ask for more --steps")
-        acc.print(f"continuing the embedded {kind} from step {step}")
+            raise ValueError(f"the embedded {src} is already at step {step}; ask for more --steps")
+        acc.print(f"continuing the embedded {src} from step {step}")
     elif init is not None:
-        raise ValueError(f"init must be 'embedded' or empty, got {init!r}")
-    warm_d = d_warmup if (init == "embedded" and not ckpt.exists()) else 0
+        raise ValueError(f"init must be 'embedded', an embedded weights folder's name or empty, got {init!r}")
+    warm_d = d_warmup if (init is not None and not ckpt.exists()) else 0
     G, D, opt_g, opt_d = acc.prepare(G, D, opt_g, opt_d)
     G_ema.to(acc.device)
     get = infinite_batches((images, labels), recipe.batch, seed)

@@ -13,10 +13,10 @@ N(0, I). Each step trains
   here the separately trained, adversarially robust ``gan-guide-robust``, never the scoring classifier),
 - the discriminator on real items vs prior samples (and real items with mismatched labels).
 
-The decoder starts from the embedded CGAN generator (same architecture; ``init_from``), so the prior samples start
-as that model's shapes and the ELBO teaches the generator to take each item's pose from z. Why this and not a
-pixel likelihood alone: seven CVAE recipes here (prior network, sharp head, sigma-VAE + FiLM, spatial broadcast,
-code-map CVAE, Fader critic, beta 0.05) drew the requested shape at chance within 45 minutes (docs/experiments).
+The decoder starts from the embedded one-pass CGAN generator (``weights/cgan-onepass``, same architecture;
+``init_from``), so the prior samples start as that model's shapes and the ELBO teaches the generator to take each
+item's pose from z. Why this and not a pixel likelihood alone: seven CVAE recipes here (prior network, sharp head,
+sigma-VAE + FiLM, spatial broadcast, code-map CVAE, Fader critic, beta 0.05) drew the requested shape at chance within 45 minutes (docs/experiments).
 """
 from __future__ import annotations
 
@@ -72,7 +72,9 @@ class CVAEGANRecipe:
     frozen_bn: bool = True
     d_warmup: int = 200
     ema: float = 0.999
-    init_from: str | None = "cgan"  # the decoder starts from this embedded generator (None: from scratch)
+    # the decoder starts from this embedded generator (None: from scratch): the one-pass CGAN, the CGAN's generator
+    # before it became layered (its weights stay in weights/cgan-onepass for this)
+    init_from: str | None = "cgan-onepass"
     monitor_every: int = 200
     n_train: int = 60_000
     config: dict = field(default_factory=lambda: dict(latent=128, width=48, n_shapes=6, n_colours=6, decoder="gan",
@@ -141,7 +143,7 @@ def train_cvae_gan(steps: int | None = None, out: str | None = None, run_dir: st
 
     from ...training import accelerator, out_of_time
     from ..autoregressive.pixelcnnpp import mixture_log_prob
-    from ..gan.dcgan import DCGANDiscriminator, DCGANGenerator
+    from ..gan.dcgan import DCGANDiscriminator
     from ..gan.projected import ProjectedDiscriminator, diff_augment, load_guide
     from ..gan.train import mismatched
     from .evaluate import write_card
@@ -169,7 +171,7 @@ def train_cvae_gan(steps: int | None = None, out: str | None = None, run_dir: st
     ckpt = run / "ckpt.pt"
     step, wall = 0, 0.0
     if not ckpt.exists() and r.init_from:
-        src = DCGANGenerator.from_pretrained(str(WEIGHTS / r.init_from))
+        src = type(model.generator).from_pretrained(str(WEIGHTS / r.init_from))
         model.generator.load_state_dict(src.state_dict())  # a size mismatch raises: the recipe's sizes are the CGAN's
         acc.print(f"decoder initialised from the embedded {r.init_from} generator")
     model_ema = copy.deepcopy(model).eval().requires_grad_(False)

@@ -10,9 +10,9 @@
   shape label: samples from N(0, I) showed the requested shape at chance (18 %, docs/models.md); a prior per
   condition lets every class keep its own region of z, and sampling that region draws that class.
 - ``decoder="gan"``: the CVAE-GAN of Bao, Chen, Wen, Li, Hua 2017 ("CVAE-GAN: Fine-Grained Image Generation through
-  Asymmetric Training", arXiv:1703.10155) — the decoder is a class-conditional DCGAN generator (the GAN family's CGAN
-  architecture, conditional batch norm) whose image is the mean of the likelihood, with one calibrated scale per
-  colour channel (sigma-VAE); it is trained (``cvae_gan_train.py``) on the ELBO plus a discriminator and a classifier, as the
+  Asymmetric Training", arXiv:1703.10155) — the decoder is a class-conditional DCGAN generator (the GAN family's
+  one-pass CGAN architecture, conditional batch norm; ``decoder="layered-gan"``: the layered CGAN's) whose image is
+  the mean of the likelihood, with one calibrated scale per colour channel (sigma-VAE); it is trained (``cvae_gan_train.py``) on the ELBO plus a discriminator and a classifier, as the
   paper does, because seven pixel-likelihood-only recipes here never drew the requested shape (docs/experiments).
 - Likelihood: a discretized logistic per pixel with PixelCNN++'s linear dependencies between R, G and B
   (Salimans et al. 2017, arXiv:1701.05517; as in the VAE decoder of Kingma et al. 2016, arXiv:1606.04934) — the same
@@ -94,9 +94,9 @@ class ConvVAE(nn.Module, PyTorchModelHubMixin):
                  film: bool = False, broadcast: bool = False, adversary: bool = False, decoder: str = "conv",
                  g_width: int = 128):
         super().__init__()
-        if decoder not in ("conv", "gan"):
-            raise ValueError(f"decoder must be 'conv' or 'gan', got {decoder!r}")
-        if decoder == "gan" and not (n_shapes and n_colours):
+        if decoder not in ("conv", "gan", "layered-gan"):
+            raise ValueError(f"decoder must be 'conv', 'gan' or 'layered-gan', got {decoder!r}")
+        if decoder != "conv" and not (n_shapes and n_colours):
             raise ValueError("the GAN decoder is class-conditional: give n_shapes and n_colours")
         self.latent, self.size, self.n_shapes, self.n_colours = latent, size, n_shapes, n_colours
         self.conditional = n_shapes > 0
@@ -124,6 +124,11 @@ class ConvVAE(nn.Module, PyTorchModelHubMixin):
 
             self.generator = DCGANGenerator(z_dim=latent, width=g_width, n_classes=(n_shapes, n_colours),
                                             conditional_bn=True)
+        elif decoder == "layered-gan":  # ... or the layered CGAN's (LR-GAN): z's pose part places the object
+            from ..gan.layered import LayeredGenerator
+
+            self.generator = LayeredGenerator(z_dim=latent, width=g_width, n_classes=(n_shapes, n_colours))
+        if self.generator is not None:
             self.from_z = self.dec = None
             shared_scale = True
         # A latent critic that tries to read the shape from the posterior mean; through a reversed gradient the encoder
