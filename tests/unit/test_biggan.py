@@ -106,7 +106,7 @@ def test_biggan_recipe_trains_resumes_and_writes_card(tmp_path, monkeypatch):
 
     from genmodels.families.gan import recipes
 
-    def build(kind, conditional=None):
+    def build(kind, conditional=None, generator="dcgan"):
         return (BigGANGenerator(z_dim=32, channels=(32, 16, 16, 8), shared_dim=8),
                 BigGANDiscriminator(channels=(8, 16, 16, 16)))
     monkeypatch.setattr(gan_train, "build", build)
