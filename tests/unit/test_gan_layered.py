@@ -12,9 +12,12 @@ from genmodels.families.gan import train as gan_train
 from genmodels.families.gan.layered import LayeredGenerator
 
 
-def tiny_g():
+def tiny_g(**looks):
     torch.manual_seed(0)
-    return LayeredGenerator(z_dim=32, width=32, bg_width=16, pose_hidden=16).eval()
+    return LayeredGenerator(z_dim=32, width=32, bg_width=16, pose_hidden=16, **looks).eval()
+
+
+ALBEDO = {"background": "grey", "appearance": "albedo-shade"}
 
 
 def _pixel(norm: float, n: int = 32) -> float:
@@ -49,8 +52,9 @@ def test_identity_pose_is_the_canonical_layer():
     torch.testing.assert_close(F.grid_sample(canon, grid, align_corners=False), canon)
 
 
-def test_the_image_is_the_composition_of_its_layers_and_the_pose_stays_in_range():
-    G = tiny_g()
+@pytest.mark.parametrize("looks", [{}, ALBEDO])
+def test_the_image_is_the_composition_of_its_layers_and_the_pose_stays_in_range(looks):
+    G = tiny_g(**looks)
     gan_train.standing_stats("cgan", G, n_batches=2, batch=16)
     z, y = torch.randn(6, 32), torch.tensor([[0, 1], [1, 2], [2, 3], [3, 4], [4, 5], [5, 0]])
     out = G.layers(z, y)
@@ -66,8 +70,9 @@ def test_the_image_is_the_composition_of_its_layers_and_the_pose_stays_in_range(
         torch.testing.assert_close(pose[k], out["pose"][k])
 
 
-def test_each_noise_part_and_each_label_reach_the_image_and_seeds_repeat():
-    G = tiny_g()
+@pytest.mark.parametrize("looks", [{}, ALBEDO])
+def test_each_noise_part_and_each_label_reach_the_image_and_seeds_repeat(looks):
+    G = tiny_g(**looks)
     gan_train.standing_stats("cgan", G, n_batches=2, batch=16)
     z, y = torch.randn(1, 32), torch.tensor([[1, 2]])
     base = G(z, y)
@@ -95,18 +100,71 @@ def test_bad_inputs_and_the_trainer_builds_it():
         G(torch.randn(2, 31), torch.zeros(2, 2, dtype=torch.long))
     with pytest.raises(ValueError, match="conditional"):
         LayeredGenerator(n_classes=())
+    with pytest.raises(ValueError, match="background must be"):
+        LayeredGenerator(background="noise")
+    with pytest.raises(ValueError, match="appearance must be"):
+        LayeredGenerator(appearance="paint")
     G, _ = gan_train.build("cgan", generator="layered")
-    assert isinstance(G, LayeredGenerator)
+    assert isinstance(G, LayeredGenerator) and (G.background, G.appearance) == ("rgb", "rgb")
+    G, _ = gan_train.build("cgan", generator="layered-albedo")
+    assert (G.background, G.appearance) == ("grey", "albedo-shade")
     with pytest.raises(ValueError, match="unknown CGAN generator"):
         gan_train.build("cgan", generator="painted")
 
 
-def test_a_layered_cgan_folder_loads_as_one(tmp_path):
+def test_grey_background_and_albedo_shade_appearance():
+    """background="grey": every background pixel is one grey level (the mean of the RGB background's channels);
+    appearance="albedo-shade": every canonical pixel is one colour a sample times a shade in [0, 1], so all of an
+    object's pixels (the stripes' dark ones too) keep its hue — their RGB are proportional to the albedo's. Both
+    looks have the RGB generator's parameters, so one loads the other's weights."""
+    G = tiny_g(**ALBEDO)
+    gan_train.standing_stats("cgan", G, n_batches=2, batch=16)
+    rgb = tiny_g()
+    rgb.load_state_dict(G.state_dict())
+    rgb.eval()
+    z, y = torch.randn(5, 32), torch.randint(0, 6, (5, 2))
+    out, ref = G.layers(z, y), rgb.layers(z, y)
+    bg = out["background"]
+    torch.testing.assert_close(bg, ref["background"].mean(1, keepdim=True).expand_as(bg))
+    torch.testing.assert_close(out["canonical_mask"], ref["canonical_mask"])
+    look = ((out["canonical"] + 1) / 2).flatten(2)  # (N, 3, HW) = albedo (N, 3, 1) * shade (N, 1, HW)
+    brightest = look.gather(2, look.sum(1, keepdim=True).argmax(2, keepdim=True).expand(-1, 3, -1))
+    ratio = look / brightest.clamp_min(1e-6)
+    torch.testing.assert_close(ratio, ratio[:, :1].expand_as(ratio), atol=1e-4, rtol=1e-3)
+    assert look.min() >= 0 and look.max() <= 1
+
+
+def test_one_hue_against_numpy():
+    """albedo = mask-weighted mean colour over its largest channel; shade = each pixel's largest channel."""
+    rng = np.random.default_rng(0)
+    look, mask = rng.uniform(-1, 1, (2, 3, 8, 8)), rng.uniform(0, 1, (2, 1, 8, 8))
+    rgb = (look + 1) / 2
+    albedo = (rgb * mask).sum((2, 3)) / mask.sum((2, 3))
+    albedo /= albedo.max(1, keepdims=True)
+    want = 2 * albedo[:, :, None, None] * rgb.max(1, keepdims=True) - 1
+    got = LayeredGenerator.one_hue(torch.tensor(look), torch.tensor(mask))
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-6, atol=1e-9)
+
+
+def test_pose_in_pixels():
+    G = tiny_g()
+    pose = {"cx": torch.tensor([-1.0, 0.0, 0.5]), "cy": torch.tensor([1.0, 0.0, -0.5]),
+            "scale": torch.tensor([1.0, 0.5, 0.25]), "angle": torch.tensor([math.pi / 2, 0.0, -math.pi])}
+    px = G.pose_in_pixels(pose)
+    torch.testing.assert_close(px["x"], torch.tensor([-0.5, 15.5, 23.5]))
+    torch.testing.assert_close(px["y"], torch.tensor([31.5, 15.5, 7.5]))
+    torch.testing.assert_close(px["size"], torch.tensor([32.0, 16.0, 8.0]))
+    torch.testing.assert_close(px["rotation"], torch.tensor([90.0, 0.0, -180.0]))
+
+
+@pytest.mark.parametrize("looks", [{}, ALBEDO])
+def test_a_layered_cgan_folder_loads_as_one(tmp_path, looks):
     from genmodels.families.gan import service
 
-    G = tiny_g()
+    G = tiny_g(**looks)
     G.save_pretrained(tmp_path / "layered")
     loaded = service.load_generator("cgan", str(tmp_path / "layered"))
     assert isinstance(loaded, LayeredGenerator)
+    assert (loaded.background, loaded.appearance) == (G.background, G.appearance)
     z, y = torch.randn(2, 32), torch.tensor([[0, 1], [3, 4]])
     torch.testing.assert_close(loaded(z, y), G(z, y))

@@ -17,8 +17,9 @@ pytestmark = pytest.mark.slow
 def tiny_models(monkeypatch):
     def build(kind, conditional=None, generator="dcgan"):
         n = (6, 6) if kind == "cgan" else ()
-        G = LayeredGenerator(width=32, bg_width=16, pose_hidden=16) if generator == "layered" else \
-            DCGANGenerator(width=32, n_classes=n)
+        looks = {"background": "grey", "appearance": "albedo-shade"} if generator == "layered-albedo" else {}
+        G = LayeredGenerator(width=32, bg_width=16, pose_hidden=16, **looks) if generator.startswith("layered") \
+            else DCGANGenerator(width=32, n_classes=n)
         return G, DCGANDiscriminator(width=8, n_classes=n, aux_classifier=bool(n))
     monkeypatch.setattr(gan_train, "build", build)
 
@@ -35,16 +36,20 @@ def test_train_resume_and_card(tmp_path, tiny_models, kind):
     if kind == "cgan":
         assert 0 <= metrics["requested shape recognised"] <= 1
     G = service.load_generator(kind, str(out))
-    assert type(G).__name__ == ("LayeredGenerator" if RECIPES[kind].generator == "layered" else "DCGANGenerator")
+    layered = RECIPES[kind].generator.startswith("layered")
+    assert type(G).__name__ == ("LayeredGenerator" if layered else "DCGANGenerator")
 
 
 def test_the_cgan_is_layered_and_the_onepass_variant_is_not(tmp_path, tiny_models):
-    """RECIPES["cgan"] trains the layered generator (its card says so); VARIANTS["cgan-onepass"], the CGAN before it
-    (where the CVAE-GAN's decoder starts), the one-pass DCGAN generator."""
-    for variant, cls in ((None, LayeredGenerator), ("cgan-onepass", DCGANGenerator)):
+    """RECIPES["cgan"] trains the layered generator with a grey background and an albedo × shade appearance (its
+    card says so); VARIANTS["cgan-layered-rgb"] the layered one before it; VARIANTS["cgan-onepass"], the CGAN before
+    that (where the CVAE-GAN's decoder starts), the one-pass DCGAN generator."""
+    for variant, cls, look in ((None, LayeredGenerator, "albedo-shade"), ("cgan-layered-rgb", LayeredGenerator, "rgb"),
+                               ("cgan-onepass", DCGANGenerator, None)):
         out, run = tmp_path / f"w-{variant}", tmp_path / f"run-{variant}"
         gan_train.train_gan("cgan", steps=2, n_train=256, out=str(out), run_dir=str(run), eval_n=40, variant=variant)
-        assert type(service.load_generator("cgan", str(out))) is cls
+        G = service.load_generator("cgan", str(out))
+        assert type(G) is cls and getattr(G, "appearance", None) == look
         assert ("layered generator (LR-GAN" in (out / "README.md").read_text()) == (cls is LayeredGenerator)
 
 

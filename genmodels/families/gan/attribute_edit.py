@@ -1,10 +1,10 @@
-"""Age-cGAN-style attribute edit on the BigGAN-style conditional generator: change a scene's colour or shape, keep
-the scene.
+"""Age-cGAN-style attribute edit on a conditional generator: change a scene's colour or shape, keep the scene.
 
 Antipov, Baccouche, Dugelay 2017, "Face Aging With Conditional Generative Adversarial Networks", arXiv:1702.01983.
 What is kept from the paper (§3):
 
-1. A conditional GAN G(z, y) (here the BigGAN-style generator, ``biggan.py``: y = shape, colour).
+1. A conditional GAN G(z, y) (y = shape, colour): the layered CGAN (``layered.py``, LR-GAN; the default) or the
+   BigGAN-style generator (``biggan.py``; the first version of this edit).
 2. **Initial latent approximation**: an encoder E trained on G's own samples to invert z,
    min ‖z − E(G(z, y))‖² over random (z, y) (the paper's §3.2 objective); here also a reconstruction term
    ‖G(E(x), y) − x‖ (pixels + the guide's feature maps), because many of z's 128 components barely reach the image
@@ -15,6 +15,15 @@ What is kept from the paper (§3):
    and rotation count — plus a small pixel term; Adam instead of L-BFGS.
 4. The edit: G(z*, y_target) with one condition changed; y₀ is the source's attributes (test items: their ground
    truth; uploads: what the guide reads).
+
+What the layered generator changes: its pose (centre, scale, rotation) is an output of its own, so the code that E
+predicts and IP-LO optimises is the background and object noise *plus the pose itself* (``code_dim``); a colour
+edit then redraws the object at exactly the same pose. A shape edit keeps the scene's pose in the domain's terms:
+``canonical_registration`` measures, once per generator, the radius, rotation and circumcentre at which each class
+is drawn in the canonical frame (the domain's outline fitted to the mean canonical mask, by IoU), and
+``edited_pose`` moves the pose so the new shape has the old one's circumcentre, circumradius and rotation. On the
+BigGAN the pose was entangled with everything else in z: the edited scenes' masks overlapped the ground truth at
+IoU 0.37 (genmodels/weights/gan-encoder's card history, docs/models.md).
 
 Measured (``python -m genmodels.families.gan.attribute_edit --n 500``, genmodels/weights/gan-encoder/edit.json):
 the card of ``gan-encoder`` lists the numbers.
@@ -43,14 +52,24 @@ MAX_ITERATIONS = 500
 LR = 0.05
 PIXEL_WEIGHT = 1.0  # weight of the pixel L1 beside the guide-feature distance
 Z_LIMIT = 3.0  # z is kept inside ±3 (where G was trained)
+POSE_CODE = 5  # a layered generator's pose in a code: centre (2), scale, cos and sin of the angle
+EDIT_GENERATORS = ("biggan", "cgan")  # what an encoder may invert; the edit's default: the layered CGAN
+EDIT_GENERATOR = "cgan"
+GENERATOR_NAMES = {"cgan": "Layered CGAN (LR-GAN)", "biggan": "BigGAN-style generator"}
+# the symmetry order of each domain shape (circle: any rotation), for the encoder's angle loss
+SYMMETRY = {"circle": 0, "square": 4, "triangle": 3, "star": 5, "cross": 4, "heart": 1}
 
 
 class LatentEncoder(nn.Module, PyTorchModelHubMixin):
-    """Image (N, 3, 32, 32) in [-1, 1] → z (N, z_dim): strided convolutions to 4×4, two linear layers."""
+    """Image (N, 3, 32, 32) in [-1, 1] → code (N, z_dim): strided convolutions to 4×4, two linear layers.
+    ``generator``: the embedded GAN it inverts — "biggan" (code = z) or "cgan", the layered CGAN (code = background
+    and object noise + the pose, see ``code_dim``)."""
 
-    def __init__(self, z_dim: int = 128, widths: tuple[int, ...] = (32, 64, 128, 128)):
+    def __init__(self, z_dim: int = 128, widths: tuple[int, ...] = (32, 64, 128, 128), generator: str = "biggan"):
         super().__init__()
-        self.z_dim = z_dim
+        if generator not in EDIT_GENERATORS:
+            raise ValueError(f"unknown generator {generator!r}; choose {' or '.join(EDIT_GENERATORS)}")
+        self.z_dim, self.generator = z_dim, generator
         layers, cin = [], 3
         for i, w in enumerate(widths):
             layers += [nn.Conv2d(cin, w, 3, 1 if i == 0 else 2, 1), nn.GroupNorm(8, w), nn.SiLU()]
@@ -60,6 +79,65 @@ class LatentEncoder(nn.Module, PyTorchModelHubMixin):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.convs(x))
+
+
+def is_layered(G) -> bool:
+    return hasattr(G, "pose_params")
+
+
+def code_dim(G) -> int:
+    """Length of the code the encoder predicts and IP-LO optimises: z for a one-pass generator; for the layered
+    CGAN its background and object noise plus POSE_CODE numbers of pose (its pose noise is not needed: the pose
+    itself is the variable, so an edit can keep it exactly)."""
+    return G.z_bg + G.z_fg + POSE_CODE if is_layered(G) else G.z_dim
+
+
+def pose_code(G, pose: dict[str, torch.Tensor]) -> torch.Tensor:
+    """A layered generator's pose (cx, cy, scale, angle) → (N, POSE_CODE) unconstrained numbers: atanh of the
+    centre over its range, logit of the scale within its range, cos and sin of the angle."""
+    eps = 1e-4
+    c = torch.stack([pose["cx"], pose["cy"]], 1) / G.max_shift
+    s = (pose["scale"] - G.min_scale) / (G.max_scale - G.min_scale)
+    return torch.cat([torch.atanh(c.clamp(-1 + eps, 1 - eps)), torch.logit(s.clamp(eps, 1 - eps))[:, None],
+                      torch.cos(pose["angle"])[:, None], torch.sin(pose["angle"])[:, None]], 1)
+
+
+def decode(G, code: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor] | None]:
+    """(z, pose) of a code: the code itself and no pose for a one-pass generator; for the layered CGAN, z with its
+    pose part zero (unused) and the pose the code's last POSE_CODE numbers say (inverse of ``pose_code``)."""
+    if not is_layered(G):
+        return code, None
+    zb, zf, p = code[:, :G.z_bg], code[:, G.z_bg:G.z_bg + G.z_fg], code[:, -POSE_CODE:]
+    z = torch.cat([zb, torch.zeros(len(code), G.z_pose, dtype=code.dtype, device=code.device), zf], 1)
+    pose = {"cx": G.max_shift * torch.tanh(p[:, 0]), "cy": G.max_shift * torch.tanh(p[:, 1]),
+            "scale": G.min_scale + (G.max_scale - G.min_scale) * torch.sigmoid(p[:, 2]),
+            "angle": torch.atan2(p[:, 4], p[:, 3])}
+    return z, pose
+
+
+def render(G, code: torch.Tensor, y: torch.Tensor, pose: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+    """G's image of a code under labels y (``pose`` overrides the code's pose: a shape edit's registered pose)."""
+    z, own = decode(G, code)
+    if own is None:
+        return G(z, y)
+    return G.layers(z, y, own if pose is None else pose)["image"]
+
+
+def clamp_code(G, code: torch.Tensor) -> torch.Tensor:
+    """Keep the noise part of a code inside ±Z_LIMIT (where G was trained); the pose numbers are free."""
+    n = G.z_bg + G.z_fg if is_layered(G) else G.z_dim
+    code[:, :n].clamp_(-Z_LIMIT, Z_LIMIT)
+    return code
+
+
+def sample_codes(G, n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """n random (code, labels) pairs of G's own distribution: the encoder's training data."""
+    z = torch.randn(n, G.z_dim, generator=gen)
+    y = random_conditions(n, gen)
+    if not is_layered(G):
+        return z, y
+    pose = G.pose_params(z, y)
+    return torch.cat([z[:, :G.z_bg], z[:, G.z_bg + G.z_pose:], pose_code(G, pose)], 1), y
 
 
 def random_conditions(n: int, gen: torch.Generator | None = None) -> torch.Tensor:
@@ -76,8 +154,11 @@ def recon_loss(guide, x: torch.Tensor, target: torch.Tensor, target_feats=None) 
 
 
 def train_gan_encoder(steps: int = 1500, batch: int = 64, seed: int = 0, out: str | None = None,
-                      run_dir: str | None = None, recon: float = 1.0, lr: float = 1e-3, tiny: bool = False) -> dict:
-    """``python -m genmodels train gan-encoder``: E on the embedded BigGAN's samples (frozen G); resumable."""
+                      run_dir: str | None = None, recon: float = 1.0, lr: float = 1e-3, tiny: bool = False,
+                      generator: str = EDIT_GENERATOR) -> dict:
+    """``python -m genmodels train gan-encoder``: E on the embedded ``generator``'s samples (frozen G); resumable.
+    For the layered CGAN the code's pose is learned beside its noise: centre and scale by MSE, the angle modulo the
+    requested shape's symmetry (1 − cos(k Δθ), k = SYMMETRY; a circle's angle is left to the reconstruction)."""
     from tqdm.auto import tqdm
 
     from ...checkpoints import safe_load
@@ -87,9 +168,11 @@ def train_gan_encoder(steps: int = 1500, batch: int = 64, seed: int = 0, out: st
 
     torch.manual_seed(seed)
     dev = accelerator().device
-    G = load_generator("biggan").eval().requires_grad_(False).to(dev)
+    if generator not in EDIT_GENERATORS:
+        raise ValueError(f"unknown generator {generator!r}; choose {' or '.join(EDIT_GENERATORS)}")
+    G = load_generator(generator).eval().requires_grad_(False).to(dev)
     guide = load_guide().to(dev)
-    E = LatentEncoder(G.z_dim, (8, 8, 16, 16) if tiny else (32, 64, 128, 128))
+    E = LatentEncoder(code_dim(G), (8, 8, 16, 16) if tiny else (32, 64, 128, 128), generator=generator)
     opt = torch.optim.Adam(E.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
     run = Path(run_dir or "runs/gan-encoder")
@@ -109,13 +192,12 @@ def train_gan_encoder(steps: int = 1500, batch: int = 64, seed: int = 0, out: st
     logs = {}
     while step < steps and not out_of_time():
         t0 = time.perf_counter()
-        z = torch.randn(batch, G.z_dim, generator=gen).to(dev)
-        y = random_conditions(batch, gen).to(dev)
         with torch.no_grad():
-            x = G(z, y)
-        z_hat = E(x)
-        loss_z = F.mse_loss(z_hat, z)
-        loss_x = recon_loss(guide, G(z_hat, y), x).mean() if recon else torch.zeros(())
+            code, y = (t.to(dev) for t in sample_codes(G, batch, gen))
+            x = render(G, code, y)
+        c_hat = E(x)
+        loss_z = code_loss(G, c_hat, code, y)
+        loss_x = recon_loss(guide, render(G, c_hat, y), x).mean() if recon else torch.zeros(())
         loss = loss_z + recon * loss_x
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -138,41 +220,126 @@ def train_gan_encoder(steps: int = 1500, batch: int = 64, seed: int = 0, out: st
     E.save_pretrained(out)
     if (run / "monitor.jsonl").exists():
         (out / "monitor.jsonl").write_text((run / "monitor.jsonl").read_text())
-    res = {"steps": step, "wall_min": round(wall / 60, 1), "batch": batch, "recon_weight": recon, **logs}
+    res = {"generator": generator, "steps": step, "wall_min": round(wall / 60, 1), "batch": batch,
+           "recon_weight": recon, **logs}
     (out / "train.json").write_text(json.dumps(res, indent=2))
     return res
+
+
+def code_loss(G, c_hat: torch.Tensor, code: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The encoder's regression loss: MSE on z (one-pass); for the layered CGAN MSE on the noise, centre and scale,
+    1 − cos(k Δθ) on the angle (k: the requested shape's symmetry order, 0 for a circle) and (|(cos, sin)| − 1)²."""
+    if not is_layered(G):
+        return F.mse_loss(c_hat, code)
+    n = G.z_bg + G.z_fg + 3
+    order = torch.tensor([SYMMETRY[name] for name in shapes.SHAPES], dtype=c_hat.dtype, device=c_hat.device)[y[:, 0]]
+    t_hat, t = (torch.atan2(c[:, -1], c[:, -2]) for c in (c_hat, code))
+    angle = (1 - torch.cos(order * (t_hat - t))).mean()
+    norm = (c_hat[:, -2:].norm(dim=1) - 1).pow(2).mean()
+    return F.mse_loss(c_hat[:, :n], code[:, :n]) + angle + 0.1 * norm
 
 
 def load_encoder(folder: str | Path | None = None) -> LatentEncoder:
     path = Path(folder or WEIGHTS / "gan-encoder")
     if not (path / "model.safetensors").exists():
-        raise FileNotFoundError(f"the BigGAN encoder is not trained yet (python -m genmodels train gan-encoder); "
+        raise FileNotFoundError(f"the GAN encoder is not trained yet (python -m genmodels train gan-encoder); "
                                 f"nothing at {path}")
     return LatentEncoder.from_pretrained(str(path)).eval().requires_grad_(False)
 
 
 def invert(G, E, guide, x: torch.Tensor, y: torch.Tensor, iterations: int = ITERATIONS,
            lr: float = LR) -> dict[str, torch.Tensor]:
-    """E's initial z, then IP-LO: Adam on z against the guide's feature maps + pixels of x under G(·, y).
-    Returns z0, z*, and both reconstructions."""
+    """E's initial code, then IP-LO: Adam on the code against the guide's feature maps + pixels of x under
+    G(·, y). Returns z0 and z (the initial and optimised codes: z for a one-pass generator, noise + pose for the
+    layered CGAN) and both reconstructions."""
     G = G.eval().requires_grad_(False)
     with torch.no_grad():
-        z0 = E(x).clamp(-Z_LIMIT, Z_LIMIT)
+        z0 = clamp_code(G, E(x))
         target_feats = [f.detach() for f in guide.features(x)]
-        rec0 = G(z0, y)
+        rec0 = render(G, z0, y)
     z = z0.clone().requires_grad_(True)
     opt = torch.optim.Adam([z], lr=lr)
     for _ in range(iterations):
-        loss = recon_loss(guide, G(z, y), x, target_feats).sum()
+        loss = recon_loss(guide, render(G, z, y), x, target_feats).sum()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         with torch.no_grad():
-            z.clamp_(-Z_LIMIT, Z_LIMIT)
+            clamp_code(G, z)
     z = z.detach()
     with torch.no_grad():
-        rec = G(z, y)
+        rec = render(G, z, y)
     return {"z0": z0, "z": z, "initial": rec0.clamp(-1, 1), "reconstruction": rec.clamp(-1, 1)}
+
+
+def _domain_mask(shape: int, radius: float, rotation: float, centroid: tuple[float, float], size: int) -> tuple:
+    """The domain's shape (``shapes``' outline at ``radius`` of the side and ``rotation`` degrees) rasterised at
+    ``size`` px with its area centroid at ``centroid`` (fractions of the side): (mask, circumcentre)."""
+    from PIL import Image, ImageDraw
+
+    t = np.deg2rad(rotation)
+    pts = shapes._outline(shape) @ np.array([[np.cos(t), np.sin(t)], [-np.sin(t), np.cos(t)]]) * radius
+    x, y = pts[:, 0], pts[:, 1]
+    cross = x * np.roll(y, -1) - np.roll(x, -1) * y
+    area = cross.sum() / 2
+    g = np.array([((x + np.roll(x, -1)) * cross).sum(), ((y + np.roll(y, -1)) * cross).sum()]) / (6 * area)
+    centre = np.asarray(centroid) - g
+    n = size * 4
+    canvas = Image.new("L", (n, n), 0)
+    ImageDraw.Draw(canvas).polygon([tuple(map(float, q)) for q in (pts + centre) * n], fill=255)
+    a = np.asarray(canvas, np.float32).reshape(size, 4, size, 4).mean((1, 3)) / 255
+    return a >= 0.5, centre
+
+
+@torch.no_grad()
+def canonical_registration(G, n: int = 64, seed: int = 0) -> dict[str, np.ndarray]:
+    """Where a layered generator draws each class in its canonical frame, in the domain's terms: per shape the
+    radius (fraction of the frame), rotation (degrees) and circumcentre offset (normalised frame coordinates) of
+    the domain's shape that best matches (IoU) the mean canonical mask of n samples, the shape's area centroid
+    put on the mask's. A shape edit keeps the scene's domain pose through it (``edited_pose``)."""
+    gen = torch.Generator().manual_seed(seed)
+    out = {"radius": [], "rotation": [], "offset": [], "iou": []}
+    for k in range(N_SHAPES):
+        z = torch.randn(n, G.z_dim, generator=gen)
+        y = torch.stack([torch.full((n,), k, dtype=torch.long), torch.randint(N_COLOURS, (n,), generator=gen)], 1)
+        mask = G.layers(z, y)["canonical_mask"].mean(0)[0].numpy() >= 0.5
+        size = mask.shape[0]
+        centroid = tuple((np.argwhere(mask).mean(0)[::-1] + 0.5) / size)
+        period = 360 // max(SYMMETRY[shapes.SHAPES[k]], 1) if SYMMETRY[shapes.SHAPES[k]] else 1
+        best = (-1.0, 0.0, 0.0, (0.5, 0.5))
+        for r in np.arange(0.15, 0.61, 0.01):
+            for t in range(0, period, 2):
+                m, c = _domain_mask(k, r, t, centroid, size)
+                iou = mask_iou(m, mask)
+                if iou > best[0]:
+                    best = (iou, r, t, c)
+        out["iou"].append(best[0])
+        out["radius"].append(best[1])
+        out["rotation"].append(float(best[2]))
+        out["offset"].append(2 * np.asarray(best[3]) - 1)
+    return {k: np.asarray(v, np.float64) for k, v in out.items()}
+
+
+def edited_pose(G, code: torch.Tensor, y: torch.Tensor, y_new: torch.Tensor,
+                registration: dict[str, np.ndarray] | None = None) -> dict[str, torch.Tensor]:
+    """The pose that draws y_new's shape where the scene's shape was: same circumcentre, circumradius and
+    rotation in the domain's terms (``canonical_registration``); a colour edit keeps the pose as it is."""
+    reg = registration or canonical_registration(G)
+    _, pose = decode(G, code)
+    k, j = y[:, 0].numpy(), y_new[:, 0].numpy()
+    r, t = (torch.tensor(reg[key], dtype=code.dtype) for key in ("radius", "rotation"))
+    d = torch.tensor(reg["offset"], dtype=code.dtype)
+
+    def rot(a):
+        return torch.stack([torch.stack([torch.cos(a), -torch.sin(a)], -1),
+                            torch.stack([torch.sin(a), torch.cos(a)], -1)], -2)
+
+    c = torch.stack([pose["cx"], pose["cy"]], 1)
+    q = c + pose["scale"][:, None] * (rot(pose["angle"]) @ d[k][:, :, None])[..., 0]  # the shape's circumcentre
+    scale = pose["scale"] * r[k] / r[j]
+    angle = pose["angle"] + torch.deg2rad(t[k] - t[j])
+    c_new = q - scale[:, None] * (rot(angle) @ d[j][:, :, None])[..., 0]
+    return {"cx": c_new[:, 0], "cy": c_new[:, 1], "scale": scale, "angle": angle}
 
 
 def changed(y: torch.Tensor, attribute: str, value: int) -> torch.Tensor:
@@ -188,8 +355,10 @@ def edit(G, E, guide, x: torch.Tensor, y: torch.Tensor, attribute: str, value: i
          iterations: int = ITERATIONS) -> dict[str, torch.Tensor]:
     """The Age-cGAN edit of images x with attributes y: invert, then regenerate with one condition changed."""
     out = invert(G, E, guide, x, y, iterations)
+    y_new = changed(y, attribute, value)
     with torch.no_grad():
-        out["edited"] = G(out["z"], changed(y, attribute, value)).clamp(-1, 1)
+        pose = edited_pose(G, out["z"], y, y_new) if is_layered(G) else None
+        out["edited"] = render(G, out["z"], y_new, pose).clamp(-1, 1)
     return out
 
 
@@ -245,7 +414,9 @@ def evaluate(n: int = 500, iterations: int = ITERATIONS, batch: int = 100, out: 
     from .projected import load_guide
     from .service import load_generator
 
-    G, E, guide = load_generator("biggan"), load_encoder(), load_guide()
+    E, guide = load_encoder(), load_guide()
+    G = load_generator(E.generator)
+    registration = canonical_registration(G) if is_layered(G) else None
     split = test_split()
     edits = scripted_edits(n)
     t0 = time.perf_counter()
@@ -258,7 +429,8 @@ def evaluate(n: int = 500, iterations: int = ITERATIONS, batch: int = 100, out: 
         o = invert(G, E, guide, x, y, iterations)
         with torch.no_grad():
             y_new = torch.stack([changed(y[k:k + 1], a, v)[0] for k, (_, a, v) in enumerate(part)])
-            edited.append(to_uint8(G(o["z"], y_new).clamp(-1, 1)))
+            pose = edited_pose(G, o["z"], y, y_new, registration) if registration else None
+            edited.append(to_uint8(render(G, o["z"], y_new, pose).clamp(-1, 1)))
         recs.append(to_uint8(o["reconstruction"]))
         inits.append(to_uint8(o["initial"]))
     seconds = time.perf_counter() - t0
@@ -281,7 +453,7 @@ def evaluate(n: int = 500, iterations: int = ITERATIONS, batch: int = 100, out: 
         v = np.asarray(v, float)
         return round(float(v.mean() if sel is None else v[sel].mean()), 4)
 
-    res = {"n": n, "iterations": iterations, "seconds per edit": round(seconds / n, 3),
+    res = {"generator": E.generator, "n": n, "iterations": iterations, "seconds per edit": round(seconds / n, 3),
            "new attribute recognised": share(new_ok), "other attribute kept": share(kept_ok),
            "mask IoU with the edited scene's ground truth": share(iou_target),
            "mask IoU with the source": share(iou_source),
@@ -305,22 +477,26 @@ def write_card(folder: Path, edit_res: dict) -> None:
     per = "\n".join(f"| {a} edits | {edit_res[f'{a} edits']['new recognised']:.3f} | "
                      f"{edit_res[f'{a} edits']['other kept']:.3f} | {edit_res[f'{a} edits']['IoU with ground truth']:.3f}"
                      f" | {edit_res[f'{a} edits']['IoU with source']:.3f} |" for a in ATTRIBUTES)
+    gen = edit_res.get("generator", tr.get("generator", "biggan"))
+    name = GENERATOR_NAMES[gen].replace("Layered", "layered")
+    regression = ("‖E(G(z, y)) − z‖²" if gen == "biggan" else "MSE of the code's noise, centre and scale + "
+                  "1 − cos(k Δθ) of its angle (k: the shape's symmetry order)")
     text = f"""---
 library_name: genmodels
 tags: [gan, gan-inversion, age-cgan, attribute-editing, shapes]
 ---
-# gan-encoder: image → BigGAN z, for Age-cGAN-style attribute edits
+# gan-encoder: image → {name} code, for Age-cGAN-style attribute edits
 
 The initial latent approximation of Age-cGAN (Antipov, Baccouche, Dugelay 2017, arXiv:1702.01983) for the embedded
-BigGAN-style generator (`genmodels/weights/biggan`); `genmodels/families/gan/attribute_edit.py` says what is kept
-from the paper and what differs.
+{name} (`genmodels/weights/{gen}`); `genmodels/families/gan/attribute_edit.py` says what is kept from the paper and
+what differs.
 
-- **Reproduce:** `python -m genmodels train gan-encoder --steps {tr.get('steps', '?')}` (after `biggan`; resumable in
+- **Reproduce:** `python -m genmodels train gan-encoder --steps {tr.get('steps', '?')}` (after `{gen}`; resumable in
   `runs/gan-encoder/`), then `python -m genmodels.families.gan.attribute_edit --n {edit_res['n']}` (this card and
   `edit.json`).
-- **Trained:** {tr.get('steps', '?')} steps at batch {tr.get('batch', '?')} on the BigGAN's own samples (z ~ N(0, I),
+- **Trained:** {tr.get('steps', '?')} steps at batch {tr.get('batch', '?')} on the {name}'s own samples (z ~ N(0, I),
   uniform shape × colour), {tr.get('wall_min', '?')} min of wall time on CPU (2 threads), one job on the machine;
-  loss ‖E(G(z, y)) − z‖² + {tr.get('recon_weight', '?')} × (guide-feature MSE + pixel L1 of G(E(x), y) against x).
+  loss {regression} + {tr.get('recon_weight', '?')} × (guide-feature MSE + pixel L1 of G(E(x), y) against x).
 - **Size:** {size_mb:.1f} MB (safetensors).
 
 ## The edit on {edit_res['n']} test items (colour on even items, shape on odd ones; {edit_res['iterations']} IP-LO steps)
@@ -370,7 +546,8 @@ def edit_image(image: np.ndarray, attribute: str, value: str, labels: tuple[int,
     names = shapes.COLOUR_NAMES if attribute == "colour" else shapes.SHAPES
     if value not in names:
         raise ValueError(f"Unknown {attribute} {value!r}; choose one of {', '.join(names)}.")
-    G, E, guide = load_generator("biggan"), load_encoder(), load_guide()
+    E, guide = load_encoder(), load_guide()
+    G = load_generator(E.generator)
     x = to_tensor(image[None])
     read = labels is None
     y = read_attributes(guide, x) if read else torch.tensor([labels], dtype=torch.long)
@@ -395,5 +572,8 @@ def edit_image(image: np.ndarray, attribute: str, value: str, labels: tuple[int,
          "higher_is_better": True},
         {"metric": "time (s)", "value": seconds, "higher_is_better": False}]
     source_attrs = f"{shapes.COLOUR_NAMES[int(y[0, 1])]} {shapes.SHAPES[int(y[0, 0])]}"
+    layered = is_layered(G)
+    kept = ("" if not layered else " and the pose kept" + (" (the new shape registered to the old one's centre, "
+                                                            "radius and rotation)" if attribute == "shape" else ""))
     return {"source": image, **pics, "rows": rows, "read": read, "source_attributes": source_attrs,
-            "seconds": seconds}
+            "seconds": seconds, "generator": GENERATOR_NAMES[E.generator], "kept": kept}

@@ -111,6 +111,12 @@ def write_model_card(kind: str, G, out: Path, steps: int, wall_s: float, n_train
         what += (" with a layered generator (LR-GAN, Yang et al. 2017, arXiv:1703.01560; `layered.py`): a smooth "
                  "background, then a foreground appearance and mask drawn in a canonical frame and placed by a "
                  "learned pose (centre, scale, rotation) through a spatial transformer")
+        if getattr(G, "appearance", "rgb") == "albedo-shade":
+            what += ("; drawn with a grey background and a one-hue object (one colour a sample times a grey shade, so "
+                     "its stripes keep their hue; `LayeredGenerator.one_hue`)")
+            if kind in RECIPES and RECIPES[kind].ship_looks:
+                what += (" — trained with RGB layers and saved with these looks (`ship_looks` in recipes.py; the same "
+                         "parameters), so the training monitor below reads the RGB layers")
     curve = ""
     mon = Path(out) / "monitor.jsonl"
     if mon.exists():  # the conditioning monitor of the run (scoring classifier, N = 300, EMA G)

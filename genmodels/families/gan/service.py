@@ -56,16 +56,13 @@ def load_generator(kind: str, source: str = "embedded"):
     StyleGAN a rosinality ``g_ema`` checkpoint file (.pt / .pth / .safetensors, tensors only)."""
     if kind not in LOADABLE:
         raise ValueError(f"unknown GAN {kind!r}; choose one of {', '.join(LOADABLE)}")
-    cls = _classes(kind)
+    p = WEIGHTS / kind if source == "embedded" else Path(source)
+    cls = _classes(kind, p if p.is_dir() else None)
     with LOAD_LOCK:  # every model build in the process holds it (loading.py)
         if source == "embedded":
-            path = WEIGHTS / kind
-            if not (path / "model.safetensors").exists():
+            if not (p / "model.safetensors").exists():
                 raise FileNotFoundError(f"the embedded {kind} is not trained yet (python -m genmodels train {kind})")
-            return _classes(kind, path).from_pretrained(str(path)).eval()
-        p = Path(source)
-        if p.is_dir():
-            cls = _classes(kind, p)
+            return cls.from_pretrained(str(p)).eval()
         if p.is_file():
             if kind != "stylegan":
                 raise ValueError("only StyleGAN loads a checkpoint file (a rosinality g_ema); "
@@ -141,17 +138,16 @@ def layers(kind: str, G, seed: int, n: int, shape: int | None = None,
     mask (white = object), placed foreground over black, image — and each sample's pose (centre in pixels, size as
     the canonical frame's width in pixels, rotation in degrees)."""
     if not is_layered(G):
-        raise ValueError("only a layered generator (the CGAN) draws in layers")
+        raise ValueError(f"this {kind} generator draws in one pass; only a layered generator (the CGAN, LR-GAN) has "
+                         "layers to show.")
     c = condition(kind, G, n, shape, colour)
     z = latents(G, seed, n)
     out = G.layers(z, c)
     m = out["mask"]
     stack = torch.stack([out["background"], m.expand(-1, 3, -1, -1) * 2 - 1, m * out["foreground"] + (m - 1),
                          out["image"]], 1)
-    p = out["pose"]
-    poses = [{"x": round(float((p["cx"][i] + 1) * 16 - 0.5), 1), "y": round(float((p["cy"][i] + 1) * 16 - 0.5), 1),
-              "size": round(float(p["scale"][i] * 32), 1), "rotation": round(float(p["angle"][i]) * 180 / np.pi, 1)}
-             for i in range(n)]
+    px = G.pose_in_pixels(out["pose"])
+    poses = [{k: round(float(v[i]), 1) for k, v in px.items()} for i in range(n)]
     return to_uint8(stack.flatten(0, 1)).reshape(n, 4, 32, 32, 3), poses
 
 

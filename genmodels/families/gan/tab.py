@@ -104,8 +104,6 @@ def gan_layers(model: str, source: str, shape: str, colour: str, count, seed):
     kind, seed = _kind(model), parse_seed(seed)
     n, note = clamp_count(count, 1, LAYERS_MAX)
     G = _load(kind, source)
-    if not service.is_layered(G):
-        raise gr.Error(f"{model} draws in one pass; only the CGAN (a layered generator, LR-GAN) has layers to show.")
     s, c = _attr(shape, shapes.SHAPES, "shape"), _attr(colour, shapes.COLOUR_NAMES, "colour")
     stacks, poses = service.layers(kind, G, seed, n, s, c)
     items = [(img, f"seed {seed + i}: {name}") for i, stack in enumerate(stacks)
@@ -398,7 +396,7 @@ def gan_text2image(caption, seed, count):
     return (list(zip(out["stage1"], caps)), list(zip(out["stage2"], caps)), " ".join(x for x in said if x), table)
 
 
-# ---- Edit an attribute (Age-cGAN-style, on the BigGAN) --------------------------------------------------------
+# ---- Edit an attribute (Age-cGAN-style, on the layered CGAN) ---------------------------------------------------
 
 EDIT_DEFAULT = {"index": 4, "attribute": "colour", "value": "magenta", "iterations": 300}
 
@@ -410,7 +408,8 @@ def _edit_values(attribute):
 
 @user_errors
 def gan_edit(index, upload, attribute, value, iterations):
-    """Invert the source into the BigGAN (encoder, then identity-preserving optimisation), change one condition."""
+    """Invert the source into the edit's generator (encoder, then identity-preserving optimisation), change one
+    condition."""
     from ...data.dataset import test_split
     from ...validate import image_32, parse_test_index
     from . import attribute_edit as AE
@@ -422,9 +421,9 @@ def gan_edit(index, upload, attribute, value, iterations):
     pics = [(r["source"], "source"), (r["initial"], "encoder's z"), (r["reconstruction"], f"after {n} IP-LO steps"),
             (r["edited"], f"{attribute} → {value}")]
     src = ("read by the guide network" if r["read"] else "the test item's ground truth")
-    said = [f"Source: {r['source_attributes']} ({src}). BigGAN-style generator: z from the encoder, refined by {n} "
+    said = [f"Source: {r['source_attributes']} ({src}). {r['generator']}: its code from the encoder, refined by {n} "
             f"steps of identity-preserving optimisation (guide features + pixels), then the {attribute} condition "
-            f"set to {value} with z kept ({r['seconds']:.1f} s).", conv, note]
+            f"set to {value} with the code kept{r['kept']} ({r['seconds']:.1f} s).", conv, note]
     from ...hub.widgets import readout_table
 
     table = readout_table({"Age-cGAN edit": r["rows"]}, "This edit: the scoring classifier's reading of the edited "

@@ -42,19 +42,21 @@ def use_bf16(setting: bool | str, device: str = "cpu") -> bool:
 
 def build(kind: str, conditional: bool | None = None, generator: str = "dcgan"):
     """(G, D) of a kind; ``conditional`` defaults to True for cgan and stylegan (class + colour); ``generator``:
-    CGAN's G, "dcgan" or "layered" (layered.py)."""
+    CGAN's G, "dcgan", "layered" or "layered-albedo" (layered.py; the latter with a grey background and a one-hue
+    appearance)."""
     from .dcgan import DCGANDiscriminator, DCGANGenerator
 
     if kind == "dcgan":
         return DCGANGenerator(width=DCGAN_WIDTH), DCGANDiscriminator()
     if kind == "cgan":
         n = (N_SHAPES, N_COLOURS)
-        if generator not in ("dcgan", "layered"):
-            raise ValueError(f"unknown CGAN generator {generator!r}; choose dcgan or layered")
-        if generator == "layered":
+        if generator not in ("dcgan", "layered", "layered-albedo"):
+            raise ValueError(f"unknown CGAN generator {generator!r}; choose dcgan, layered or layered-albedo")
+        if generator.startswith("layered"):
             from .layered import LayeredGenerator
 
-            G = LayeredGenerator(width=DCGAN_WIDTH, n_classes=n)
+            looks = {"background": "grey", "appearance": "albedo-shade"} if generator == "layered-albedo" else {}
+            G = LayeredGenerator(width=DCGAN_WIDTH, n_classes=n, **looks)
         else:
             G = DCGANGenerator(width=DCGAN_WIDTH, n_classes=n, conditional_bn=CGAN_CONDITIONAL_BN)
         return (G,
@@ -383,6 +385,10 @@ def train_gan(kind: str, steps: int = 20_000, n_train: int = 100_000, seed: int 
     if not acc.is_main_process:  # accelerate launch: rank 0 alone evaluates and writes the weights and card
         return {}
     G_ema = G_ema.cpu()
+    if recipe.ship_looks:  # trained with RGB layers, drawn with these looks (recipes.py: same parameters)
+        shipped = type(G_ema)(**{**G_ema._hub_mixin_config, **dict(recipe.ship_looks)})
+        shipped.load_state_dict(G_ema.state_dict())
+        G_ema = shipped.eval()
     standing_stats(kind, G_ema)
     G_ema.save_pretrained(out)
     if (run / "monitor.jsonl").exists():

@@ -85,6 +85,11 @@ class _ReverseGrad(torch.autograd.Function):
         return -g
 
 
+# decoders: "conv" (upsampling), "gan" (the one-pass CGAN's generator), "layered-gan" (the layered CGAN's, RGB
+# background and appearance), "layered-albedo-gan" (the layered CGAN's with a grey background and albedo × shade)
+DECODERS = ("conv", "gan", "layered-gan", "layered-albedo-gan")
+
+
 class ConvVAE(nn.Module, PyTorchModelHubMixin):
     """32x32 RGB <-> a ``latent``-dimensional Gaussian code. ``n_shapes`` / ``n_colours`` > 0 make it a CVAE: the
     labels' embeddings are broadcast as extra input planes for the encoder and concatenated to z for the decoder."""
@@ -94,8 +99,8 @@ class ConvVAE(nn.Module, PyTorchModelHubMixin):
                  film: bool = False, broadcast: bool = False, adversary: bool = False, decoder: str = "conv",
                  g_width: int = 128):
         super().__init__()
-        if decoder not in ("conv", "gan", "layered-gan"):
-            raise ValueError(f"decoder must be 'conv', 'gan' or 'layered-gan', got {decoder!r}")
+        if decoder not in DECODERS:
+            raise ValueError(f"decoder must be one of {', '.join(DECODERS)}, got {decoder!r}")
         if decoder != "conv" and not (n_shapes and n_colours):
             raise ValueError("the GAN decoder is class-conditional: give n_shapes and n_colours")
         self.latent, self.size, self.n_shapes, self.n_colours = latent, size, n_shapes, n_colours
@@ -124,10 +129,11 @@ class ConvVAE(nn.Module, PyTorchModelHubMixin):
 
             self.generator = DCGANGenerator(z_dim=latent, width=g_width, n_classes=(n_shapes, n_colours),
                                             conditional_bn=True)
-        elif decoder == "layered-gan":  # ... or the layered CGAN's (LR-GAN): z's pose part places the object
+        elif decoder.startswith("layered"):  # ... or the layered CGAN's (LR-GAN): z's pose part places the object
             from ..gan.layered import LayeredGenerator
 
-            self.generator = LayeredGenerator(z_dim=latent, width=g_width, n_classes=(n_shapes, n_colours))
+            looks = {"background": "grey", "appearance": "albedo-shade"} if decoder == "layered-albedo-gan" else {}
+            self.generator = LayeredGenerator(z_dim=latent, width=g_width, n_classes=(n_shapes, n_colours), **looks)
         if self.generator is not None:
             self.from_z = self.dec = None
             shared_scale = True
