@@ -265,7 +265,7 @@ def build_tab(ctx) -> None:
                     e_value = gr.Dropdown(list(shapes.COLOUR_NAMES), value=EDIT_DEFAULT["value"], label="To",
                                           allow_custom_value=True, elem_id="gan-edit-value")
                     e_iters = gr.Slider(0, 500, value=EDIT_DEFAULT["iterations"], step=10,
-                                        label="Identity-preserving optimisation steps (0: the encoder's z only)",
+                                        label="Identity-preserving optimisation steps (0: the encoder's code only)",
                                         elem_id="gan-edit-iterations")
                     e_go = gr.Button("Edit", variant="primary", elem_id="gan-edit-btn")
                 with gr.Column(scale=2):
@@ -418,12 +418,12 @@ def gan_edit(index, upload, attribute, value, iterations):
     n, note = clamp_count(iterations, 0, AE.MAX_ITERATIONS, "optimisation steps")
     labels = None if upload is not None else tuple(int(v) for v in test_split()["labels"][parse_test_index(index)][:2])
     r = AE.edit_image(image, attribute, value, labels, n)
-    pics = [(r["source"], "source"), (r["initial"], "encoder's z"), (r["reconstruction"], f"after {n} IP-LO steps"),
+    pics = [(r["source"], "source"), (r["initial"], "encoder's code"), (r["reconstruction"], f"after {n} IP-LO steps"),
             (r["edited"], f"{attribute} → {value}")]
     src = ("read by the guide network" if r["read"] else "the test item's ground truth")
     said = [f"Source: {r['source_attributes']} ({src}). {r['generator']}: its code from the encoder, refined by {n} "
             f"steps of identity-preserving optimisation (guide features + pixels), then the {attribute} condition "
-            f"set to {value} with the code kept{r['kept']} ({r['seconds']:.1f} s).", conv, note]
+            f"set to {value} with {r['kept']} ({r['seconds']:.1f} s).", conv, note]
     from ...hub.widgets import readout_table
 
     table = readout_table({"Age-cGAN edit": r["rows"]}, "This edit: the scoring classifier's reading of the edited "
