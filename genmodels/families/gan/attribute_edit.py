@@ -45,6 +45,7 @@ from huggingface_hub import PyTorchModelHubMixin
 
 from ...data import shapes
 from .recipes import N_COLOURS, N_SHAPES
+from .service import is_layered
 
 WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
 ATTRIBUTES = ("colour", "shape")
@@ -80,10 +81,6 @@ class LatentEncoder(nn.Module, PyTorchModelHubMixin):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.convs(x))
-
-
-def is_layered(G) -> bool:
-    return hasattr(G, "pose_params")
 
 
 def code_dim(G) -> int:
