@@ -37,7 +37,6 @@ from huggingface_hub import PyTorchModelHubMixin
 from .dcgan import ConditionalBatchNorm2d
 
 
-
 class LayeredGenerator(nn.Module, PyTorchModelHubMixin):
     """z (N, z_dim) + labels (N, len(n_classes)) -> images (N, 3, 32, 32) in [-1, 1].
 

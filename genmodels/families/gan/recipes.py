@@ -117,6 +117,9 @@ VARIANTS["cgan-diverse"] = replace(RECIPES["cgan"], guide_weight=0.3, mode_seeki
 VARIANTS["cgan-onepass"] = RECIPES["cgan"]
 RECIPES["cgan"] = replace(RECIPES["cgan"], generator="layered", mode_seeking=1.0, reward_from=1500,
                           guide_stages=((2600, 2.0),))
+# The layered generator's looks that draw one hue an object over a grey background (layered.py): the shipped CGAN's,
+# ``build("cgan", generator="layered-albedo")`` and the CVAE's "layered-albedo-gan" decoder.
+ONE_HUE_LOOKS = {"background": "grey", "appearance": "albedo-shade"}
 # Issue 35, third step (2026-12-07, second sitting): the layered CGAN above drew 21.8 % of its objects in pieces, 45 %
 # on dark backgrounds against 1.5 % on light ones. Recomposing its own layers (N = 600) measured why: its canonical
 # masks fall apart in 0.5 % of samples, but its backgrounds carry colour (made grey: pieces 20.3 -> 10.3 %) and its
@@ -129,7 +132,7 @@ RECIPES["cgan"] = replace(RECIPES["cgan"], generator="layered", mode_seeking=1.0
 # did not come (recognised 54 / 21 / 67 % at steps 1,000 / 800 / 600 against 99 % with RGB layers); fine-tuned with
 # the looks on from step 5,000, hearts fell further (classifier 88.9 %, recall 0.41, FID 134.5 at step 5,200).
 VARIANTS["cgan-layered-rgb"] = RECIPES["cgan"]
-RECIPES["cgan"] = replace(RECIPES["cgan"], ship_looks=(("background", "grey"), ("appearance", "albedo-shade")))
+RECIPES["cgan"] = replace(RECIPES["cgan"], ship_looks=tuple(ONE_HUE_LOOKS.items()))
 # Width of the DCGAN / CGAN generator's first feature map (halved at each upsampling).
 DCGAN_WIDTH = 128
 # Condition G's batch norms on the labels (BigGAN-style) on top of the input concatenation. With the old logistic /

@@ -20,8 +20,8 @@ from tqdm.auto import tqdm
 from ...checkpoints import safe_load
 from ...data.dataset import FolderDataset, shapes_arrays, to_tensor
 from ...training import ema_update, infinite_batches
-from .recipes import (_PLAIN, BIGGAN_CHANNELS, CGAN_CONDITIONAL_BN, DCGAN_WIDTH, N_COLOURS, N_SHAPES, RECIPES,
-                      STYLEGAN_CHANNELS, VARIANTS, balanced_labels, labels_for)
+from .recipes import (_PLAIN, BIGGAN_CHANNELS, CGAN_CONDITIONAL_BN, DCGAN_WIDTH, N_COLOURS, N_SHAPES, ONE_HUE_LOOKS,
+                      RECIPES, STYLEGAN_CHANNELS, VARIANTS, balanced_labels, labels_for)
 from .service import is_conditional, z_dim
 
 WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
@@ -55,7 +55,7 @@ def build(kind: str, conditional: bool | None = None, generator: str = "dcgan"):
         if generator.startswith("layered"):
             from .layered import LayeredGenerator
 
-            looks = {"background": "grey", "appearance": "albedo-shade"} if generator == "layered-albedo" else {}
+            looks = ONE_HUE_LOOKS if generator == "layered-albedo" else {}
             G = LayeredGenerator(width=DCGAN_WIDTH, n_classes=n, **looks)
         else:
             G = DCGANGenerator(width=DCGAN_WIDTH, n_classes=n, conditional_bn=CGAN_CONDITIONAL_BN)

@@ -131,8 +131,9 @@ class ConvVAE(nn.Module, PyTorchModelHubMixin):
                                             conditional_bn=True)
         elif decoder.startswith("layered"):  # ... or the layered CGAN's (LR-GAN): z's pose part places the object
             from ..gan.layered import LayeredGenerator
+            from ..gan.recipes import ONE_HUE_LOOKS
 
-            looks = {"background": "grey", "appearance": "albedo-shade"} if decoder == "layered-albedo-gan" else {}
+            looks = ONE_HUE_LOOKS if decoder == "layered-albedo-gan" else {}
             self.generator = LayeredGenerator(z_dim=latent, width=g_width, n_classes=(n_shapes, n_colours), **looks)
         if self.generator is not None:
             self.from_z = self.dec = None
