@@ -117,7 +117,8 @@ TRAINERS = {
     "gan-guide": ("genmodels.families.gan.projected", "train_guide", {}),
     "gan-guide-robust": ("genmodels.families.gan.projected", "train_robust_guide", {}),
     "dcgan": ("genmodels.families.gan.train", "train_gan", {"kind": "dcgan"}),
-    "cgan": ("genmodels.families.gan.train", "train_gan", {"kind": "cgan"}),
+    # the layered CGAN: 5,000 steps of its recipe, then the mask-discriminator stage below (the shipped weights)
+    "cgan": ("genmodels.families.gan.train", "train_gan", {"kind": "cgan", "steps": 5000}),
     # experiment: DCGAN with the Projected-GAN D and no guidance term (VARIANTS in gan/train.py)
     "dcgan-projected": ("genmodels.families.gan.train", "train_gan", {"kind": "dcgan", "variant": "dcgan-projected"}),
     "dcgan-projected-robust": ("genmodels.families.gan.train", "train_gan",
@@ -130,6 +131,13 @@ TRAINERS = {
     # experiment (issue 35): the committed CGAN with a lighter guide reward and the mode-seeking term (VARIANTS)
     "cgan-diverse": ("genmodels.families.gan.train", "train_gan",
                      {"kind": "cgan", "variant": "cgan-diverse", "init": "cgan-onepass", "d_warmup": 300}),
+    # issue 35, the hearts: a stage on the committed CGAN with the mask discriminator (VARIANTS["cgan-mask-d"]),
+    # fresh discriminators warmed up 300 steps; writes the embedded CGAN
+    "cgan-mask-d": ("genmodels.families.gan.train", "train_gan",
+                    {"kind": "cgan", "variant": "cgan-mask-d", "init": "cgan", "d_warmup": 300, "steps": 7600,
+                     "run_dir": "runs/cgan-mask-d",
+                     "reproduce": "`python -m genmodels train cgan --steps 5000`, then `python -m genmodels train "
+                                  "cgan-mask-d --steps 7600`"}),
     # the one-pass CGAN (before the layered generator): the CVAE-GAN's decoder starts from its weights
     "cgan-onepass": ("genmodels.families.gan.train", "train_gan",
                      {"kind": "cgan", "variant": "cgan-onepass", "run_dir": "runs/cgan-onepass",
@@ -191,7 +199,7 @@ TRAINERS = {
 # got on the CPU budget).
 TRAIN_ALL = (("shapes-classifier", 1), ("shapes-clip", 1), ("gen-clip", 1), ("gan-guide", 1),
              ("gan-guide-robust", 1),
-             ("dcgan", 2), ("cgan", 3), ("cgan-onepass", 3),
+             ("dcgan", 2), ("cgan", 3), ("cgan-mask-d", 2), ("cgan-onepass", 3),
              ("stylegan", 4), ("biggan", 3), ("stackgan", 2), ("gan-encoder", 1), ("sd-ae", 2), ("sd-ae-decoder", 1), ("sd-text", 1), ("sd-unet", 8),
              ("controlnet", 3), ("noisy-classifier", 1), ("noisy-clip", 1), ("pix2pix", 2), ("cyclegan", 3),
              ("pixelcnn", 1), ("gated-pixelcnn", 1), ("pixelcnnpp", 2),

@@ -184,10 +184,12 @@ def motion_loss(feat: torch.Tensor, handles: torch.Tensor, targets: torch.Tensor
 @torch.enable_grad()
 def iterate_points(param: torch.Tensor, features: Callable, handles: torch.Tensor, targets: torch.Tensor,
                    iterations: int, lr: float, r1: int, r2: int, extra: Callable | None = None,
-                   what: str = "drag") -> Iterator[dict]:
+                   what: str = "drag", tracker: Callable | None = None) -> Iterator[dict]:
     """Motion supervision + point tracking on ``param`` (optimised with Adam at ``lr``). ``features(p)`` ->
     (anything, (1, C, H, W) features at image resolution); ``extra(p, aux, feat, handles)`` -> a loss added to the
-    motion term (or None; ``handles`` are the tracked ones). Yields after every update {"param", "handles",
+    motion term (or None; ``handles`` are the tracked ones); ``tracker(p)`` -> the handles' positions, where the
+    generator itself says where each source handle went (None: the paper's nearest-neighbour feature search).
+    Yields after every update {"param", "handles",
     "iteration", "history", "done"}; stops when every
     tracked handle is within 1 px of its target or after ``iterations`` updates (the last yield has done=True)."""
     with torch.no_grad():
@@ -200,7 +202,7 @@ def iterate_points(param: torch.Tensor, features: Callable, handles: torch.Tenso
         check_deadline(what)
         aux, feat = features(p)
         if it > 0:
-            hnd = track(feat.detach(), f0, hnd, r2)
+            hnd = track(feat.detach(), f0, hnd, r2) if tracker is None else tracker(p.detach())
             history.append(hnd.clone())
         if bool(((targets - hnd).norm(dim=1) < 1.0).all()):
             break

@@ -47,6 +47,9 @@ _SIZE_RANGES = {0: (0.17, 0.22), 1: (0.24, 0.29), 2: (0.31, 0.36)}
 # Stripe period in output pixels at 32x32 (diagonal, rotating with the shape; scaled with the image size).
 STRIPE_PERIOD = 6.0
 STRIPE_SHADE = 0.35  # the second stripe colour is the shape colour times this
+# The darkest and lightest background tones (0-255): flat dark 18-50, flat light 200-235, gradients 25-225 times a
+# tint of at most 1.05 (``_background``)
+BACKGROUND_TONES = (18.0, 225.0 * 1.05)
 
 
 @dataclass(frozen=True)

@@ -108,6 +108,12 @@ def test_gan_drag_api(client):
 
     with pytest.raises(AppError, match="needs a target"):
         client.predict(1, "triangle", "blue", 1.0, "15,15 -> 19,15; 3,3", 8, True, True, api_name="/gan_drag")
+    assert "spatial transformer" in note  # the default generator: the layered CGAN
+    img, note, panel = client.predict(1, "triangle", "blue", 1.0, "15,15 -> 19,15", 8, True, True, "stylegan",
+                                      api_name="/gan_drag")
+    assert "StyleGAN's 16-px features" in note and "tracked handle" in panel
+    with pytest.raises(AppError, match="Unknown drag generator"):
+        client.predict(1, "triangle", "blue", 1.0, "15,15 -> 19,15", 8, True, True, "vae", api_name="/gan_drag")
 
 
 def test_gan_sample_biggan_api(client):

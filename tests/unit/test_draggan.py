@@ -114,3 +114,64 @@ def test_clicks_fill_the_points_box_and_stop_at_four_pairs():
     with pytest.raises(gr.Error, match="At most 4 handle → target pairs"):
         P.add_click(text, 1, 1)
     assert P.canvas(np.zeros((32, 32, 3), np.uint8), text, 8).shape == (256, 256, 3)
+
+
+@pytest.fixture(scope="module")
+def tiny_layered():
+    from genmodels.families.gan.layered import LayeredGenerator
+
+    torch.manual_seed(0)
+    return LayeredGenerator(z_dim=32, width=32, embed_dim=8, bg_width=16, pose_hidden=16).eval()
+
+
+def test_layered_tracking_is_the_spatial_transformer(tiny_layered):
+    """The layered drag tracks a handle by placing its canonical point with the current pose: moving the pose's
+    centre by k pixels moves every tracked handle by exactly k pixels; rotating by 90° about the centre turns them."""
+    from genmodels.families.gan.attribute_edit import decode, pose_code
+
+    G = tiny_layered
+    lat = DG.layered_source(G, 3, torch.tensor([[2, 1]]))
+    free = DG.layered_free(G)
+    feats = DG.LayeredFeatures(G, lat, free)
+    try:
+        _, pose = decode(G, lat.code)
+        px = G.pose_in_pixels(pose)
+        h = torch.tensor([[float(px["x"]), float(px["y"])], [float(px["x"]) + 2, float(px["y"]) - 1]])
+        track = feats.tracker(h)
+        p0 = lat.code[:, free]
+        assert torch.allclose(track(p0), h, atol=1e-4)
+        moved = dict(pose, cx=pose["cx"] + 3 * 2 / G.size)  # 3 px to the right
+        p1 = pose_code(G, moved)
+        assert torch.allclose(track(p1), h + torch.tensor([3.0, 0.0]), atol=1e-3)
+        turned = pose_code(G, dict(pose, angle=pose["angle"] + torch.pi / 2))
+        rel0, rel1 = h[1] - h[0], track(turned)[1] - track(turned)[0]
+        assert torch.allclose(rel1, torch.stack([-rel0[1], rel0[0]]), atol=1e-3)  # y points down: +90° turns x to y
+    finally:
+        feats.close()
+
+
+def test_layered_drag_moves_only_the_free_entries(tiny_layered):
+    G = tiny_layered
+    lat, image = DG.source_image(G, 5, torch.tensor([[0, 3]]))
+    assert image.shape == (32, 32, 3)
+    h, t = np.array([[16.0, 16.0]]), np.array([[20.0, 16.0]])
+    pose = slice(G.z_bg + G.z_fg, None)
+    for rigid in (True, False):
+        r = DG._run(G, DG.layered_drag_steps(G, lat, h, t, 4, rigid=rigid))
+        code = r["latent"].code
+        assert not torch.equal(code[:, pose], lat.code[:, pose])
+        assert torch.equal(code[:, :G.z_bg], lat.code[:, :G.z_bg])  # the background layer is the source's
+        assert torch.equal(code[:, G.z_bg:G.z_bg + G.z_fg], lat.code[:, G.z_bg:G.z_bg + G.z_fg]) == rigid
+        assert r["edited"].shape == (32, 32, 3) and r["iterations"] <= 4
+    a = DG._run(G, DG.layered_drag_steps(G, lat, h, t, 3))
+    b = DG._run(G, DG.layered_drag_steps(G, lat, h, t, 3))
+    assert np.array_equal(a["edited"], b["edited"])  # same request, same drag
+
+
+def test_drag_tab_on_the_layered_cgan_and_bad_generator():
+    from genmodels.families.gan import tab
+
+    out = list(tab.gan_drag(1, "triangle", "blue", 1.0, "15,15 -> 19,15", 6, True, True, "cgan"))
+    assert out[-1][0].shape == (256, 256, 3) and "spatial transformer" in out[-1][1] and "DragGAN" in out[-1][2]
+    with pytest.raises(gr.Error, match="Unknown drag generator"):
+        list(tab.gan_drag(1, "triangle", "blue", 1.0, "15,15 -> 19,15", 6, True, True, "pix2pix"))

@@ -107,7 +107,7 @@ def test_bad_inputs_and_the_trainer_builds_it():
     G, _ = gan_train.build("cgan", generator="layered")
     assert isinstance(G, LayeredGenerator) and (G.background, G.appearance) == ("rgb", "rgb")
     G, _ = gan_train.build("cgan", generator="layered-albedo")
-    assert (G.background, G.appearance) == ("grey", "albedo-shade")
+    assert (G.background, G.appearance) == ("plane", "albedo-shade")
     with pytest.raises(ValueError, match="unknown CGAN generator"):
         gan_train.build("cgan", generator="painted")
 
@@ -168,3 +168,47 @@ def test_a_layered_cgan_folder_loads_as_one(tmp_path, looks):
     assert (loaded.background, loaded.appearance) == (G.background, G.appearance)
     z, y = torch.randn(2, 32), torch.tensor([[0, 1], [3, 4]])
     torch.testing.assert_close(loaded(z, y), G(z, y))
+
+
+def test_plane_background_is_the_least_squares_plane_in_the_domain_tones():
+    """background="plane": the grey background replaced by its least-squares plane (numpy lstsq on 1, x, y), then
+    clamped to [background_min, background_max]; the parameters are the RGB generator's."""
+    from genmodels.families.gan.layered import LayeredGenerator as LG
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(3, 1, 32, 32))
+    yy, xx = np.mgrid[0:32, 0:32]
+    A = np.stack([np.ones(1024), xx.ravel(), yy.ravel()], 1)
+    want = np.stack([A @ np.linalg.lstsq(A, m.ravel(), rcond=None)[0] for m in x[:, 0]]).reshape(3, 1, 32, 32)
+    np.testing.assert_allclose(LG.plane(torch.from_numpy(x)).numpy(), want, atol=1e-9)
+    G = tiny_g(background="plane", appearance="albedo-shade", background_min=-0.5, background_max=0.4)
+    grey = tiny_g(**ALBEDO)
+    grey.load_state_dict(G.state_dict())
+    z, y = torch.randn(4, 32), torch.randint(0, 6, (4, 2))
+    bg, ref = G.layers(z, y)["background"], grey.layers(z, y)["background"]
+    torch.testing.assert_close(bg, LG.plane(ref[:, :1]).clamp(-0.5, 0.4).expand_as(bg))
+    assert bg.min() >= -0.5 and bg.max() <= 0.4
+    for lo, hi in ((0.5, 0.4), (-1.5, 0.0)):
+        with pytest.raises(ValueError, match="background_min"):
+            LayeredGenerator(background_min=lo, background_max=hi)
+    with pytest.raises(ValueError, match="shade_floor"):
+        LayeredGenerator(shade_floor=1.0)
+    assert G.with_looks(**ALBEDO).background == "grey" and not G.with_looks().training
+
+
+def test_the_mask_discriminator_sees_the_silhouette_and_the_label():
+    """MaskDiscriminator: (N, 1, 32, 32) masks + shape labels -> (N,) logits; the label enters (projection), the
+    gradient reaches the mask; blur_mask keeps a constant map and the mass of a blob."""
+    from genmodels.families.gan.layered import MaskDiscriminator, blur_mask
+
+    torch.manual_seed(0)
+    D = MaskDiscriminator(n_shapes=6, width=8).eval()  # spectral norm: no power iteration between the calls
+    m = torch.zeros(2, 1, 32, 32)
+    m[:, :, 10:20, 8:24] = 1
+    m.requires_grad_(True)
+    a, b = D(m, torch.tensor([0, 0])), D(m, torch.tensor([0, 5]))
+    assert a.shape == (2,) and torch.isclose(a[0], b[0]) and not torch.isclose(a[1], b[1])
+    (g,) = torch.autograd.grad(a.sum(), m)
+    assert g.abs().sum() > 0
+    torch.testing.assert_close(blur_mask(torch.full((1, 1, 32, 32), 0.7)), torch.full((1, 1, 32, 32), 0.7))
+    torch.testing.assert_close(blur_mask(m.detach()).sum(), m.detach().sum(), rtol=1e-5, atol=1e-4)

@@ -187,3 +187,26 @@ def test_ema_update_is_the_ramped_exponential_average_and_copies_buffers():
     ema_update(ema, model, 0.5)  # no ramp: d = decay
     for b, e, m in zip(before, ema.parameters(), model.parameters()):
         assert torch.allclose(e, 0.5 * b + 0.5 * m)
+
+
+def test_the_mask_discriminator_stage_trains_checkpoints_and_resumes(tmp_path, tiny_models, monkeypatch):
+    """VARIANTS["cgan-mask-d"]: a layered CGAN with the mask D beside its discriminators — its D and optimiser are
+    checkpointed and resumed; the monitor reads the samples with the shipped looks; on a one-pass G it refuses."""
+    out, run = tmp_path / "w", tmp_path / "run"
+    gan_train.train_gan("cgan", steps=2, n_train=256, out=str(out), run_dir=str(run), eval_n=40, variant="cgan-mask-d")
+    st = torch.load(run / "ckpt.pt", weights_only=True)
+    assert "D_mask" in st and int(st["step"]) == 2
+    gan_train.train_gan("cgan", steps=3, n_train=256, out=str(out), run_dir=str(run), eval_n=40, variant="cgan-mask-d",
+                        reproduce="`train cgan`, then `train cgan-mask-d`")
+    st2 = torch.load(run / "ckpt.pt", weights_only=True)
+    assert int(st2["step"]) == 3 and any(not torch.equal(st["D_mask"][k], st2["D_mask"][k]) for k in st["D_mask"])
+    card = (out / "README.md").read_text()
+    assert "MaskDiscriminator" in card and 'VARIANTS["cgan-mask-d"]' in card and "`train cgan`, then" in card
+    G = service.load_generator("cgan", str(out))
+    assert G.background == "plane" and G.background_range[0] > -1
+    from dataclasses import replace
+
+    monkeypatch.setitem(gan_train.VARIANTS, "cgan-onepass-mask", replace(gan_train.VARIANTS["cgan-onepass"], mask_d=1.0))
+    with pytest.raises(ValueError, match="mask_d needs a layered generator"):
+        gan_train.train_gan("cgan", steps=1, n_train=256, out=str(tmp_path / "w2"), run_dir=str(tmp_path / "r2"),
+                            eval_n=40, variant="cgan-onepass-mask")

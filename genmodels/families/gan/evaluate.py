@@ -97,7 +97,13 @@ def _cell(v) -> str:
 
 
 def write_model_card(kind: str, G, out: Path, steps: int, wall_s: float, n_train: int, data: str | None,
-                     n_eval: int = N_EVAL) -> dict:
+                     n_eval: int = N_EVAL, variant: str | None = None, reproduce: str | None = None) -> dict:
+    """The model card (README.md) and metrics.json of a GAN folder. ``variant``: the ``VARIANTS`` recipe the run
+    ended on (a stage on the committed weights); ``reproduce``: the commands that make these weights, when they are
+    not ``train <kind> --steps <steps>``."""
+    from .recipes import VARIANTS
+
+    recipe = VARIANTS[variant] if variant else RECIPES.get(kind)
     metrics = evaluate(kind, G, n_eval) if data is None else {}
     params = sum(p.numel() for p in G.parameters())
     rows = "\n".join(f"| {k} | {v:.4f} |" for k, v in metrics.items())
@@ -112,11 +118,17 @@ def write_model_card(kind: str, G, out: Path, steps: int, wall_s: float, n_train
                  "background, then a foreground appearance and mask drawn in a canonical frame and placed by a "
                  "learned pose (centre, scale, rotation) through a spatial transformer")
         if getattr(G, "appearance", "rgb") == "albedo-shade":
-            what += ("; drawn with a grey background and a one-hue object (one colour a sample times a grey shade, so "
-                     "its stripes keep their hue; `LayeredGenerator.one_hue`)")
-            if kind in RECIPES and RECIPES[kind].ship_looks:
+            bg = ("a grey plane (the domain's backgrounds are flat or linear gradients) within the domain's tones"
+                  if G.background == "plane" else "a grey background")
+            what += (f"; drawn with {bg} and a one-hue object (one colour a sample times a grey shade, so its stripes "
+                     "keep their hue; `LayeredGenerator.one_hue`)")
+            if recipe is not None and recipe.ship_looks:
                 what += (" — trained with RGB layers and saved with these looks (`ship_looks` in recipes.py; the same "
-                         "parameters), so the training monitor below reads the RGB layers")
+                         "parameters); the monitor lines below with a *looks* entry read the samples so drawn, the "
+                         "others the RGB layers")
+        if recipe is not None and recipe.mask_d:
+            what += ("; with a shape-conditional discriminator on the placed mask against the domain's ground-truth "
+                     f"masks (`layered.MaskDiscriminator`, G's term weight {recipe.mask_d:g})")
     curve = ""
     mon = Path(out) / "monitor.jsonl"
     if mon.exists():  # the conditioning monitor of the run (scoring classifier, N = 300, EMA G)
@@ -134,11 +146,11 @@ tags: [genmodels, gan, shapes]
 
 {what}; generator EMA, {params:,} parameters.
 
-- **Reproduce:** `python -m genmodels train {kind} --steps {steps}` (resumable; checkpoints in `runs/{kind}/`)
+- **Reproduce:** {reproduce or f"`python -m genmodels train {kind} --steps {steps}`"} (resumable; checkpoints in `runs/`)
 - **Data:** {f'user folder {data}' if data else f'{n_train:,} rendered items of the shapes train split (32x32)'}
 - **Wall time:** {wall_s / 60:.1f} min of training loop on {torch.get_num_threads()} threads / {os.cpu_count()} CPU cores \
 ({steps} steps; other jobs on the machine: see docs/models.md)
-- **Recipe:** `RECIPES["{kind}"]` in `genmodels/families/gan/recipes.py` ({"guide recipe: projected.py" if not data else "pixel-space D"}){_reward_note(kind, data)}
+- **Recipe:** {f'`VARIANTS["{variant}"]`' if variant else f'`RECIPES["{kind}"]`'} in `genmodels/families/gan/recipes.py` ({"guide recipe: projected.py" if not data else "pixel-space D"}){_reward_note(kind, data)}
 - **Trained:** {time.strftime('%Y-%m-%d')}
 
 ## Held-out metrics (N = {n_eval} samples vs the 2,000-item test split, domain backbone)

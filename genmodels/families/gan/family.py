@@ -15,8 +15,9 @@ FAMILY = register(Family(
              "32×32 stage II that refines it with the text again. **Age-cGAN-style edit**: an encoder from image to "
              "the layered CGAN's code (noise and pose), identity-preserving latent optimisation, then one condition "
              "changed with the pose kept (a new shape registered to the old one's centre, radius and rotation). "
-             "**DragGAN**: handle points dragged to targets by motion supervision and point tracking on StyleGAN's "
-             "features. Interpolation compares slerp in Z with lerp in W and "
+             "**DragGAN**: handle points dragged to targets by motion supervision on the generator's features — "
+             "on the layered CGAN its object's pose moves and the handles are tracked by its spatial transformer; on "
+             "StyleGAN by nearest-neighbour feature search. Interpolation compares slerp in Z with lerp in W and "
              "measures the perceptual path length of each path. Every readout uses the shared scoring module on the "
              "shapes test split."),
     papers=("Goodfellow et al. 2014 — GANs, arXiv:1406.2661", "Radford, Metz, Chintala 2015 — DCGAN, arXiv:1511.06434",
@@ -28,6 +29,7 @@ FAMILY = register(Family(
             "Brock, Donahue, Simonyan 2018 — BigGAN, arXiv:1809.11096",
             "Mao et al. 2019 — Mode seeking GANs, arXiv:1903.05628",
             "Zhang et al. 2017 — StackGAN, arXiv:1612.03242",
+            "Miyato & Koyama 2018 — cGANs with projection discriminator, arXiv:1802.05637",
             "Antipov, Baccouche, Dugelay 2017 — Age-cGAN, arXiv:1702.01983",
             "Pan et al. 2023 — DragGAN, arXiv:2305.10973"),
     build_tab=lazy_tab("genmodels.families.gan.tab"),

@@ -13,6 +13,7 @@ from ...data.dataset import cache_dir
 from ...validate import model_source
 from ...hub.widgets import clamp_count, how_it_works, on_open, parse_seed, readout_panel_html, seed_row, user_errors
 from . import service
+from .drag import DRAG_GENERATOR, DRAG_GENERATORS
 from .family import FAMILY
 
 ANY = "any"
@@ -328,9 +329,11 @@ def build_tab(ctx) -> None:
                         g_shape = gr.Dropdown(list(shapes.SHAPES), value=DRAG_DEFAULT["shape"], label="Shape")
                         g_colour = gr.Dropdown(list(shapes.COLOUR_NAMES), value=DRAG_DEFAULT["colour"],
                                                label="Colour")
+                    g_gen = gr.Dropdown([(v, k) for k, v in DRAG_GENERATORS.items()], value=DRAG_DEFAULT["generator"],
+                                        label="Generator", elem_id="gan-drag-generator")
                     g_seed = seed_row(DRAG_DEFAULT["seed"], elem_id="gan-drag-seed")
-                    g_psi = gr.Slider(0, 2, value=1.0, step=0.05, label="Truncation ψ")
-                    g_canvas = gr.Image(label="StyleGAN sample: click a handle point, then its target (red → blue)",
+                    g_psi = gr.Slider(0, 2, value=1.0, step=0.05, label="Truncation ψ (StyleGAN)")
+                    g_canvas = gr.Image(label="The sample: click a handle point, then its target (red → blue)",
                                         interactive=False, format="png", height=280, elem_id="gan-drag-canvas")
                     with gr.Row():
                         g_points = gr.Textbox(DRAG_DEFAULT["points"], label="Points (x,y -> x,y; pixels of the 32×32 "
@@ -338,8 +341,10 @@ def build_tab(ctx) -> None:
                         g_clear = gr.Button("Clear points", scale=1, size="sm", elem_id="gan-drag-clear")
                     g_iters = gr.Slider(1, 300, value=200, step=1, label="Iterations (at most)",
                                         elem_id="gan-drag-iterations")
-                    g_keep = gr.Checkbox(True, label="Keep the background (λ term outside the object and its target)")
-                    g_rigid = gr.Checkbox(True, label="Move the object as one piece (feature template)")
+                    g_keep = gr.Checkbox(True, label="Keep the background (StyleGAN: λ term outside the object and its "
+                                         "target; the CGAN's background is its own layer and always kept)")
+                    g_rigid = gr.Checkbox(True, label="Move the object as one piece (CGAN: its pose only; StyleGAN: "
+                                          "feature template)")
                     with gr.Row():
                         g_go = gr.Button("Drag", variant="primary", elem_id="gan-drag-btn")
                         g_stop = gr.Button("Stop", variant="stop", elem_id="gan-drag-stop")
@@ -348,14 +353,14 @@ def build_tab(ctx) -> None:
                     g_out = gr.Image(label="dragged (tracked handles → targets)", format="png", height=280,
                                      elem_id="gan-drag-result")
                     g_panel = gr.HTML(elem_id="gan-drag-readouts")
-            g_src = [g_seed, g_shape, g_colour, g_psi]
+            g_src = [g_seed, g_shape, g_colour, g_psi, g_gen]
             g_canvas.select(drag_add_point, [g_points, *g_src], [g_points, g_canvas], api_visibility="private",
                             queue=False)
             g_clear.click(lambda *a: ("", drag_canvas(*a)), [*g_src, gr.State("")], [g_points, g_canvas],
                           api_visibility="private", queue=False)
             for comp in g_src:
                 comp.change(drag_canvas, [*g_src, g_points], g_canvas, api_visibility="private", queue=False)
-            g_inputs = [*g_src, g_points, g_iters, g_keep, g_rigid]
+            g_inputs = [*g_src[:4], g_points, g_iters, g_keep, g_rigid, g_gen]
             g_event = g_go.click(gan_drag, g_inputs, [g_out, g_note, g_panel], api_name="gan_drag")
             g_stop.click(None, None, None, cancels=[g_event], api_visibility="private", queue=False)
             on_open(drag_canvas, [g_canvas], [*g_src, g_points])
@@ -432,60 +437,78 @@ def gan_edit(index, upload, attribute, value, iterations):
     return pics, " ".join(x for x in said if x), table
 
 
-# ---- Drag (DragGAN on the StyleGAN) -------------------------------------------------------------------------
+# ---- Drag (DragGAN on the layered CGAN or the StyleGAN) ----------------------------------------------------------
 
-DRAG_DEFAULT = {"seed": 1, "shape": "triangle", "colour": "blue", "points": "12,16 -> 17,16"}
+DRAG_DEFAULT = {"seed": 1, "shape": "triangle", "colour": "blue", "points": "12,16 -> 17,16",
+                "generator": DRAG_GENERATOR}
 CANVAS = 8  # the drag canvas shows the 32×32 image 8× (256 px): a click at pixel p is image pixel p // 8
 
 
-def _drag_source(seed, shape, colour, psi):
+def _drag_kind(generator) -> str:
+    kind = str(generator or DRAG_GENERATOR).strip().lower()
+    names = {v.lower(): k for k, v in DRAG_GENERATORS.items()}
+    kind = names.get(kind, kind)
+    if kind not in DRAG_GENERATORS:
+        raise gr.Error(f"Unknown drag generator {generator!r}; choose one of {', '.join(DRAG_GENERATORS)}.")
+    return kind
+
+
+def _drag_source(seed, shape, colour, psi, generator=DRAG_GENERATOR):
     from . import drag as DG
 
-    G = service.load_generator("stylegan")
+    kind = _drag_kind(generator)
+    G = service.load_generator(kind)
     s = _attr(shape, shapes.SHAPES, "shape")
     c = _attr(colour, shapes.COLOUR_NAMES, "colour")
-    label = service.condition("stylegan", G, 1, s or 0, c or 0) if service.is_conditional(G) else None
+    label = service.condition(kind, G, 1, s or 0, c or 0) if service.is_conditional(G) else None
     return (G, *DG.source_image(G, parse_seed(seed), label, _psi(psi)))
 
 
 @user_errors
-def drag_canvas(seed, shape, colour, psi, points):
+def drag_canvas(seed, shape, colour, psi, generator, points):
     from ...pointdrag import canvas
 
-    return canvas(_drag_source(seed, shape, colour, psi)[2], points, CANVAS)
+    return canvas(_drag_source(seed, shape, colour, psi, generator)[2], points, CANVAS)
 
 
 @user_errors
-def drag_add_point(points, seed, shape, colour, psi, evt: gr.SelectData):
+def drag_add_point(points, seed, shape, colour, psi, generator, evt: gr.SelectData):
     """A click on the canvas: the next handle, or the target of the last handle."""
     from ...pointdrag import add_click
 
     x, y = (min(31, max(0, int(v) // CANVAS)) for v in evt.index[:2])
     text = add_click(points, x, y)
-    return text, drag_canvas(seed, shape, colour, psi, text)
+    return text, drag_canvas(seed, shape, colour, psi, generator, text)
 
 
 @user_errors
-def gan_drag(seed, shape, colour, psi, points, iterations, keep_background, rigid):
+def gan_drag(seed, shape, colour, psi, points, iterations, keep_background, rigid, generator=DRAG_GENERATOR):
     """DragGAN: stream the image as the handles move; the last frame carries the readouts."""
     from ...pointdrag import draw_points, parse_points
     from . import drag as DG
 
     handles, targets = parse_points(points)
     n, note = clamp_count(iterations, 1, DG.MAX_ITERATIONS, "iterations")
-    G, ws, image = _drag_source(seed, shape, colour, psi)
-    for frame in DG.drag_stream(G, ws, image, handles, targets, n, bool(keep_background), bool(rigid)):
+    kind = _drag_kind(generator)
+    G, latent, image = _drag_source(seed, shape, colour, psi, kind)
+    for frame in DG.drag_stream(G, latent, image, handles, targets, n, bool(keep_background), bool(rigid)):
         pic = draw_points(frame["image"], frame["handles"], targets, CANVAS)
         if not frame["done"]:
             yield pic, f"Iteration {frame['iteration']} of at most {n}…", gr.skip()
             continue
         rows = DG.drag_readouts(image, frame["image"], handles, targets, frame["handles"], frame["region"],
                                 frame["seconds"])
-        said = [f"{frame['iteration']} of {n} iterations of motion supervision + point tracking on the StyleGAN's "
-                f"16-px features ({frame['seconds']:.1f} s); "
-                + ("the background outside the object and its target region held by the λ term" if frame["region"]
-                   is not None else "no mask term")
-                + ("; the object moved as one piece (feature template)." if rigid else "."), note]
+        if kind == "stylegan":
+            how = ("motion supervision + point tracking on the StyleGAN's 16-px features; "
+                   + ("the background outside the object and its target region held by the λ term"
+                      if frame["region"] is not None else "no mask term")
+                   + ("; the object moved as one piece (feature template)." if rigid else "."))
+        else:
+            how = ("motion supervision on the layered CGAN's placed object features, the handles tracked by its "
+                   "spatial transformer; its background is a layer of its own and stays the source's"
+                   + ("; the object's pose alone moved (its outline is the source's)." if rigid else
+                      "; the object's pose and noise moved."))
+        said = [f"{frame['iteration']} of {n} iterations of {how} ({frame['seconds']:.1f} s)", note]
         yield pic, " ".join(x for x in said if x), readout_panel_html({"DragGAN": rows})
 
 

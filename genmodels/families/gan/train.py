@@ -156,6 +156,8 @@ def _monitor(kind: str, G_ema, run: Path, step: int, wall: float, n: int = 300) 
     standing_stats(kind, G_ema)
     backbone = get_backbone("shapes")
     rec = {"step": step, "wall_min": round(wall / 60, 2)}
+    if getattr(G_ema, "appearance", "rgb") != "rgb":  # read as shipped (layered.py's looks), not the RGB layers
+        rec["looks"] = f"{G_ema.background} background, {G_ema.appearance}"
     if is_conditional(G_ema):
         labels = balanced_labels(n, seed=7)
         images = sample(kind, G_ema, n, seed=7, labels=labels)
@@ -194,7 +196,8 @@ def _init_from_embedded(kind: str, G, G_ema, run: Path) -> tuple[int, float]:
 
 def train_gan(kind: str, steps: int = 20_000, n_train: int = 100_000, seed: int = 0, out: str | None = None,
               run_dir: str | None = None, data: str | None = None, eval_n: int = 2000,
-              variant: str | None = None, init: str | None = None, d_warmup: int = 0) -> dict:
+              variant: str | None = None, init: str | None = None, d_warmup: int = 0,
+              reproduce: str | None = None) -> dict:
     """``variant``: a recipe of ``VARIANTS`` instead of ``RECIPES[kind]`` (experiments). ``init="embedded"`` (or the
     name of another embedded weights folder, e.g. "cgan-onepass") with no checkpoint in ``run_dir``: continue from
     that shipped generator (G and its EMA start from the committed EMA
@@ -237,6 +240,17 @@ def train_gan(kind: str, steps: int = 20_000, n_train: int = 100_000, seed: int 
     if projected:  # the guide's features miss texture / background: the kind's pixel D stays beside the heads
         D = torch.nn.ModuleDict({"proj": ProjectedDiscriminator(
             guide.widths, n_classes=(N_SHAPES, N_COLOURS) if conditional else ()), "pix": D})
+    masked = bool(recipe.mask_d) and not data and hasattr(G, "pose_params")
+    if recipe.mask_d and not masked:
+        raise ValueError("mask_d needs a layered generator on the shapes data (its masks are the real ones)")
+    if masked:  # layered.MaskDiscriminator: its own D and optimiser, real masks of the same items' labels
+        from .layered import MaskDiscriminator
+
+        full = shapes_arrays("train", min(n_train, 20_000), full=True)
+        get_mask = infinite_batches((torch.from_numpy(full["masks"]).float()[:, None],
+                                     torch.from_numpy(full["labels"][:, 0])), recipe.batch, seed + 1)
+        D_mask = MaskDiscriminator(N_SHAPES)
+        opt_dm = torch.optim.Adam(D_mask.parameters(), lr=recipe.lr_d or recipe.lr, betas=recipe.betas)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
     opt_g = torch.optim.Adam(G.parameters(), lr=recipe.lr, betas=recipe.betas)
     opt_d = torch.optim.Adam(D.parameters(), lr=recipe.lr_d or recipe.lr, betas=recipe.betas)
@@ -269,6 +283,9 @@ def train_gan(kind: str, steps: int = 20_000, n_train: int = 100_000, seed: int 
         for m, k in ((G, "G"), (D, "D"), (G_ema, "G_ema"), (opt_g, "opt_g"), (opt_d, "opt_d")):
             m.load_state_dict(st[k])
         step, wall = int(st["step"]), float(st["wall"])
+        if masked and "D_mask" in st:  # a checkpoint of a run without it starts a fresh mask D
+            D_mask.load_state_dict(st["D_mask"])
+            opt_dm.load_state_dict(st["opt_dm"])
         acc.print(f"resuming {kind} from step {step} ({wall / 60:.1f} min so far)")
     elif init is not None and (init == "embedded" or (WEIGHTS / init / "model.safetensors").exists()):
         src = kind if init == "embedded" else init
@@ -280,6 +297,8 @@ def train_gan(kind: str, steps: int = 20_000, n_train: int = 100_000, seed: int 
         raise ValueError(f"init must be 'embedded', an embedded weights folder's name or empty, got {init!r}")
     warm_d = d_warmup if (init is not None and not ckpt.exists()) else 0
     G, D, opt_g, opt_d = acc.prepare(G, D, opt_g, opt_d)
+    if masked:
+        D_mask, opt_dm = acc.prepare(D_mask, opt_dm)
     G_ema.to(acc.device)
     get = infinite_batches((images, labels), recipe.batch, seed)
     gen = torch.Generator().manual_seed(seed + step)
@@ -290,8 +309,13 @@ def train_gan(kind: str, steps: int = 20_000, n_train: int = 100_000, seed: int 
         st = {"G": acc.unwrap_model(G).state_dict(), "D": acc.unwrap_model(D).state_dict(),
               "G_ema": G_ema.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
               "step": torch.tensor(step), "wall": torch.tensor(wall)}
+        if masked:
+            st.update(D_mask=acc.unwrap_model(D_mask).state_dict(), opt_dm=opt_dm.state_dict())
         torch.save(st, run / "ckpt.tmp")
         (run / "ckpt.tmp").replace(ckpt)
+
+    def shipped(g):  # a copy of G_ema as it is saved: trained with RGB layers, drawn with the recipe's looks
+        return g.with_looks(**dict(recipe.ship_looks)) if recipe.ship_looks else copy.deepcopy(g)
 
     bar = tqdm(total=steps, initial=step, desc=kind)
     first = step
@@ -309,7 +333,10 @@ def train_gan(kind: str, steps: int = 20_000, n_train: int = 100_000, seed: int 
         aux = recipe.aux_weight and kind == "cgan" and c is not None
         with amp:
             with torch.no_grad():
-                fake = g_forward(kind, G, z, c, recipe.mixing, gen)
+                if masked:
+                    fake, fake_mask = G(z, c, with_mask=True)
+                else:
+                    fake = g_forward(kind, G, z, c, recipe.mixing, gen)
                 real_view = view(x) if projected else None
                 fake_view = view(fake) if projected else None
             if aux:  # AC-GAN: D learns to classify real images; G is rewarded when classified as asked
@@ -328,6 +355,14 @@ def train_gan(kind: str, steps: int = 20_000, n_train: int = 100_000, seed: int 
         opt_d.zero_grad(set_to_none=True)
         acc.backward(d_loss + r1)
         opt_d.step()
+        if masked:  # the mask D: real masks of the domain vs G's placed masks, hinge
+            m_real, s_real = (t.to(acc.device) for t in get_mask(step + (warm_d if warming else 0)))
+            with amp:
+                dm_loss = (F.relu(1 - D_mask(m_real, s_real).float()).mean()
+                           + F.relu(1 + D_mask(fake_mask, y[:, 0]).float()).mean())
+            opt_dm.zero_grad(set_to_none=True)
+            acc.backward(dm_loss)
+            opt_dm.step()
         if warming:  # D-only steps against the frozen G; the step count stays until D has caught up
             warm_d -= 1
             wall += time.perf_counter() - t0
@@ -342,7 +377,10 @@ def train_gan(kind: str, steps: int = 20_000, n_train: int = 100_000, seed: int 
             y = torch.cat([y[:half], y[:half]])
             c = cond(y)
         with amp:
-            fake = g_forward(kind, G, z, c, recipe.mixing, gen)
+            if masked:
+                fake, fake_mask = G(z, c, with_mask=True)
+            else:
+                fake = g_forward(kind, G, z, c, recipe.mixing, gen)
             if aux:
                 fake_out, fake_cls = D(fake, c, return_aux=True)
                 g_loss = g_adv_loss(fake_out) + recipe.aux_weight * sum(
@@ -356,6 +394,8 @@ def train_gan(kind: str, steps: int = 20_000, n_train: int = 100_000, seed: int 
                     weight = next((w for start, w in reversed(recipe.guide_stages) if step >= start),
                                   recipe.guide_weight)
                     g_loss = g_loss + weight * guide_objective(logits, y if conditional else None)
+            if masked:
+                g_loss = g_loss - recipe.mask_d * D_mask(fake_mask, y[:, 0]).float().mean()
             if pairs:
                 g_loss = g_loss + recipe.mode_seeking * mode_seeking_loss(fake[:half], fake[half:2 * half],
                                                                           z[:half], z[half:2 * half])
@@ -375,24 +415,23 @@ def train_gan(kind: str, steps: int = 20_000, n_train: int = 100_000, seed: int 
         wall += time.perf_counter() - t0
         bar.update(1)
         if step % 50 == 0:
-            bar.set_postfix(d=f"{float(d_loss):.3f}", g=f"{float(g_loss):.3f}", r1=f"{float(r1):.3f}")
+            bar.set_postfix(d=f"{float(d_loss):.3f}", g=f"{float(g_loss):.3f}", r1=f"{float(r1):.3f}",
+                            **({"dm": f"{float(dm_loss):.3f}"} if masked else {}))
         if step % 200 == 0 or step == steps:
             save()
         if recipe.monitor_every and step % recipe.monitor_every == 0 and data is None and acc.is_main_process:
-            _monitor(kind, copy.deepcopy(G_ema).cpu(), run, step, wall)
+            _monitor(kind, shipped(G_ema).cpu(), run, step, wall)
     bar.close()
     save()
     if not acc.is_main_process:  # accelerate launch: rank 0 alone evaluates and writes the weights and card
         return {}
     G_ema = G_ema.cpu()
-    if recipe.ship_looks:  # trained with RGB layers, drawn with these looks (recipes.py: same parameters)
-        shipped = type(G_ema)(**{**G_ema._hub_mixin_config, **dict(recipe.ship_looks)})
-        shipped.load_state_dict(G_ema.state_dict())
-        G_ema = shipped.eval()
+    G_ema = shipped(G_ema).eval()
     standing_stats(kind, G_ema)
     G_ema.save_pretrained(out)
     if (run / "monitor.jsonl").exists():
         (Path(out) / "monitor.jsonl").write_text((run / "monitor.jsonl").read_text())
     from .evaluate import write_model_card
 
-    return write_model_card(kind, G_ema, out, steps=step, wall_s=wall, n_train=n_train, data=data, n_eval=eval_n)
+    return write_model_card(kind, G_ema, out, steps=step, wall_s=wall, n_train=n_train, data=data, n_eval=eval_n,
+                            variant=variant, reproduce=reproduce)
