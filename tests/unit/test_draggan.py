@@ -161,8 +161,12 @@ def test_layered_drag_moves_only_the_free_entries(tiny_layered):
         code = r["latent"].code
         assert not torch.equal(code[:, pose], lat.code[:, pose])
         assert torch.equal(code[:, :G.z_bg], lat.code[:, :G.z_bg])  # the background layer is the source's
+        assert torch.equal(code[:, -3:], lat.code[:, -3:])  # one handle: the centre moves, scale and angle stay
         assert torch.equal(code[:, G.z_bg:G.z_bg + G.z_fg], lat.code[:, G.z_bg:G.z_bg + G.z_fg]) == rigid
         assert r["edited"].shape == (32, 32, 3) and r["iterations"] <= 4
+    two = DG._run(G, DG.layered_drag_steps(G, lat, np.array([[14.0, 16.0], [18.0, 16.0]]),
+                                           np.array([[16.0, 14.0], [16.0, 18.0]]), 4))  # a turn: two handles
+    assert not torch.equal(two["latent"].code[:, -2:], lat.code[:, -2:])
     a = DG._run(G, DG.layered_drag_steps(G, lat, h, t, 3))
     b = DG._run(G, DG.layered_drag_steps(G, lat, h, t, 3))
     assert np.array_equal(a["edited"], b["edited"])  # same request, same drag

@@ -26,7 +26,9 @@ the test split, N = 300), so a 4–8 px drag leaves the region it draws well.
 
 **On the layered CGAN** (LR-GAN, layered.py; ``layered_drag_steps``): the latent is the attribute edit's code
 (background noise, object noise, pose: centre, scale, angle), and a drag optimises the pose (with "rigid", the
-default) or the pose and the object noise; the background is a layer of its own and stays the source's. Motion
+default) or the pose and the object noise — the pose's centre alone for one handle, which fixes a translation only
+(with the whole pose free, the tab's one-handle example shrank and turned its triangle); the background is a layer
+of its own and stays the source's. Motion
 supervision as above on the object's features in the image frame: the foreground network's 16-px map, placed by
 the pose's spatial transformer, beside 3 × the placed mask. What differs from the paper: **point tracking by the
 spatial transformer** — each handle's point of the canonical frame placed by the current pose — instead of the
@@ -34,7 +36,7 @@ nearest-neighbour feature search: the object's interior features are nearly cons
 tracked handles slipped and the drags ran away (12 of 20 moved the wrong way, N = 20, the last hidden map); with the
 transformer's tracking and those features 12 of 12 went ≥ 66 % of the way (the 32-px map alone: 10 of 12). N = 50
 (``python -m genmodels.families.gan.drag --generator cgan``; weights/cgan/drag.json): the centroid 91.9 % of the way,
-every drag ≥ 70 %, the shape kept 94 % (classifier) / 98 % (outline), 17.7 iterations, 0.22 s a drag. Why this
+every drag ≥ 70 %, the shape kept 94 % (classifier) / 98 % (outline), 17.7 iterations, 0.19 s a drag. Why this
 generator: its pose is an output of its own, so moving the object costs its outline nothing — where the StyleGAN's
 objects sit in a narrower band than the domain's.
 
@@ -237,8 +239,9 @@ class LayeredFeatures:
         self.hook.remove()
 
 
-def layered_free(G, rigid: bool = True) -> torch.Tensor:
-    """Indices of the code a drag optimises: the pose always; the object's noise too unless ``rigid`` (then the
+def layered_free(G, rigid: bool = True, points: int = 2) -> torch.Tensor:
+    """Indices of the code a drag optimises: the pose always — its centre alone for one handle (one point fixes a
+    translation; two or more, a translation, scale and rotation); the object's noise too unless ``rigid`` (then the
     object moves as one piece, its outline the source's). The background is a layer of its own that the motion
     supervision never reaches: it stays the source's."""
     from .attribute_edit import POSE_CODE
@@ -246,6 +249,8 @@ def layered_free(G, rigid: bool = True) -> torch.Tensor:
     n = G.z_bg + G.z_fg + POSE_CODE
     free = torch.zeros(n, dtype=torch.bool)
     free[-POSE_CODE:] = True
+    if points < 2:  # the pose code: centre (2), scale, cos and sin of the angle
+        free[-POSE_CODE + 2:] = False
     free[G.z_bg:G.z_bg + G.z_fg] = not rigid
     return torch.nonzero(free)[:, 0]
 
@@ -256,7 +261,7 @@ def layered_drag_steps(G, latent: LayeredLatent, handles, targets, iterations: i
     Adam on the code's free entries (``layered_free``); yields the states of ``iterate_points`` with "latent"."""
     h0 = torch.as_tensor(np.asarray(handles, np.float32)).view(-1, 2)
     g = torch.as_tensor(np.asarray(targets, np.float32)).view(-1, 2)
-    free = layered_free(G, rigid)
+    free = layered_free(G, rigid, len(h0))
     feats = LayeredFeatures(G, latent, free)
     try:
         for state in iterate_points(latent.code[:, free].detach(), feats, h0, g, iterations, lr, R1, R2, None,

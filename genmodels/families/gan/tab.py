@@ -439,8 +439,8 @@ def gan_edit(index, upload, attribute, value, iterations):
 
 # ---- Drag (DragGAN on the layered CGAN or the StyleGAN) ----------------------------------------------------------
 
-DRAG_DEFAULT = {"seed": 1, "shape": "triangle", "colour": "blue", "points": "12,16 -> 17,16",
-                "generator": DRAG_GENERATOR}
+# the opening example: the CGAN's blue triangle of seed 1 (centroid near 18, 7) dragged to the middle
+DRAG_DEFAULT = {"seed": 1, "shape": "triangle", "colour": "blue", "points": "18,7 -> 16,16", "generator": DRAG_GENERATOR}
 CANVAS = 8  # the drag canvas shows the 32×32 image 8× (256 px): a click at pixel p is image pixel p // 8
 
 
