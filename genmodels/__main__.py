@@ -176,7 +176,7 @@ TRAINERS = {
     # label draws it), starting from the embedded CGAN
     "cvae-layered": ("genmodels.families.vae.train", "train_vae_family",
                      {"name": "cvae", "run_dir": "runs/cvae-layered", "out": "runs/cvae-layered/weights",
-                      "init_from": "cgan", "config": {"decoder": "layered-albedo-gan"}}),
+                      "init_from": "cgan", "config": {"decoder": "layered-albedo-gan"}, "mask_d": 1.0}),
     # Issue 32's lever for the code priors: a 16 x 16 code map (one stride-2 stage) instead of 8 x 8 — the 8 x 8
     # VQ-VAE reconstructs small shapes the scoring classifier names 87.7 % of the time (ceiling of both priors)
     "vqvae-16": ("genmodels.families.vae.train", "train_vae_family",

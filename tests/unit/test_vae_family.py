@@ -596,6 +596,24 @@ def test_train_each_recipe_writes_a_card_and_resumes(tmp_path):
             assert "continued from the weights in" in (out / "README.md").read_text()
 
 
+@pytest.mark.slow
+def test_the_cvae_gan_with_a_layered_decoder_trains_the_mask_discriminator(tmp_path):
+    """mask_d > 0 (``train cvae-layered``): the GAN family's mask discriminator beside the CVAE-GAN's, checkpointed;
+    refused for a one-pass decoder, which has no mask."""
+    from genmodels.data.dataset import shapes_arrays
+    from genmodels.families.vae.train import train_vae_family
+
+    shapes_arrays("test", 256, workers=1)
+    kw = dict(out=str(tmp_path / "w"), run_dir=str(tmp_path / "run"), eval_n=24, n_train=64, batch=8,
+              monitor_every=2, init_from=None, mask_d=1.0,
+              config=dict(TINY["cvae"], decoder="layered-albedo-gan"))
+    train_vae_family("cvae", steps=2, **kw)
+    st = torch.load(tmp_path / "run" / "ckpt.pt", weights_only=True)
+    assert int(st["step"]) == 2 and "D_mask" in st and "opt_dm" in st
+    with pytest.raises(ValueError, match="mask_d needs a layered decoder"):
+        train_vae_family("cvae", steps=1, **{**kw, "run_dir": str(tmp_path / "r2"), "config": TINY["cvae"]})
+
+
 # ------------------------------------------------------------------------------------------------ guidance
 def _naive_guided(model, text, seed, scale):
     """Classifier-free guidance by hand: the conditional and the NULL_CAPTION sequences re-run in full every token."""
