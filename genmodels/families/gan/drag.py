@@ -33,8 +33,9 @@ supervision as above on the object's features in the image frame: the foreground
 the pose's spatial transformer, beside 3 × the placed mask. What differs from the paper: **point tracking by the
 spatial transformer** — each handle's point of the canonical frame placed by the current pose — instead of the
 nearest-neighbour feature search: the object's interior features are nearly constant, and with that search the
-tracked handles slipped and the drags ran away (12 of 20 moved the wrong way, N = 20, the last hidden map); with the
-transformer's tracking and those features 12 of 12 went ≥ 66 % of the way (the 32-px map alone: 10 of 12). N = 50
+tracked handles slipped and the drags ran away (N = 10 on the last hidden map: the centroid went −72 % of the way on
+average); with the transformer's tracking and those features 12 of 12 went ≥ 66 % of the way (the 16-px map alone:
+10 of 12; the last hidden map: 1 of 6). N = 50
 (``python -m genmodels.families.gan.drag --generator cgan``; weights/cgan/drag.json): the centroid 91.9 % of the way,
 every drag ≥ 70 %, the shape kept 94 % (classifier) / 98 % (outline), 17.7 iterations, 0.19 s a drag. Why this
 generator: its pose is an output of its own, so moving the object costs its outline nothing — where the StyleGAN's
