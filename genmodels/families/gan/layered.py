@@ -248,3 +248,26 @@ class MaskDiscriminator(nn.Module):
         """(N, 1, 32, 32) masks in [0, 1] and (N,) shape labels -> (N,) logits (real > 0)."""
         h = self.net(blur_mask(mask.float()) * 2 - 1)
         return self.fc(h).squeeze(1) + (self.embed(shape) * h).sum(1)
+
+
+def mask_d_loss(D, real: torch.Tensor, real_shape: torch.Tensor, fake: torch.Tensor,
+                fake_shape: torch.Tensor) -> torch.Tensor:
+    """The hinge loss of a ``MaskDiscriminator`` ``D`` (or its distributed wrapper, whose forward it calls): the
+    domain's masks real, the generator's placed masks fake."""
+    return F.relu(1 - D(real, real_shape).float()).mean() + F.relu(1 + D(fake, fake_shape).float()).mean()
+
+
+def mask_g_loss(D, fake: torch.Tensor, shape: torch.Tensor) -> torch.Tensor:
+    """The generator's hinge term from a ``MaskDiscriminator``."""
+    return -D(fake, shape).float().mean()
+
+
+def real_mask_batches(n: int, batch: int, seed: int):
+    """``get(step)`` -> (masks (B, 1, 32, 32) float, shape labels (B,)) of the first min(n, 20,000) train items: what
+    a ``MaskDiscriminator`` sees as real (the order is a pure function of seed and step, so resuming is exact)."""
+    from ...data.dataset import shapes_arrays
+    from ...training import infinite_batches
+
+    full = shapes_arrays("train", min(n, 20_000), full=True)
+    return infinite_batches((torch.from_numpy(full["masks"]).float()[:, None], torch.from_numpy(full["labels"][:, 0])),
+                            batch, seed)

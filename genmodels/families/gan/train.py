@@ -244,11 +244,9 @@ def train_gan(kind: str, steps: int = 20_000, n_train: int = 100_000, seed: int 
     if recipe.mask_d and not masked:
         raise ValueError("mask_d needs a layered generator on the shapes data (its masks are the real ones)")
     if masked:  # layered.MaskDiscriminator: its own D and optimiser, real masks of the same items' labels
-        from .layered import MaskDiscriminator
+        from .layered import MaskDiscriminator, mask_d_loss, mask_g_loss, real_mask_batches
 
-        full = shapes_arrays("train", min(n_train, 20_000), full=True)
-        get_mask = infinite_batches((torch.from_numpy(full["masks"]).float()[:, None],
-                                     torch.from_numpy(full["labels"][:, 0])), recipe.batch, seed + 1)
+        get_mask = real_mask_batches(n_train, recipe.batch, seed + 1)
         D_mask = MaskDiscriminator(N_SHAPES)
         opt_dm = torch.optim.Adam(D_mask.parameters(), lr=recipe.lr_d or recipe.lr, betas=recipe.betas)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
@@ -358,8 +356,7 @@ def train_gan(kind: str, steps: int = 20_000, n_train: int = 100_000, seed: int 
         if masked:  # the mask D: real masks of the domain vs G's placed masks, hinge
             m_real, s_real = (t.to(acc.device) for t in get_mask(step + (warm_d if warming else 0)))
             with amp:
-                dm_loss = (F.relu(1 - D_mask(m_real, s_real).float()).mean()
-                           + F.relu(1 + D_mask(fake_mask, y[:, 0]).float()).mean())
+                dm_loss = mask_d_loss(D_mask, m_real, s_real, fake_mask, y[:, 0])
             opt_dm.zero_grad(set_to_none=True)
             acc.backward(dm_loss)
             opt_dm.step()
@@ -395,7 +392,7 @@ def train_gan(kind: str, steps: int = 20_000, n_train: int = 100_000, seed: int 
                                   recipe.guide_weight)
                     g_loss = g_loss + weight * guide_objective(logits, y if conditional else None)
             if masked:
-                g_loss = g_loss - recipe.mask_d * D_mask(fake_mask, y[:, 0]).float().mean()
+                g_loss = g_loss + recipe.mask_d * mask_g_loss(D_mask, fake_mask, y[:, 0])
             if pairs:
                 g_loss = g_loss + recipe.mode_seeking * mode_seeking_loss(fake[:half], fake[half:2 * half],
                                                                           z[:half], z[half:2 * half])

@@ -187,11 +187,9 @@ def train_cvae_gan(steps: int | None = None, out: str | None = None, run_dir: st
     if masked:  # the GAN family's mask discriminator, its own optimiser, real masks with their shape labels
         if not hasattr(model.generator, "pose_params"):
             raise ValueError("mask_d needs a layered decoder (decoder='layered-gan' or 'layered-albedo-gan')")
-        from ..gan.layered import MaskDiscriminator
+        from ..gan.layered import MaskDiscriminator, mask_d_loss, mask_g_loss, real_mask_batches
 
-        full = shapes_arrays("train", min(r.n_train, 20_000), full=True)
-        get_mask = infinite_batches((torch.from_numpy(full["masks"]).float()[:, None],
-                                     torch.from_numpy(full["labels"][:, 0])), r.batch, seed + 1)
+        get_mask = real_mask_batches(r.n_train, r.batch, seed + 1)
         D_mask = MaskDiscriminator(model.n_shapes)
         opt_dm = torch.optim.Adam(D_mask.parameters(), lr=r.lr, betas=r.betas)
     if ckpt.exists():
@@ -255,7 +253,7 @@ def train_cvae_gan(steps: int | None = None, out: str | None = None, run_dir: st
         opt_d.step()
         if masked:  # the mask D: the domain's masks vs the prior samples' placed masks
             m_real, s_real = (t.to(dev) for t in get_mask(step + warm))
-            dm_loss = hinge([D_mask(m_real, s_real)], 1) + hinge([D_mask(fake_mask, y[:, 0])], -1)
+            dm_loss = mask_d_loss(D_mask, m_real, s_real, fake_mask, y[:, 0])
             opt_dm.zero_grad(set_to_none=True)
             dm_loss.backward()
             opt_dm.step()
@@ -292,7 +290,7 @@ def train_cvae_gan(steps: int | None = None, out: str | None = None, run_dir: st
         w_cls = next((w for start, w in reversed(r.guide_stages) if step >= start), r.guide_weight)
         g_loss = r.elbo_weight * vae_loss + r.adv_weight * adv + w_cls * cls
         if masked:
-            g_loss = g_loss - r.mask_d * D_mask(dec_mask[n:], y_fake[:, 0]).float().mean()
+            g_loss = g_loss + r.mask_d * mask_g_loss(D_mask, dec_mask[n:], y_fake[:, 0])
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
