@@ -102,8 +102,8 @@ def source_ws(G, seed: int, label: torch.Tensor | None, psi: float = 1.0) -> tor
 def drag_steps(G, ws: torch.Tensor, handles, targets, iterations: int = 200, mask: np.ndarray | None = None,
                lr: float = LR, lam: float = LAMBDA, rigid: float = RIGID, object_mask: np.ndarray | None = None):
     """A generator of the StyleGAN drag: after every update {"ws" (= "latent"): the current w+, "handles",
-    "iteration", "done", ...} (``G.synthesis(state["ws"])`` draws it). ``mask``: bool (H, W) movable region (None: all of it may change);
-    ``object_mask``: bool (H, W) the object that ``rigid`` moves as one piece (None or rigid = 0: no such term)."""
+    "iteration", "done", ...} (``G.synthesis(state["ws"])`` draws it). ``mask``: bool (H, W) movable region (None:
+    all of it may change); ``object_mask``: bool (H, W) the object that ``rigid`` moves as one piece (None or rigid = 0: no such term)."""
     h0 = torch.as_tensor(np.asarray(handles, np.float32)).view(-1, 2)
     g = torch.as_tensor(np.asarray(targets, np.float32)).view(-1, 2)
     head, rest = (ws[:, :1].detach(), None) if LAYERS == 0 else (ws[:, :LAYERS].detach(), ws[:, LAYERS:].detach())
